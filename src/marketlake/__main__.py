@@ -1,0 +1,3 @@
+from marketlake.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The message bus: a durable local log by default, Kafka when configured."""

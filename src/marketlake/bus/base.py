@@ -1,0 +1,107 @@
+"""The bus contract, shaped after Kafka so the local log and Kafka are interchangeable.
+
+A topic has N partitions; a message's partition is chosen from its key (the symbol), so one
+symbol's messages keep their order. Consumers belong to a group; the group's committed offset
+per partition is where a restarted consumer resumes. Offsets are committed by the caller only
+after its sink has durably written (at-least-once delivery, exactly-once effect with
+idempotent sinks).
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record read from the bus."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timestamp_ms: int = 0
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition of ``key``: a stable hash, the same in every process and run."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Producer(ABC):
+    """Appends messages to topics."""
+
+    @abstractmethod
+    def send(
+        self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Queue one message; it is durable once :meth:`flush` returns."""
+
+    @abstractmethod
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Block until every queued message is durably stored; raise if that fails."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+        self.flush()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Consumer(ABC):
+    """Reads messages of a group from its committed offsets on."""
+
+    @abstractmethod
+    def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Up to ``max_messages`` messages; an empty list when none arrive within the timeout."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Commit the position after the last message returned by :meth:`poll`."""
+
+    @abstractmethod
+    def lag(self) -> int:
+        """Messages in the assigned partitions not yet committed by this group."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources without committing."""
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus(ABC):
+    """A bus: topics, producers and consumer groups."""
+
+    @abstractmethod
+    def create_topic(self, topic: str, partitions: int = 4) -> None:
+        """Create ``topic`` if it does not exist (an existing topic is left as it is)."""
+
+    @abstractmethod
+    def producer(self) -> Producer:
+        """A new producer."""
+
+    @abstractmethod
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        """A new consumer of ``topics`` in consumer group ``group``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def __enter__(self) -> Bus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

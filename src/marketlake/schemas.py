@@ -1,0 +1,75 @@
+"""Canonical Arrow schemas: every adapter produces these, every sink consumes them."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_US = pa.timestamp("us", tz="UTC")
+
+BAR_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", UTC_US, nullable=False),  # session date at 00:00 UTC for daily bars
+        pa.field("open", pa.float64()),
+        pa.field("high", pa.float64()),
+        pa.field("low", pa.float64()),
+        pa.field("close", pa.float64()),
+        pa.field("volume", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_US, nullable=False),
+    ]
+)
+BAR_KEYS = ("symbol", "ts")
+
+CORPORATE_ACTION_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ex_date", UTC_US, nullable=False),  # session date at 00:00 UTC
+        pa.field("kind", pa.string(), nullable=False),  # "split" | "dividend"
+        pa.field("ratio", pa.float64()),  # split: new shares per old share (4.0 for 4-for-1)
+        pa.field("amount", pa.float64()),  # dividend: cash per share, as traded
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_US, nullable=False),
+    ]
+)
+CORPORATE_ACTION_KEYS = ("symbol", "ex_date", "kind")
+
+TICK_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", UTC_US, nullable=False),  # event time
+        pa.field("price", pa.float64(), nullable=False),
+        pa.field("size", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+    ]
+)
+TICK_KEYS = ("symbol", "ts", "seq")
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),  # bars_1d, corporate_actions, ticks...
+        pa.field("record_id", pa.string(), nullable=False),  # stable hash of the record
+        pa.field("rule", pa.string(), nullable=False),  # the rule that rejected it
+        pa.field("detail", pa.string()),  # human-readable reason
+        pa.field("symbol", pa.string()),
+        pa.field("ts", UTC_US),
+        pa.field("record", pa.string()),  # the record as JSON
+        pa.field("source", pa.string()),
+        pa.field("quarantined_at", UTC_US, nullable=False),
+    ]
+)
+QUARANTINE_KEYS = ("dataset", "record_id", "rule")
+
+SPLIT = "split"
+DIVIDEND = "dividend"
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """An empty table with ``schema``."""
+    return schema.empty_table()
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Select and cast ``table``'s columns to ``schema`` (extra columns are dropped)."""
+    return table.select(schema.names).cast(schema)

@@ -1,0 +1,228 @@
+"""One frozen, typed settings object.
+
+Precedence: explicit arguments (command-line flags) > environment (``MARKETLAKE_KEY`` and
+``MARKETLAKE_SECTION__KEY``) > a TOML config file (``--config``, ``MARKETLAKE_CONFIG`` or
+``<home>/marketlake.toml``) > defaults. Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from marketlake.errors import ConfigError, MarketlakeError
+from marketlake.symbols import DEFAULT_SYMBOLS, validate_symbols
+
+DEFAULT_HOME = "marketlake-data"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimSettings(_Section):
+    """The offline simulator."""
+
+    seed: int = 42
+
+
+class FileSourceSettings(_Section):
+    """CSV and Parquet files."""
+
+    path: Path | None = None
+
+
+class YahooSettings(_Section):
+    """Yahoo Finance chart API."""
+
+    base_url: str = "https://query2.finance.yahoo.com"
+    timeout_s: float = 20.0
+
+
+class AlphaVantageSettings(_Section):
+    """Alpha Vantage REST API."""
+
+    base_url: str = "https://www.alphavantage.co"
+    api_key: SecretStr | None = None
+    requests_per_minute: int = 5
+    requests_per_day: int = 25
+    timeout_s: float = 20.0
+
+
+class SourcesSettings(_Section):
+    """Settings of every source adapter."""
+
+    sim: SimSettings = SimSettings()
+    files: FileSourceSettings = FileSourceSettings()
+    yahoo: YahooSettings = YahooSettings()
+    alphavantage: AlphaVantageSettings = AlphaVantageSettings()
+
+
+class ValidationSettings(_Section):
+    """Data-quality thresholds."""
+
+    max_daily_jump: float = Field(
+        0.6, description="largest |close/prev_close - 1| not explained by a corporate action"
+    )
+
+
+class RunnerSettings(_Section):
+    """The built-in pipeline runner."""
+
+    retries: int = 3
+    backoff_s: float = 0.5
+
+
+class Settings(BaseSettings):
+    """The effective configuration of marketlake."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETLAKE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Path = Path(DEFAULT_HOME)
+    source: str = "sim"
+    symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
+    start: date | None = None
+    end: date | None = None
+    bus: str = "local"  # local | memory | kafka://host:port
+    lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
+    engine: str = "local"  # local | spark
+    warehouse: str | None = None  # duckdb:///path | postgresql://...; default <home>/warehouse.duckdb
+    calendar: str = "XNYS"
+    sources: SourcesSettings = SourcesSettings()
+    validation: ValidationSettings = ValidationSettings()
+    runner: RunnerSettings = RunnerSettings()
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [s for s in value.replace(",", " ").split() if s]
+        try:
+            return tuple(validate_symbols(value))
+        except MarketlakeError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def lake_url(self) -> str:
+        """The lake root URL (``file://`` or ``s3://``)."""
+        if self.lake:
+            return self.lake
+        return (self.home / "lake").resolve().as_uri()
+
+    @property
+    def warehouse_url(self) -> str:
+        """The warehouse URL (``duckdb://`` path by default)."""
+        if self.warehouse:
+            return self.warehouse
+        return f"duckdb://{(self.home / 'warehouse.duckdb').resolve()}"
+
+    @property
+    def bus_url(self) -> str:
+        """The bus URL; ``local`` means the durable log under ``<home>/bus``."""
+        if self.bus == "local":
+            return f"local://{(self.home / 'bus').resolve()}"
+        return self.bus
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, init_settings))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file named by ``config``/``MARKETLAKE_CONFIG`` or under home."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self._init = init_settings
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_path(self._init())
+        if path is None or not path.exists():
+            return {}
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        return data.get("marketlake", data)
+
+
+_CONFIG_OVERRIDE: dict[str, Path | None] = {"path": None}
+
+
+def config_path(init: dict[str, Any] | None = None) -> Path | None:
+    """The config file in effect: explicit, ``MARKETLAKE_CONFIG``, or ``<home>/marketlake.toml``."""
+    if _CONFIG_OVERRIDE["path"] is not None:
+        return _CONFIG_OVERRIDE["path"]
+    if os.environ.get("MARKETLAKE_CONFIG"):
+        return Path(os.environ["MARKETLAKE_CONFIG"])
+    home = (init or {}).get("home") or os.environ.get("MARKETLAKE_HOME") or DEFAULT_HOME
+    return Path(home) / "marketlake.toml"
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``overrides`` (None values are ignored), env, config and defaults."""
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    _CONFIG_OVERRIDE["path"] = config
+    try:
+        return Settings(**explicit)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    finally:
+        _CONFIG_OVERRIDE["path"] = None
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with secrets masked, for display."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["lake_url"] = settings.lake_url
+    data["warehouse_url"] = _mask_url(settings.warehouse_url)
+    data["bus_url"] = _mask_url(settings.bus_url)
+    if settings.warehouse:
+        data["warehouse"] = _mask_url(settings.warehouse)
+    return data
+
+
+def _mask_url(url: str) -> str:
+    """Replace a password in ``scheme://user:password@host`` with ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,1 @@
+"""Historical and live sources; every adapter returns the canonical Arrow schemas."""

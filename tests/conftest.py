@@ -1,0 +1,34 @@
+"""Shared fixtures: every test gets its own home folder and calendar cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("MARKETLAKE_"):
+            monkeypatch.delenv(name)
+    cache = tmp_path_factory.getbasetemp() / "calendar-cache"
+    monkeypatch.setenv("MARKETLAKE_CACHE_DIR", str(cache))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty marketlake home folder."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The folder of real market data shipped beside the project (never copied into it)."""
+    if not REAL_DATA.is_dir():
+        raise RuntimeError(f"real data folder not found at {REAL_DATA}")
+    return REAL_DATA
