@@ -6,8 +6,13 @@ from marketlake.calendar import get_sessions
 def test_sessions_skip_weekends_and_holidays() -> None:
     sessions = get_sessions("XNYS").sessions(date(2025, 12, 22), date(2025, 12, 29))
     # Christmas Day 2025 is a holiday, 27-28 December a weekend.
-    assert sessions == [date(2025, 12, 22), date(2025, 12, 23), date(2025, 12, 24),
-                        date(2025, 12, 26), date(2025, 12, 29)]
+    assert sessions == [
+        date(2025, 12, 22),
+        date(2025, 12, 23),
+        date(2025, 12, 24),
+        date(2025, 12, 26),
+        date(2025, 12, 29),
+    ]
 
 
 def test_early_close_and_cache_round_trip() -> None:

@@ -65,7 +65,7 @@ class SessionTable:
         i = int(np.searchsorted(self.closes, stamp, side="right")) - 1
         if i < 0:
             raise ValueError(f"no {self.name} session closes before {moment}")
-        return self.days[i].astype(object)  # type: ignore[no-any-return]
+        return self.days[i].astype(object)
 
     def _bounds(self, start: date, end: date) -> tuple[int, int]:
         if start < self.first or end > self.last:
@@ -80,12 +80,12 @@ class SessionTable:
     @property
     def first(self) -> date:
         """The first session date known."""
-        return self.days[0].astype(object)  # type: ignore[no-any-return]
+        return self.days[0].astype(object)
 
     @property
     def last(self) -> date:
         """The last session date known."""
-        return self.days[-1].astype(object)  # type: ignore[no-any-return]
+        return self.days[-1].astype(object)
 
 
 def _to_datetime(value: np.datetime64) -> datetime:
@@ -102,10 +102,16 @@ def _build(name: str) -> pa.Table:
         {
             "day": pa.array(schedule.index.values.astype("datetime64[D]").astype(np.int64)),
             "open": pa.array(
-                schedule["open"].dt.tz_convert(None).values.astype("datetime64[us]").astype(np.int64)
+                schedule["open"]
+                .dt.tz_convert(None)
+                .values.astype("datetime64[us]")
+                .astype(np.int64)
             ),
             "close": pa.array(
-                schedule["close"].dt.tz_convert(None).values.astype("datetime64[us]").astype(np.int64)
+                schedule["close"]
+                .dt.tz_convert(None)
+                .values.astype("datetime64[us]")
+                .astype(np.int64)
             ),
         },
         metadata={"version": xc.__version__, "format": str(_CACHE_FORMAT)},

@@ -73,7 +73,8 @@ class ValidationSettings(_Section):
     """Data-quality thresholds."""
 
     max_daily_jump: float = Field(
-        0.6, description="largest |close/prev_close - 1| not explained by a corporate action"
+        default=0.6,
+        description="largest |close/prev_close - 1| not explained by a corporate action",
     )
 
 
@@ -102,7 +103,9 @@ class Settings(BaseSettings):
     bus: str = "local"  # local | memory | kafka://host:port
     lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
     engine: str = "local"  # local | spark
-    warehouse: str | None = None  # duckdb:///path | postgresql://...; default <home>/warehouse.duckdb
+    warehouse: str | None = (
+        None  # duckdb:///path | postgresql://...; default <home>/warehouse.duckdb
+    )
     calendar: str = "XNYS"
     sources: SourcesSettings = SourcesSettings()
     validation: ValidationSettings = ValidationSettings()

@@ -9,7 +9,16 @@ from marketlake.errors import SymbolError
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,14}$")
 DEFAULT_SYMBOLS: tuple[str, ...] = (
-    "AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "INTC", "JPM", "V",
+    "AAPL",
+    "MSFT",
+    "GOOGL",
+    "AMZN",
+    "META",
+    "TSLA",
+    "NVDA",
+    "INTC",
+    "JPM",
+    "V",
 )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +24,101 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Folder holding the lake, bus and warehouse [env: MARKETLAKE_HOME; default ./marketlake-data]",
+        help="Folder of lake, bus and warehouse [env: MARKETLAKE_HOME; default ./marketlake-data]",
         show_default=False,
     ),
 ]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML config file [env: MARKETLAKE_CONFIG; default <home>/marketlake.toml]"),
+    typer.Option(
+        "--config", help="TOML config file [env: MARKETLAKE_CONFIG; default <home>/marketlake.toml]"
+    ),
 ]
+
+
+@app.command()
+def run(
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    source: Annotated[
+        str | None, typer.Option(help="History source: sim, csv, parquet, yahoo, alphavantage")
+    ] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="File or folder for the csv/parquet sources")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols [default: 10 large US stocks]")
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First session (YYYY-MM-DD)")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last session (YYYY-MM-DD)")
+    ] = None,
+    bus: Annotated[
+        str | None, typer.Option(help="Bus: local, memory://, kafka://host:port")
+    ] = None,
+    lake: Annotated[
+        str | None, typer.Option(help="Lake root: file:///path or s3://bucket/prefix")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="Batch engine: local or spark")] = None,
+    warehouse: Annotated[
+        str | None, typer.Option(help="Warehouse: duckdb:///path, postgresql://...")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the sim source")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success")] = False,
+) -> None:
+    """Run the batch pipeline: fetch_history → consume_history → process → load_warehouse."""
+    from marketlake.cli.run import run_pipeline
+
+    sources: dict[str, object] = {}
+    if path is not None:
+        sources["files"] = {"path": path}
+    if seed is not None:
+        sources["sim"] = {"seed": seed}
+    report = run_pipeline(
+        config=config,
+        quiet=quiet,
+        home=home,
+        source=source,
+        symbols=symbols,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        bus=bus,
+        lake=lake,
+        engine=engine,
+        warehouse=warehouse,
+        sources=sources or None,
+    )
+    raise typer.Exit(0 if report.succeeded else 1)
+
+
+class OutputFormat(StrEnum):
+    """Formats of ``marketlake sql``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help='A SQL query, e.g. "SELECT * FROM bars_1d LIMIT 5"')],
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    warehouse: Annotated[
+        str | None, typer.Option(help="Warehouse URL [default: <home>/warehouse.duckdb]")
+    ] = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format")
+    ] = OutputFormat.table,
+) -> None:
+    """Query the warehouse (read-only)."""
+    from marketlake.cli.sql import run_sql
+    from marketlake.settings import load_settings
+
+    settings = load_settings(config=config, home=home, warehouse=warehouse)
+    sys.stdout.write(run_sql(settings.warehouse_url, query, fmt.value))
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Batch analytics: adjustment, daily metrics, technical indicators."""

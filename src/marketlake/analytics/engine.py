@@ -1,0 +1,104 @@
+"""Batch analytics engines: the per-partition computation and the engines that run it.
+
+:func:`analyse_partition` is the unit of work a distributed engine runs per partition (one
+or many whole symbols in, one wide table out). :class:`LocalEngine` runs it on all symbols
+at once with Polars; a Spark engine would run the same function per symbol group
+(``applyInArrow``) and split the result with :func:`split_analytics`.
+
+``ANALYTICS_SCHEMA`` is the wide table: symbol, ts, close, the daily metrics
+(:mod:`marketlake.analytics.metrics`) and the indicators
+(:mod:`marketlake.analytics.indicators`), one row per input bar, sorted by (symbol, ts).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pyarrow as pa
+
+from marketlake.analytics.indicators import INDICATOR_COLUMNS
+from marketlake.analytics.metrics import METRIC_COLUMNS
+from marketlake.errors import ConfigError, MissingExtraError, TerminalError
+from marketlake.schemas import UTC_US
+
+_KEYS = [pa.field("symbol", pa.string(), nullable=False), pa.field("ts", UTC_US, nullable=False)]
+DAILY_METRICS_SCHEMA = pa.schema(
+    [*_KEYS, pa.field("close", pa.float64())]
+    + [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
+)
+INDICATORS_SCHEMA = pa.schema(
+    [*_KEYS] + [pa.field(name, pa.float64()) for name in INDICATOR_COLUMNS]
+)
+ANALYTICS_SCHEMA = pa.schema(
+    list(DAILY_METRICS_SCHEMA) + [INDICATORS_SCHEMA.field(name) for name in INDICATOR_COLUMNS]
+)
+INPUT_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
+ENGINES = ("local", "spark")
+
+
+def analyse_partition(bars: pa.Table) -> pa.Table:
+    """Daily metrics and indicators of adjusted daily bars, as one :data:`ANALYTICS_SCHEMA` table.
+
+    ``bars`` holds whole symbols (any order; extra columns are ignored).
+    """
+    import polars as pl
+
+    from marketlake.analytics.indicators import compute_indicators
+    from marketlake.analytics.metrics import compute_daily_metrics
+
+    missing = [name for name in INPUT_COLUMNS if name not in bars.column_names]
+    if missing:
+        raise TerminalError(f"analytics needs bar columns {list(INPUT_COLUMNS)}; missing {missing}")
+    frame = pl.from_arrow(bars.select(list(INPUT_COLUMNS)))
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(
+        pl.col("ts").cast(pl.Datetime("us", "UTC")),
+        *(pl.col(name).cast(pl.Float64) for name in INPUT_COLUMNS[2:]),
+    ).sort("symbol", "ts")
+    metrics = compute_daily_metrics(frame)
+    indicators = compute_indicators(frame)
+    wide = pl.concat([metrics, indicators.drop("symbol", "ts")], how="horizontal")
+    return wide.to_arrow().select(ANALYTICS_SCHEMA.names).cast(ANALYTICS_SCHEMA)
+
+
+def split_analytics(wide: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Split a wide analytics table into (daily_metrics, indicators_1d) tables."""
+    return (
+        wide.select(DAILY_METRICS_SCHEMA.names).cast(DAILY_METRICS_SCHEMA),
+        wide.select(INDICATORS_SCHEMA.names).cast(INDICATORS_SCHEMA),
+    )
+
+
+class Engine(ABC):
+    """A batch analytics engine: adjusted bars in, (daily_metrics, indicators_1d) out."""
+
+    name: str
+
+    @abstractmethod
+    def run(self, bars: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Analyse ``bars`` (whole symbols) and return (daily_metrics, indicators_1d)."""
+
+
+class LocalEngine(Engine):
+    """Runs :func:`analyse_partition` on all symbols at once, in process, with Polars."""
+
+    name = "local"
+
+    def run(self, bars: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Analyse ``bars`` and return (daily_metrics, indicators_1d)."""
+        return split_analytics(analyse_partition(bars))
+
+
+def create_engine(name: str) -> Engine:
+    """The engine called ``name`` (one of :data:`ENGINES`)."""
+    if name == "local":
+        return LocalEngine()
+    if name == "spark":
+        try:
+            import pyspark  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError("pyspark", "spark") from exc
+        raise ConfigError(
+            "the spark analytics engine is not available in this version; use 'local'"
+        )
+    raise ConfigError(f"unknown analytics engine {name!r}; choose one of {', '.join(ENGINES)}")

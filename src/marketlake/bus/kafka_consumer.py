@@ -1,0 +1,161 @@
+"""Kafka consumers: group members that commit only what was polled, only when told to."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from marketlake.bus.base import Consumer, Message
+from marketlake.bus.kafka import translate_error
+
+if TYPE_CHECKING:
+    from marketlake.bus.kafka import KafkaBus
+
+_CONSUMER_DEFAULTS = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+}
+
+
+class KafkaConsumer(Consumer):
+    """A group member that commits only what was polled, only when told to."""
+
+    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
+        self._bus = bus
+        self._driver = bus._driver
+        settings = {
+            **_CONSUMER_DEFAULTS,
+            **bus.config,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+        self._topics = list(dict.fromkeys(topics))
+        self._positions: dict[tuple[str, int], int] = {}
+        self._probe: Any = None
+        try:
+            self._consumer = self._driver.Consumer(settings)
+            self._consumer.subscribe(self._topics, on_revoke=self._revoked, on_lost=self._revoked)
+        except self._driver.KafkaException as exc:
+            raise translate_error(exc.args[0], "subscribing", bus.bootstrap_servers) from exc
+
+    def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Up to ``max_messages`` messages; an empty list when none arrive within the timeout."""
+        try:
+            raw = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+        except self._driver.KafkaException as exc:
+            raise translate_error(exc.args[0], "polling", self._bus.bootstrap_servers) from exc
+        out: list[Message] = []
+        for item in raw:
+            error = item.error()
+            if error is not None:
+                if error.code() == self._driver.KafkaError._PARTITION_EOF:
+                    continue
+                raise translate_error(error, "polling", self._bus.bootstrap_servers)
+            topic, partition, offset = item.topic(), item.partition(), item.offset()
+            headers = item.headers()
+            out.append(
+                Message(
+                    topic,
+                    partition,
+                    offset,
+                    (item.key() or b"").decode(),
+                    item.value() or b"",
+                    MappingProxyType({k: (v or b"").decode() for k, v in headers})
+                    if headers
+                    else MappingProxyType({}),
+                    item.timestamp()[1],
+                )
+            )
+            self._positions[(topic, partition)] = offset + 1
+        return out
+
+    def commit(self) -> None:
+        """Commit, synchronously, the positions after the last polled messages."""
+        if not self._positions:
+            return
+        tp = self._driver.TopicPartition
+        offsets = [tp(topic, p, offset) for (topic, p), offset in self._positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except self._driver.KafkaException as exc:
+            raise translate_error(exc.args[0], "committing", self._bus.bootstrap_servers) from exc
+        self._positions.clear()
+
+    def lag(self) -> int:
+        """End offsets minus committed offsets over the assigned partitions (all partitions of
+        the subscribed topics before the first assignment)."""
+        tp = self._driver.TopicPartition
+        try:
+            partitions = self._consumer.assignment() or [
+                tp(topic, p)
+                for topic in self._topics
+                for p in self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ]
+            committed = self._consumer.committed(partitions, timeout=10)
+            ends = self._end_offsets([(item.topic, item.partition) for item in committed])
+        except self._driver.KafkaException as exc:
+            raise translate_error(exc.args[0], "reading lag", self._bus.bootstrap_servers) from exc
+        total = 0
+        for item in committed:
+            low, end = ends[(item.topic, item.partition)]
+            total += max(end - max(item.offset, low), 0)
+        return total
+
+    def _end_offsets(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+        """``(low, end)`` per partition: the watermarks, with the end confirmed by reading.
+
+        Some Kafka-protocol brokers (Tansu) report the last batch's base offset + 1 as the high
+        watermark, so the records from the high watermark - 1 on are read to find the end.
+        """
+        tp = self._driver.TopicPartition
+        ends: dict[tuple[str, int], tuple[int, int]] = {}
+        for topic, partition in pairs:
+            ends[(topic, partition)] = self._consumer.get_watermark_offsets(
+                tp(topic, partition), timeout=10, cached=False
+            )
+        pending = {pair for pair, (low, high) in ends.items() if high > low}
+        if not pending:
+            return ends
+        if self._probe is None:
+            self._probe = self._driver.Consumer(
+                {
+                    **self._bus.config,
+                    "group.id": "marketlake-end-offsets",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                }
+            )
+        self._probe.assign([tp(t, p, ends[(t, p)][1] - 1) for t, p in sorted(pending)])
+        reached: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + 10
+        while pending and time.monotonic() < deadline:
+            batch = self._probe.consume(num_messages=1000, timeout=0.1)
+            if not batch and pending <= reached:
+                break
+            for item in batch:
+                pair = (item.topic(), item.partition())
+                error = item.error()
+                if error is None:
+                    low, end = ends[pair]
+                    ends[pair] = (low, max(end, item.offset() + 1))
+                    reached.add(pair)
+                elif error.code() == self._driver.KafkaError._PARTITION_EOF:
+                    pending.discard(pair)
+                else:
+                    raise translate_error(error, "reading end offsets", self._bus.bootstrap_servers)
+        self._probe.unassign()
+        return ends
+
+    def close(self) -> None:
+        """Leave the group without committing."""
+        self._consumer.close()
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+
+    def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
+        for item in partitions:
+            self._positions.pop((item.topic, item.partition), None)

@@ -1,0 +1,213 @@
+"""The durable local log: topics are folders, partitions hold CRC-checked segment files.
+
+Layout under the root folder::
+
+    topics/<topic>/topic.json                      {"partitions": N}
+    topics/<topic>/<partition>/<base>.log|.idx     segments (see segments.py, records.py)
+    groups/<group>/members/<id>.member             live consumers (held with flock)
+    groups/<group>/locks/<topic>/<partition>.lock  partition ownership (held with flock)
+    groups/<group>/offsets/<topic>/<partition>.json committed offsets
+
+Several processes may produce and consume at once. Producers append under a per-partition
+``flock``; consumers read while others append and see records once written. Consumers of one
+group split each topic's partitions between the live members. Retention deletes whole old
+segments like Kafka does, whatever the consumers' positions; a consumer whose position was
+deleted skips to the earliest record left and counts the skipped records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from marketlake.bus.appender import PartitionAppender
+from marketlake.bus.base import Bus, Producer, partition_for
+from marketlake.bus.local_consumer import LocalConsumer
+from marketlake.bus.records import encode_headers, encode_record
+from marketlake.errors import ConfigError
+
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_AUTO_FLUSH_BYTES = 8 * 1024 * 1024
+
+
+def validate_name(name: str, kind: str = "topic") -> str:
+    """``name`` if it is a valid topic or group name, else a ConfigError saying what is allowed."""
+    if not _NAME.fullmatch(name) or name in {".", ".."}:
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use 1 to 249 letters, digits, '.', '_' or '-' "
+            "(not '.' or '..')"
+        )
+    return name
+
+
+class LocalBus(Bus):
+    """A durable, file-backed bus under ``root``.
+
+    ``partitions`` is the partition count of topics created without one (including topics
+    created on first use by a producer or consumer). ``retention_bytes`` and ``retention_ms``
+    apply per partition whenever a segment is rolled and on :meth:`enforce_retention`.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        partitions: int = 4,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        retention_bytes: int | None = None,
+        retention_ms: int | None = None,
+    ) -> None:
+        if partitions < 1 or segment_bytes < 1:
+            raise ConfigError(
+                f"partitions ({partitions}) and segment_bytes ({segment_bytes}) must be >= 1"
+            )
+        self.root = Path(root)
+        self.partitions = partitions
+        self.segment_bytes = segment_bytes
+        self.retention_bytes = retention_bytes
+        self.retention_ms = retention_ms
+        self._partition_counts: dict[str, int] = {}
+        (self.root / "topics").mkdir(parents=True, exist_ok=True)
+        (self.root / "groups").mkdir(parents=True, exist_ok=True)
+
+    def create_topic(self, topic: str, partitions: int | None = None) -> None:
+        """Create ``topic`` with ``partitions`` (default: the bus's); an existing one is kept."""
+        count = self.partitions if partitions is None else partitions
+        if count < 1:
+            raise ConfigError(f"topic {topic!r} needs at least 1 partition, got {count}")
+        folder = self.topic_folder(topic)
+        meta = folder / "topic.json"
+        if meta.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".topic.{uuid.uuid4().hex}.tmp"
+        temp.write_text(json.dumps({"partitions": count}))
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, meta)
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+        for partition in range(self.partition_count(topic)):
+            (folder / str(partition)).mkdir(exist_ok=True)
+
+    def partition_count(self, topic: str) -> int:
+        """The number of partitions of ``topic``, creating the topic if it does not exist."""
+        count = self._partition_counts.get(topic)
+        if count is None:
+            meta = self.topic_folder(topic) / "topic.json"
+            if not meta.exists():
+                self.create_topic(topic)
+            count = int(json.loads(meta.read_text())["partitions"])
+            self._partition_counts[topic] = count
+        return count
+
+    def topic_folder(self, topic: str) -> Path:
+        """The folder of ``topic``."""
+        return self.root / "topics" / validate_name(topic)
+
+    def partition_folder(self, topic: str, partition: int) -> Path:
+        """The folder of one partition of ``topic``."""
+        return self.topic_folder(topic) / str(partition)
+
+    def group_folder(self, group: str) -> Path:
+        """The folder of consumer group ``group``."""
+        return self.root / "groups" / validate_name(group, "group")
+
+    def appender(self, topic: str, partition: int) -> PartitionAppender:
+        """A writer for one partition, with this bus's segment and retention settings."""
+        return PartitionAppender(
+            self.partition_folder(topic, partition),
+            self.segment_bytes,
+            self.retention_bytes,
+            self.retention_ms,
+        )
+
+    def enforce_retention(self) -> int:
+        """Delete segments past the retention limits in every topic; returns how many went."""
+        deleted = 0
+        for topic in sorted(os.listdir(self.root / "topics")):
+            for partition in range(self.partition_count(topic)):
+                appender = self.appender(topic, partition)
+                try:
+                    deleted += appender.delete_expired()
+                finally:
+                    appender.close()
+        return deleted
+
+    def producer(self) -> LocalProducer:
+        """A new producer appending to this bus."""
+        return LocalProducer(self)
+
+    def consumer(self, group: str, topics: Sequence[str]) -> LocalConsumer:
+        """A new consumer of ``topics`` in ``group``; it owns its share of the partitions."""
+        return LocalConsumer(self, group, topics)
+
+
+class LocalProducer(Producer):
+    """Buffers records per partition; :meth:`flush` appends and fsyncs them."""
+
+    def __init__(self, bus: LocalBus) -> None:
+        self._bus = bus
+        self._routes: dict[str, dict[str, tuple[str, int]]] = {}
+        self._pending: dict[tuple[str, int], list[bytes]] = {}
+        self._pending_bytes: dict[tuple[str, int], int] = {}
+        self._appenders: dict[tuple[str, int], PartitionAppender] = {}
+
+    def send(
+        self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Queue one message for the partition of ``key``; durable once :meth:`flush` returns."""
+        routes = self._routes.get(topic)
+        if routes is None:
+            routes = self._routes[topic] = {}
+        route = routes.get(key)
+        if route is None:
+            route = (topic, partition_for(key, self._bus.partition_count(topic)))
+            routes[key] = route
+            self._pending.setdefault(route, [])
+            self._pending_bytes.setdefault(route, 0)
+        record = encode_record(
+            time.time_ns() // 1_000_000,
+            key.encode(),
+            encode_headers(headers) if headers else b"",
+            value,
+        )
+        self._pending[route].append(record)
+        size = self._pending_bytes[route] + len(record)
+        self._pending_bytes[route] = size
+        if size >= _AUTO_FLUSH_BYTES:
+            self._flush_partition(*route)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Append every queued record to its partition and fsync it."""
+        for topic, partition in list(self._pending):
+            self._flush_partition(topic, partition)
+
+    def close(self) -> None:
+        """Flush and release the partition files."""
+        self.flush()
+        for appender in self._appenders.values():
+            appender.close()
+        self._appenders.clear()
+
+    def _flush_partition(self, topic: str, partition: int) -> None:
+        buffer = self._pending[(topic, partition)]
+        if not buffer:
+            return
+        appender = self._appenders.get((topic, partition))
+        if appender is None:
+            appender = self._appenders[(topic, partition)] = self._bus.appender(topic, partition)
+        appender.append(buffer, len(buffer))
+        buffer.clear()
+        self._pending_bytes[(topic, partition)] = 0

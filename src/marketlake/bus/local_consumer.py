@@ -1,0 +1,165 @@
+"""Consumers of the local log: group membership, partition ownership, polling and commits."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from marketlake.bus.base import Consumer, Message
+from marketlake.bus.groups import Committed, Membership, read_committed, try_lock, write_committed
+from marketlake.bus.reader import PartitionReader
+from marketlake.bus.segments import end_offset, start_offset, sync_folder
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from marketlake.bus.local import LocalBus
+
+_REBALANCE_INTERVAL_S = 0.05
+_MAX_IDLE_SLEEP_S = 0.005
+
+
+@dataclass
+class _Owned:
+    """A partition this consumer holds the lock of."""
+
+    lock_fd: int
+    reader: PartitionReader
+    committed: int
+    offsets_file: Path
+
+
+class LocalConsumer(Consumer):
+    """Reads its share of the group's partitions from the committed offsets on.
+
+    A partition without a committed offset is read from its earliest record. ``skipped`` counts
+    records that retention deleted before this consumer reached them.
+    """
+
+    def __init__(self, bus: LocalBus, group: str, topics: Sequence[str]) -> None:
+        if not topics:
+            raise ValueError("a consumer needs at least one topic")
+        self._bus = bus
+        self._folder = bus.group_folder(group)
+        self._topics = list(dict.fromkeys(topics))
+        self._partitions = {topic: bus.partition_count(topic) for topic in self._topics}
+        self._membership = Membership(self._folder, self._topics)
+        self._owned: dict[tuple[str, int], _Owned] = {}
+        self._released_skips = 0
+        self._next_rebalance = 0.0
+        self._turn = 0
+        self._rebalance()
+
+    def __enter__(self) -> LocalConsumer:
+        return self
+
+    @property
+    def skipped(self) -> int:
+        """Records deleted by retention before this consumer could read them."""
+        return self._released_skips + sum(own.reader.skipped for own in self._owned.values())
+
+    @property
+    def assignment(self) -> list[tuple[str, int]]:
+        """The ``(topic, partition)`` pairs this consumer currently reads."""
+        return sorted(self._owned)
+
+    def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Up to ``max_messages`` messages from the owned partitions, taken in turn."""
+        deadline = time.monotonic() + timeout_s
+        sleep = 0.0005
+        while True:
+            now = time.monotonic()
+            if now >= self._next_rebalance:
+                self._rebalance()
+                self._next_rebalance = now + _REBALANCE_INTERVAL_S
+            out: list[Message] = []
+            owned = list(self._owned.values())
+            for i in range(len(owned)):
+                own = owned[(self._turn + i) % len(owned)]
+                out += own.reader.read(max_messages - len(out))
+                if len(out) >= max_messages:
+                    break
+            self._turn += 1
+            if out:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            time.sleep(min(sleep, remaining))
+            sleep = min(sleep * 2, _MAX_IDLE_SLEEP_S)
+
+    def commit(self) -> None:
+        """Store, for every owned partition, the position after the last polled message."""
+        folders: set[Path] = set()
+        for own in self._owned.values():
+            reader = own.reader
+            if reader.offset == own.committed:
+                continue
+            own.offsets_file.parent.mkdir(parents=True, exist_ok=True)
+            write_committed(
+                own.offsets_file, Committed(reader.offset, reader.segment, reader.position)
+            )
+            own.committed = reader.offset
+            folders.add(own.offsets_file.parent)
+        for folder in folders:
+            sync_folder(folder)
+
+    def lag(self) -> int:
+        """Records in the owned partitions past the group's committed offsets."""
+        total = 0
+        for own in self._owned.values():
+            folder = own.reader.folder
+            committed = max(own.committed, start_offset(folder))
+            total += max(end_offset(folder) - committed, 0)
+        return total
+
+    def close(self) -> None:
+        """Give up the partitions and leave the group, without committing."""
+        for pair in list(self._owned):
+            self._release(pair)
+        self._membership.close()
+
+    def _rebalance(self) -> None:
+        census = self._membership.census()
+        for topic in self._topics:
+            pairs = [(topic, p) for p in range(self._partitions[topic])]
+            quota = math.ceil(len(pairs) / max(census[topic], 1))
+            mine = [pair for pair in pairs if pair in self._owned]
+            for pair in mine[quota:]:
+                self._release(pair)
+            held = min(len(mine), quota)
+            for pair in pairs:
+                if held >= quota:
+                    break
+                if pair not in self._owned and self._acquire(pair):
+                    held += 1
+
+    def _acquire(self, pair: tuple[str, int]) -> bool:
+        topic, partition = pair
+        locks = self._folder / "locks" / topic
+        locks.mkdir(parents=True, exist_ok=True)
+        lock_fd = try_lock(locks / f"{partition}.lock")
+        if lock_fd is None:
+            return False
+        folder = self._bus.partition_folder(topic, partition)
+        offsets_file = self._folder / "offsets" / topic / f"{partition}.json"
+        committed = read_committed(offsets_file)
+        if committed is None:
+            offset = start_offset(folder)
+            reader = PartitionReader(folder, topic, partition, offset)
+        else:
+            offset = committed.offset
+            hint = (committed.segment, committed.position)
+            reader = PartitionReader(folder, topic, partition, offset, hint)
+        self._owned[pair] = _Owned(lock_fd, reader, offset, offsets_file)
+        return True
+
+    def _release(self, pair: tuple[str, int]) -> None:
+        own = self._owned.pop(pair)
+        self._released_skips += own.reader.skipped
+        own.reader.close()
+        os.close(own.lock_fd)

@@ -1,0 +1,10 @@
+"""The lake: raw payloads, curated and analytics Delta tables, and quarantine, on disk or S3."""
+
+from __future__ import annotations
+
+from marketlake.lake.exceptions import LakeNotFoundError
+from marketlake.lake.retry import RetryPolicy
+from marketlake.lake.storage import LakeStorage
+from marketlake.lake.tables import LakeTables, MergeStats
+
+__all__ = ["LakeNotFoundError", "LakeStorage", "LakeTables", "MergeStats", "RetryPolicy"]

@@ -1,0 +1,89 @@
+"""Raw payloads, stored as received for audit and reprocessing.
+
+Layout: ``raw/<source>/<dataset>/ingest_date=YYYY-MM-DD/<batch_id>.<fmt>.gz``. The gzip
+stream carries no timestamp or file name, so the same payload always gives the same bytes and
+re-writing a batch is idempotent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import date, datetime
+
+from marketlake.errors import TerminalError
+from marketlake.lake.storage import LakeStorage
+
+RAW_ROOT = "raw"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_FORMAT = re.compile(r"^[a-z0-9]{1,16}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=\-]{0,199}$")
+
+
+def _check(value: str, pattern: re.Pattern[str], what: str, allowed: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value) or ".." in value:
+        raise TerminalError(f"invalid raw {what} {value!r}: {allowed}")
+    return value
+
+
+def raw_path(source: str, dataset: str, batch_id: str, fmt: str, ingest_date: date) -> str:
+    """The relative path of one raw batch (arguments validated)."""
+    lower = "lower-case letters, digits, '_' or '-' (at most 64)"
+    _check(source, _NAME, "source", lower)
+    _check(dataset, _NAME, "dataset", lower)
+    _check(fmt, _FORMAT, "format", "lower-case letters and digits, e.g. 'json' or 'csv'")
+    _check(
+        batch_id,
+        _BATCH_ID,
+        "batch id",
+        "letters, digits, '_', '.', '=' or '-', starting with a letter or digit, no '..'",
+    )
+    if not isinstance(ingest_date, date):
+        raise TerminalError(f"ingest_date must be a date, got {type(ingest_date).__name__}")
+    day = (ingest_date.date() if isinstance(ingest_date, datetime) else ingest_date).isoformat()
+    return f"{RAW_ROOT}/{source}/{dataset}/ingest_date={day}/{batch_id}.{fmt}.gz"
+
+
+def write_raw(
+    storage: LakeStorage,
+    *,
+    source: str,
+    dataset: str,
+    batch_id: str,
+    payload: bytes,
+    fmt: str,
+    ingest_date: date,
+) -> str:
+    """Store ``payload`` gzip-compressed (deterministic bytes); return its relative path."""
+    relpath = raw_path(source, dataset, batch_id, fmt, ingest_date)
+    storage.write_bytes(relpath, gzip.compress(bytes(payload), compresslevel=6, mtime=0))
+    return relpath
+
+
+def read_raw(storage: LakeStorage, relpath: str) -> bytes:
+    """The payload stored at ``relpath`` (decompressed)."""
+    if not relpath.startswith(f"{RAW_ROOT}/") or not relpath.endswith(".gz"):
+        raise TerminalError(f"{relpath!r} is not a raw payload path (raw/.../<batch>.<fmt>.gz)")
+    data = storage.read_bytes(relpath)
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise TerminalError(f"raw payload {relpath} is not valid gzip: {exc}") from exc
+
+
+def list_raw(
+    storage: LakeStorage, source: str | None = None, dataset: str | None = None
+) -> list[str]:
+    """Relative paths of raw payloads, optionally of one source and/or dataset (sorted)."""
+    lower = "lower-case letters, digits, '_' or '-'"
+    if source is not None:
+        _check(source, _NAME, "source", lower)
+    if dataset is not None:
+        _check(dataset, _NAME, "dataset", lower)
+    prefix = RAW_ROOT if source is None else f"{RAW_ROOT}/{source}"
+    if source is not None and dataset is not None:
+        prefix = f"{prefix}/{dataset}"
+    paths = [p for p in storage.list_files(prefix) if p.endswith(".gz")]
+    if dataset is not None and source is None:
+        paths = [p for p in paths if p.split("/")[2] == dataset]
+    return paths

@@ -1,0 +1,368 @@
+"""Delta Lake tables of the lake: idempotent writes, reads with time travel, maintenance.
+
+Tables are named by their path under the lake root (``curated/bars_1d``). Every write is one
+Delta commit, so a process killed mid-write leaves the table at its previous version (data
+files written before the kill are orphans that :meth:`LakeTables.vacuum` removes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from marketlake.errors import TerminalError
+from marketlake.lake.merge import changed_predicate, check_keys, conform_to, dedupe_last
+from marketlake.lake.merge import merge_predicate as on_keys
+from marketlake.lake.storage import LakeStorage
+from marketlake.symbols import validate_symbols
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    from deltalake import DeltaTable
+
+TABLE_AREAS = ("curated", "analytics", "quarantine")
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)+$")
+
+
+@dataclass(frozen=True)
+class MergeStats:
+    """What a write did: rows inserted and updated, and the table version it produced.
+
+    ``version`` is None when nothing was written to a table that does not exist yet. For
+    :meth:`LakeTables.replace_symbols`, ``inserted`` counts every row written.
+    """
+
+    inserted: int
+    updated: int
+    version: int | None
+
+
+def validate_table_name(name: str) -> str:
+    """Check a table name (``area/table``, lower-case letters, digits and ``_``)."""
+    if not isinstance(name, str) or not _TABLE_NAME.match(name):
+        raise TerminalError(
+            f"invalid table name {name!r}: use lower-case path segments like 'curated/bars_1d'"
+        )
+    return name
+
+
+class LakeTables:
+    """Delta tables stored under one :class:`LakeStorage` root."""
+
+    def __init__(self, storage: LakeStorage) -> None:
+        self.storage = storage
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def merge(
+        self,
+        name: str,
+        data: pa.Table,
+        keys: Sequence[str],
+        partition_by: Sequence[str] | None = None,
+        *,
+        update_existing: bool = True,
+    ) -> MergeStats:
+        """Upsert ``data`` into table ``name`` on the natural ``keys``.
+
+        The table is created (plain write, partitioned by ``partition_by``) when it does not
+        exist. Otherwise one MERGE commit updates matched rows whose content changed (or
+        leaves them alone when ``update_existing`` is False) and inserts the rest; a re-run
+        with the same data changes nothing and makes no new version. Duplicate keys in
+        ``data`` are reduced to their last row. Empty data is a no-op.
+        """
+        validate_table_name(name)
+        if data.num_rows == 0:
+            return MergeStats(0, 0, self._version_or_none(name))
+        check_keys(data, keys, name)
+        data = dedupe_last(data, keys)
+        return self.storage.run(
+            f"merging into table {name}",
+            lambda: self._merge_once(name, data, keys, partition_by, update_existing),
+        )
+
+    def replace_symbols(
+        self,
+        name: str,
+        data: pa.Table,
+        symbols: Sequence[str],
+        keys: Sequence[str] | None = None,
+        partition_by: Sequence[str] | None = None,
+    ) -> MergeStats:
+        """Replace every row of ``symbols`` in table ``name`` by ``data``, in one commit.
+
+        Faster than :meth:`merge` for whole-history rewrites and just as idempotent: rows of
+        other symbols are untouched, the symbols' old rows are removed and ``data`` added
+        atomically. ``data`` may only hold rows of ``symbols`` (empty data deletes them).
+        """
+        import pyarrow.compute as pc
+
+        validate_table_name(name)
+        wanted = validate_symbols(symbols)
+        if not wanted:
+            return MergeStats(0, 0, self._version_or_none(name))
+        if data.num_rows:
+            if "symbol" not in data.column_names:
+                raise TerminalError(f"replacing symbols in {name}: data has no 'symbol' column")
+            present = set(pc.unique(data.column("symbol")).to_pylist())
+            stray = sorted(str(s) for s in present - set(wanted))
+            if stray:
+                raise TerminalError(
+                    f"replacing symbols {wanted} in {name}: data also holds rows of {stray}"
+                )
+            if keys:
+                check_keys(data, keys, name)
+                data = dedupe_last(data, keys)
+        predicate = "symbol IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
+
+        def replace() -> MergeStats:
+            from deltalake import write_deltalake
+
+            table = self._open_or_none(name)
+            if table is None:
+                if data.num_rows == 0:
+                    return MergeStats(0, 0, None)
+                created = self._create(name, data, partition_by)
+                if created is not None:
+                    return created
+                table = self._open(name)
+            source, evolves = conform_to(data, self._schema(table), name)
+            write_deltalake(
+                table,
+                source,
+                mode="overwrite",
+                predicate=predicate,
+                schema_mode="merge" if evolves else None,
+            )
+            return MergeStats(data.num_rows, 0, table.version())
+
+        return self.storage.run(f"replacing symbols in table {name}", replace)
+
+    def delete(self, name: str, predicate: str) -> int:
+        """Delete the rows matching SQL ``predicate`` (e.g. ``"symbol = 'AAPL'"``); return count.
+
+        ``predicate`` is SQL text: build it from validated values only.
+        """
+        validate_table_name(name)
+
+        def remove() -> int:
+            metrics = self._open(name).delete(predicate)
+            return int(metrics.get("num_deleted_rows", 0))
+
+        return self.storage.run(f"deleting from table {name}", remove)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        filter: pc.Expression | Sequence[tuple[str, str, Any]] | None = None,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> pa.Table:
+        """Read table ``name`` (optionally an older ``version`` or the version current ``as_of``).
+
+        ``filter`` is a ``pyarrow.compute`` Expression (``pc.field("symbol") == "AAPL"``) or
+        a list of ``(column, op, value)`` tuples in pyarrow's DNF form; it is pushed down to
+        skip partitions, files and row groups.
+        """
+        dataset = self.dataset(name, version=version, as_of=as_of)
+        expression = _as_expression(filter)
+
+        # The filter is applied after the scan: files written by MERGE store strings as
+        # string_view, and pyarrow cannot bind a pushed-down filter to mixed physical types.
+        def scan() -> pa.Table:
+            table = dataset.to_table()
+            if expression is not None:
+                table = table.filter(expression)
+            return table.select(list(columns)) if columns is not None else table
+
+        return self.storage.run(f"reading table {name}", scan)
+
+    def dataset(
+        self, name: str, version: int | None = None, as_of: datetime | None = None
+    ) -> pads.Dataset:
+        """A pyarrow Dataset of the table's current (or chosen) files, for zero-copy scans."""
+        validate_table_name(name)
+
+        if as_of is not None and as_of.tzinfo is None:
+            raise TerminalError(f"as_of must be timezone-aware (UTC), got {as_of}")
+
+        def build() -> pads.Dataset:
+            chosen = version if as_of is None else self._version_at(name, as_of)
+            table = self._open(name, chosen)
+            return table.to_pyarrow_dataset(filesystem=self.storage.subtree(name))
+
+        return self.storage.run(f"opening table {name}", build)
+
+    def exists(self, name: str) -> bool:
+        """True when a Delta table with at least one commit exists at ``name``."""
+        from deltalake import DeltaTable
+
+        validate_table_name(name)
+        uri, options = self.storage.uri(name), self.storage.storage_options()
+        return self.storage.run(
+            f"looking up table {name}",
+            lambda: bool(DeltaTable.is_deltatable(uri, storage_options=options)),
+        )
+
+    def version(self, name: str) -> int:
+        """The table's current version (0 after the first write)."""
+        validate_table_name(name)
+        return self.storage.run(f"reading table {name}", lambda: self._open(name).version())
+
+    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (version, timestamp, operation, metrics)."""
+        validate_table_name(name)
+        return self.storage.run(
+            f"reading history of table {name}", lambda: self._open(name).history(limit)
+        )
+
+    def list_tables(self) -> list[str]:
+        """Names of the Delta tables under curated/, analytics/ and quarantine/."""
+        names: list[str] = []
+        for area in TABLE_AREAS:
+            for folder in self.storage.list_dirs(area):
+                if self.storage.exists(f"{area}/{folder}/_delta_log"):
+                    names.append(f"{area}/{folder}")
+        return sorted(names)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def compact(self, name: str) -> dict[str, Any]:
+        """Rewrite small files into larger ones (one commit; content unchanged)."""
+        validate_table_name(name)
+        return self.storage.run(
+            f"compacting table {name}", lambda: dict(self._open(name).optimize.compact())
+        )
+
+    def vacuum(self, name: str, retention_hours: int, dry_run: bool = False) -> list[str]:
+        """Delete files no version newer than ``retention_hours`` ago refers to; list them.
+
+        Time travel to versions older than the retention stops working once they are removed.
+        """
+        validate_table_name(name)
+        if retention_hours < 0:
+            raise TerminalError(f"retention_hours must be >= 0, got {retention_hours}")
+
+        def sweep() -> list[str]:
+            files = self._open(name).vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+            )
+            return sorted(files)
+
+        return self.storage.run(f"vacuuming table {name}", sweep)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _open(self, name: str, version: int | None = None) -> DeltaTable:
+        from deltalake import DeltaTable
+
+        return DeltaTable(
+            self.storage.uri(name), version=version, storage_options=self.storage.storage_options()
+        )
+
+    def _open_or_none(self, name: str) -> DeltaTable | None:
+        from deltalake import DeltaTable
+
+        uri, options = self.storage.uri(name), self.storage.storage_options()
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            return None
+        return DeltaTable(uri, storage_options=options)
+
+    def _version_at(self, name: str, as_of: datetime) -> int:
+        """The newest version committed at or before ``as_of`` (by the commit's own timestamp,
+        which unlike object-store modification times has millisecond precision everywhere)."""
+        limit_ms = as_of.timestamp() * 1000
+        for commit in self._open(name).history():
+            if commit.get("timestamp", 0) <= limit_ms:
+                return int(commit["version"])
+        raise TerminalError(f"table {name} has no version as of {as_of.isoformat()}")
+
+    def _version_or_none(self, name: str) -> int | None:
+        return self.version(name) if self.exists(name) else None
+
+    @staticmethod
+    def _schema(table: DeltaTable) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.schema(table.schema().to_arrow())
+
+    def _create(
+        self, name: str, data: pa.Table, partition_by: Sequence[str] | None
+    ) -> MergeStats | None:
+        """Write a new table; None when another writer created it first."""
+        from deltalake import write_deltalake
+        from deltalake.exceptions import DeltaError
+
+        try:
+            write_deltalake(
+                self.storage.uri(name),
+                data,
+                mode="error",
+                partition_by=list(partition_by) if partition_by else None,
+                storage_options=self.storage.storage_options(),
+            )
+        except DeltaError as exc:
+            if "already exists" in str(exc):
+                return None
+            raise
+        return MergeStats(data.num_rows, 0, 0)
+
+    def _merge_once(
+        self,
+        name: str,
+        data: pa.Table,
+        keys: Sequence[str],
+        partition_by: Sequence[str] | None,
+        update_existing: bool,
+    ) -> MergeStats:
+        table = self._open_or_none(name)
+        if table is None:
+            created = self._create(name, data, partition_by)
+            if created is not None:
+                return created
+            table = self._open(name)
+        source, evolves = conform_to(data, self._schema(table), name)
+        merger = table.merge(
+            source,
+            on_keys(keys),
+            source_alias="s",
+            target_alias="t",
+            merge_schema=evolves,
+            streamed_exec=False,
+        )
+        if update_existing and evolves:  # new columns: every matched row gets their values
+            merger = merger.when_matched_update_all()
+        elif update_existing:
+            changed = changed_predicate(source.column_names, keys)
+            if changed is not None:
+                merger = merger.when_matched_update_all(predicate=changed)
+        metrics = merger.when_not_matched_insert_all().execute()
+        return MergeStats(
+            int(metrics.get("num_target_rows_inserted", 0)),
+            int(metrics.get("num_target_rows_updated", 0)),
+            table.version(),
+        )
+
+
+def _as_expression(
+    filter: pc.Expression | Sequence[tuple[str, str, Any]] | None,
+) -> pc.Expression | None:
+    if filter is None:
+        return None
+    import pyarrow.compute as pc
+
+    if isinstance(filter, pc.Expression):
+        return filter
+    import pyarrow.parquet as pq
+
+    return pq.filters_to_expression(list(filter))

@@ -1,0 +1,1 @@
+"""The batch pipeline: fetch_history → consume_history → process → load_warehouse → success."""

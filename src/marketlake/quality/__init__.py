@@ -1,0 +1,1 @@
+"""Data quality: validation rules for bars and corporate actions, quarantine rows, completeness."""

@@ -1,0 +1,349 @@
+"""Alpha Vantage daily bars, intraday bars and quotes, within the key's request budget.
+
+The API key is sent to the provider as the ``apikey`` parameter and nowhere else: URLs in
+errors and logs show ``apikey=***``, and ``raw`` keeps the response body, never the URL.
+Every HTTP attempt (retries included) takes one request from the :class:`RequestBudget`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from marketlake.errors import ConfigError, SourceError, TransientError
+from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT, TICK_SCHEMA
+from marketlake.settings import AlphaVantageSettings
+from marketlake.sources import alphavantage_payload as av
+from marketlake.sources.base import HistoryBatch, HistorySource
+from marketlake.sources.budget import RequestBudget
+from marketlake.sources.http import HttpClient, redact
+from marketlake.sources.intraday import intraday_table
+from marketlake.sources.quarantine import Reject, reject_table
+from marketlake.symbols import validate_symbol, validate_symbols
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger(__name__)
+
+COMPACT_SESSIONS = 100
+INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
+
+
+class AlphaVantageSource(HistorySource):
+    """Daily bars (as traded) and corporate actions from Alpha Vantage's REST API."""
+
+    name: ClassVar[str] = "alphavantage"
+
+    def __init__(
+        self,
+        settings: AlphaVantageSettings | None = None,
+        calendar: str = "XNYS",
+        adjusted: bool = True,
+        *,
+        budget: RequestBudget | None = None,
+        retries: int = 3,
+        backoff_s: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self.settings = settings or AlphaVantageSettings()
+        self.calendar = calendar
+        self.adjusted = adjusted
+        self.base_url = self.settings.base_url.rstrip("/")
+        self.budget = budget or RequestBudget(
+            self.settings.requests_per_minute,
+            self.settings.requests_per_day,
+            provider=self.name,
+            sleep=sleep,
+        )
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
+        self._key = key
+        self.http = HttpClient(
+            self.name,
+            timeout_s=self.settings.timeout_s,
+            retries=retries,
+            backoff_s=backoff_s,
+            max_backoff_s=60.0,
+            secrets=(key,) if key else (),
+            before_attempt=self.budget.acquire,
+            sleep=sleep,
+        )
+        self._today = today or (lambda: datetime.now(UTC).date())
+
+    def __repr__(self) -> str:
+        return (
+            f"AlphaVantageSource(base_url={self.base_url!r}, adjusted={self.adjusted}, "
+            f"api_key={'***' if self._key else None})"
+        )
+
+    @property
+    def daily_function(self) -> str:
+        """The daily endpoint in use."""
+        return "TIME_SERIES_DAILY_ADJUSTED" if self.adjusted else "TIME_SERIES_DAILY"
+
+    def open(self) -> None:
+        """Check the configuration before any request."""
+        self._require_key()
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.http.close()
+
+    def _require_key(self) -> None:
+        if not self._key:
+            raise ConfigError(
+                "alphavantage: no API key configured; set "
+                "MARKETLAKE_SOURCES__ALPHAVANTAGE__API_KEY or sources.alphavantage.api_key "
+                "in the config file"
+            )
+
+    # -- budget ------------------------------------------------------------------------------
+
+    def plan(self, symbols: Sequence[str], start: date, end: date) -> int:
+        """Requests a backfill of ``symbols`` over [start, end] needs (one per symbol)."""
+        del start, end  # compact and full output both take one request
+        return len(validate_symbols(symbols))
+
+    def check_budget(self, symbols: Sequence[str], start: date, end: date) -> None:
+        """Raise a TerminalError up front when the backfill would exceed today's budget."""
+        need = self.plan(symbols, start, end)
+        self.budget.check(need, f"a backfill of {need} symbols from {start} to {end}")
+
+    def fetch_history(
+        self, symbols: Sequence[str], start: date, end: date
+    ) -> Iterator[HistoryBatch]:
+        """Check the key and the budget for the whole backfill, then fetch symbol by symbol."""
+        self._require_key()
+        valid = validate_symbols(symbols)
+        self.check_budget(valid, start, end)
+        for symbol in valid:
+            yield self.fetch_symbol(symbol, start, end)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _call(self, function: str, symbol: str, **params: str) -> tuple[httpx.Response, Any]:
+        """One API call, retried with backoff while the provider throttles."""
+        self._require_key()
+        url = self.base_url + "/query"
+        query = {"function": function, "symbol": symbol, **params, "apikey": self._key}
+        attempt = 0
+        while True:
+            response = self.http.get(url, query)
+            if response.status_code != 200:
+                raise SourceError(
+                    f"alphavantage: {function} for symbol {symbol} answered HTTP "
+                    f"{response.status_code} ({self.http.safe_url(url, query)})"
+                )
+            payload = self.http.decode_json(response, url, query)
+            try:
+                return response, av.check_payload(payload, symbol, function)
+            except av.ThrottledError as exc:
+                attempt += 1
+                if attempt > self.http.retries:
+                    raise TransientError(
+                        f"{redact(str(exc), [self._key])} (still throttled after {attempt} "
+                        f"attempts; wait for the per-minute or per-day limit to reset)"
+                    ) from None
+                log.warning(
+                    "%s; retry %d of %d", redact(str(exc), [self._key]), attempt, self.http.retries
+                )
+                self.http.wait(attempt)
+            except SourceError as exc:
+                raise SourceError(redact(str(exc), [self._key])) from None
+
+    def _raw(self, response: httpx.Response) -> bytes:
+        body = response.content
+        key = self._key.encode()
+        return body.replace(key, b"***") if key and key in body else body
+
+    def output_size(self, start: date) -> str:
+        """``compact`` when ``start`` is within the last 100 sessions, else ``full``."""
+        from marketlake.calendar import get_sessions
+
+        sessions = get_sessions(self.calendar)
+        today = self._today()
+        if start < sessions.first or start > today:
+            return "full" if start < sessions.first else "compact"
+        return (
+            "compact" if len(sessions.session_array(start, today)) <= COMPACT_SESSIONS else "full"
+        )
+
+    # -- daily -------------------------------------------------------------------------------
+
+    def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
+        """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end]."""
+        symbol = validate_symbol(symbol)
+        function = self.daily_function
+        response, payload = self._call(function, symbol, outputsize=self.output_size(start))
+        entries = av.series(payload, symbol, function)
+        from marketlake.calendar import get_sessions
+
+        sessions = get_sessions(self.calendar)
+        now = datetime.now(UTC)
+        wanted = (
+            (*av.BAR_FIELDS, "dividend amount", "split coefficient")
+            if self.adjusted
+            else (av.BAR_FIELDS)
+        )
+        bars: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = []
+        rejects: list[Reject] = []
+        for row in av.rows(entries, wanted):
+            day = av.parse_day(row.key)
+            ts = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+            if day is not None and not start <= day <= end:
+                continue
+            problem = (
+                "malformed_row"
+                if row.problems or day is None
+                else None
+                if sessions.is_session(day)
+                else "not_a_session"
+            )
+            if problem:
+                detail = "; ".join(row.problems) or (
+                    f"key {row.key!r} is not a date"
+                    if day is None
+                    else f"{day} is not a {self.calendar} session"
+                )
+                rejects.append(
+                    Reject(
+                        "bars_1d",
+                        problem,
+                        detail,
+                        symbol,
+                        ts,
+                        {"symbol": symbol, "key": row.key, **row.raw},
+                        self.name,
+                    )
+                )
+                continue
+            bars.append(
+                {
+                    "symbol": symbol,
+                    "ts": ts,
+                    **{f: row.fields[f] for f in av.BAR_FIELDS},
+                    "source": self.name,
+                    "ingested_at": now,
+                }
+            )
+            ratio = row.fields.get("split coefficient", 1.0)
+            if ratio not in (0.0, 1.0):
+                actions.append(
+                    {
+                        "symbol": symbol,
+                        "ex_date": ts,
+                        "kind": SPLIT,
+                        "ratio": ratio,
+                        "amount": None,
+                        "source": self.name,
+                        "ingested_at": now,
+                    }
+                )
+            amount = row.fields.get("dividend amount", 0.0)
+            if amount:
+                actions.append(
+                    {
+                        "symbol": symbol,
+                        "ex_date": ts,
+                        "kind": DIVIDEND,
+                        "ratio": None,
+                        "amount": amount,
+                        "source": self.name,
+                        "ingested_at": now,
+                    }
+                )
+        return HistoryBatch(
+            source=self.name,
+            batch_id=f"{symbol}-{start}-{end}",
+            bars=pa.Table.from_pylist(bars, schema=BAR_SCHEMA).sort_by("ts"),
+            actions=pa.Table.from_pylist(actions, schema=CORPORATE_ACTION_SCHEMA).sort_by(
+                [("ex_date", "ascending"), ("kind", "ascending")]
+            ),
+            raw=self._raw(response),
+            raw_format="json",
+            rejects=reject_table(rejects, now),
+        )
+
+    # -- intraday and quotes -----------------------------------------------------------------
+
+    def fetch_intraday(
+        self, symbol: str, interval: str = "1min", month: str | None = None
+    ) -> pa.Table:
+        """Intraday bars (``INTRADAY_SCHEMA``, UTC) of the latest sessions, or of ``month``
+        (``YYYY-MM``). Entries that cannot be parsed are left out and counted in a warning."""
+        symbol = validate_symbol(symbol)
+        if interval not in INTRADAY_INTERVALS:
+            raise SourceError(
+                f"alphavantage: interval {interval!r} is not one of {', '.join(INTRADAY_INTERVALS)}"
+            )
+        params = {"interval": interval, "outputsize": "full" if month else "compact"}
+        if month:
+            params["month"] = month
+        _, payload = self._call("TIME_SERIES_INTRADAY", symbol, **params)
+        zone = av.time_zone(payload)
+        stamps: list[datetime] = []
+        columns: dict[str, list[float | None]] = {f: [] for f in av.BAR_FIELDS}
+        bad = 0
+        for row in av.rows(av.series(payload, symbol, "TIME_SERIES_INTRADAY"), av.BAR_FIELDS):
+            ts = av.parse_local_time(row.key, zone)
+            if ts is None or row.problems:
+                bad += 1
+                continue
+            stamps.append(ts)
+            for f in av.BAR_FIELDS:
+                columns[f].append(row.fields[f])
+        if bad:
+            log.warning("alphavantage: %d intraday entries of %s could not be read", bad, symbol)
+        return intraday_table(symbol, stamps, columns)
+
+    def fetch_quote(self, symbol: str) -> pa.Table:
+        """The latest quote as one tick (``TICK_SCHEMA``).
+
+        ``ts`` is the close of the latest trading day, or now when that is still to come;
+        ``size`` is unknown (the quote carries the day's cumulative volume) and ``seq`` is that
+        cumulative volume, so polling the same quote twice yields the same key.
+        """
+        symbol = validate_symbol(symbol)
+        _, payload = self._call("GLOBAL_QUOTE", symbol)
+        fields = av.quote_fields(payload, symbol)
+        try:
+            price = float(fields["price"])
+            day = date.fromisoformat(fields["latest trading day"])
+        except (KeyError, ValueError) as exc:
+            raise SourceError(
+                f"alphavantage: GLOBAL_QUOTE for symbol {symbol} has no usable price/date: {exc}"
+            ) from exc
+        from marketlake.calendar import get_sessions
+
+        sessions = get_sessions(self.calendar)
+        now = datetime.now(UTC)
+        close = (
+            sessions.open_close(day)[1]
+            if sessions.is_session(day)
+            else datetime(day.year, day.month, day.day, tzinfo=UTC)
+        )
+        ts = min(close, now)
+        try:
+            seq = int(float(fields.get("volume", "")))
+        except ValueError:
+            seq = int(ts.timestamp() * 1_000_000)
+        return pa.Table.from_pylist(
+            [
+                {
+                    "symbol": symbol,
+                    "ts": ts,
+                    "price": price,
+                    "size": None,
+                    "source": self.name,
+                    "seq": seq,
+                }
+            ],
+            schema=TICK_SCHEMA,
+        )

@@ -1,0 +1,132 @@
+"""Which rows a batch emits, computed from the minute state and the watermark moves.
+
+``marks`` holds, per symbol touched by the batch or flush, its watermark before (``w0``) and
+after (``w1``) it; ``touched`` the (symbol, minute) keys the batch's ticks fell into. All
+timestamps are µs integers until :func:`to_table`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+import pyarrow as pa
+
+from marketlake.streaming.alerts import detect_alerts
+from marketlake.streaming.bars import KEYS, MINUTE_US, bar_rows
+from marketlake.streaming.config import StreamConfig, ma_kind, to_us
+from marketlake.streaming.outputs import ALERT_SCHEMA, BARS_1M_SCHEMA, WINDOW_SCHEMA
+from marketlake.streaming.windows import (
+    REQUEST_KEYS,
+    aggregate_windows,
+    following_bars,
+    sliding_candidates,
+    trailing_requests,
+)
+
+_UTC_TS = pl.Datetime("us", "UTC")
+_STAMPS = ("window_start", "window_end")
+_END = pl.col("minute") + MINUTE_US
+
+
+@dataclass
+class Emission:
+    """The Arrow outputs of one emission and the minute state left after eviction."""
+
+    bars_1m: pa.Table
+    windows: pa.Table
+    alerts: pa.Table
+    state: pl.DataFrame
+
+
+def to_table(frame: pl.LazyFrame, schema: pa.Schema, stamps: tuple[str, ...]) -> pa.Table:
+    """``frame`` (µs integers in ``stamps``) as an Arrow table with ``schema``."""
+    frame = frame.with_columns(pl.col(c).cast(_UTC_TS) for c in stamps).select(schema.names)
+    return frame.collect().to_arrow().cast(schema)
+
+
+def emit_provisional(
+    config: StreamConfig,
+    state: pl.DataFrame,
+    marks: pl.DataFrame,
+    touched: pl.DataFrame,
+    now: datetime,
+) -> pa.Table:
+    """Not-yet-final sliding windows containing ``touched`` minutes (no watermark crossed a
+    minute boundary and no tick was late, so nothing became final or needs correcting)."""
+    lazy_marks = marks.lazy()
+    requests = pl.concat(
+        sliding_candidates(touched.lazy().select(KEYS), spec).join(lazy_marks, on="symbol")
+        for spec in config.sliding
+    ).select([*REQUEST_KEYS, "window_end", pl.lit(False).alias("is_final")])
+    rows = aggregate_windows(requests, state.lazy()).with_columns(updated_at=pl.lit(now))
+    return to_table(rows.sort(REQUEST_KEYS), WINDOW_SCHEMA, _STAMPS)
+
+
+def emit_changes(
+    config: StreamConfig,
+    state: pl.DataFrame,
+    marks: pl.DataFrame,
+    touched: pl.DataFrame,
+    now: datetime,
+) -> Emission:
+    """Bars and windows that became final, corrections of final ones touched by late ticks,
+    provisional windows (when configured), alerts, and the state after eviction."""
+    bars = state.lazy()
+    lazy_marks = marks.lazy()
+    lazy_touched = touched.lazy().select(KEYS)
+    current = (
+        bars.join(lazy_marks, on="symbol", how="inner")
+        .join(lazy_touched.with_columns(touched=pl.lit(True)), on=KEYS, how="left")
+        .with_columns(pl.col("touched").fill_null(False))
+        .collect()
+        .lazy()
+    )
+    final_bars = current.filter((pl.col("w1") >= _END) & ((pl.col("w0") < _END) | "touched"))
+    newly_final = current.filter((pl.col("w0") < _END) & (pl.col("w1") >= _END)).select(KEYS)
+    settled = current.filter(pl.col("w1") >= _END).select(KEYS)
+    requests = [_sliding_requests(config, current, lazy_marks, lazy_touched)]
+    for horizon in config.ma_horizons:
+        h = to_us(horizon)
+        corrected = following_bars(lazy_touched, h).join(settled, on=KEYS, how="semi")
+        trailing = pl.concat([newly_final, corrected]).unique(KEYS)
+        requests.append(
+            trailing_requests(trailing, h, ma_kind(horizon)).with_columns(is_final=pl.lit(True))
+        )
+    request = pl.concat(requests).unique(REQUEST_KEYS, keep="first").collect()
+    retention = to_us(config.late_retention)
+    keep_from = ((pl.col("w1") - retention) // MINUTE_US) * MINUTE_US - to_us(config.longest_span)
+    kept = (
+        bars.join(lazy_marks.select("symbol", "w1"), on="symbol", how="left")
+        .filter(pl.col("w1").is_null() | (pl.col("minute") >= keep_from))
+        .drop("w1")
+    )
+    rows_lazy = aggregate_windows(request.lazy(), bars).with_columns(updated_at=pl.lit(now))
+    rows, kept_frame = pl.collect_all([rows_lazy.sort(REQUEST_KEYS), kept])
+    alerts = detect_alerts(rows.lazy(), config.alerted_kinds, config.alert_pct)
+    return Emission(
+        bars_1m=to_table(bar_rows(final_bars), BARS_1M_SCHEMA, ("ts",)),
+        windows=to_table(rows.lazy(), WINDOW_SCHEMA, _STAMPS),
+        alerts=to_table(alerts.sort(["symbol", "kind", "ts"]), ALERT_SCHEMA, ("ts",)),
+        state=kept_frame,
+    )
+
+
+def _sliding_requests(
+    config: StreamConfig, current: pl.LazyFrame, marks: pl.LazyFrame, touched: pl.LazyFrame
+) -> pl.LazyFrame:
+    parts = []
+    for spec in config.sliding:
+        period = to_us(spec.period)
+        recent = current.filter(pl.col("minute") + period > pl.col("w0"))
+        closing = sliding_candidates(recent, spec).join(marks, on="symbol")
+        closing = closing.filter(
+            (pl.col("window_end") > pl.col("w0")) & (pl.col("window_end") <= pl.col("w1"))
+        )
+        hit = sliding_candidates(touched, spec).join(marks, on="symbol")
+        parts += [closing, hit]
+    candidates = pl.concat(parts).with_columns(is_final=pl.col("window_end") <= pl.col("w1"))
+    if not config.emit_provisional:
+        candidates = candidates.filter("is_final")
+    return candidates.select([*REQUEST_KEYS, "window_end", "is_final"]).unique(REQUEST_KEYS)

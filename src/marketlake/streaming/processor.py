@@ -1,0 +1,241 @@
+"""The stream processor: ticks in, 1-minute bars, windows, late ticks, alerts and quarantine out.
+
+Each call to :meth:`StreamProcessor.process` handles one batch with a few vectorised Polars
+operations (no per-tick Python). Event time is per symbol; a tick is *late* when its event
+time is before its symbol's watermark as it stood before the batch. Late ticks within
+``late_retention`` are still merged into their minute and every already-final bar and window
+containing them is emitted again with corrected values, so an upsert sink ends with the same
+rows as if every tick had arrived on time. The final values do not depend on how ticks were
+batched; only which ticks are reported late does.
+
+Emission rules per batch (``w0``/``w1``: the symbol's watermark before/after the batch):
+
+- ``bars_1m``: bars that became final (``w0 < end <= w1``) and final bars touched by the batch;
+- ``windows``: sliding windows that became final, final windows touched by the batch
+  (corrections) and, with ``emit_provisional``, touched windows not final yet
+  (``is_final=False``); ``ma_*`` rows for every bar that became final or whose trailing
+  horizon contains a corrected bar.
+
+A checkpoint (:meth:`snapshot`) holds the minute aggregates and watermarks; restored and fed
+the same batches from the bus offsets stored with it, the processor emits the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import polars as pl
+import pyarrow as pa
+
+from marketlake.errors import ConfigError
+from marketlake.streaming.bars import (
+    KEYS,
+    MINUTE_US,
+    aggregate_minutes,
+    empty_state,
+    merge_minutes,
+)
+from marketlake.streaming.checkpoint import pack_state, unpack_state
+from marketlake.streaming.config import StreamConfig, to_us
+from marketlake.streaming.emission import emit_changes, emit_provisional
+from marketlake.streaming.outputs import (
+    LATE_SCHEMA,
+    StreamOutput,
+)
+from marketlake.streaming.quarantine import as_tick_table, split_invalid_ticks
+from marketlake.streaming.watermark import NO_WATERMARK, WatermarkTracker
+
+_END_OF_TIME = 2**61
+_CHECKPOINT_FORMAT = 1
+_NO_MINUTES = pl.DataFrame(schema={"symbol": pl.String, "minute": pl.Int64})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StreamProcessor:
+    """Event-time processor of tick batches; see the module documentation for the rules."""
+
+    def __init__(
+        self, config: StreamConfig | None = None, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.config = config or StreamConfig()
+        self._clock = clock or _utc_now
+        self._retention = to_us(self.config.late_retention)
+        self._span = to_us(self.config.longest_span)
+        self._bars = empty_state()
+        self._marks = WatermarkTracker(to_us(self.config.allowed_lateness))
+        self.counts: dict[str, int] = {
+            "ticks": 0,
+            "late": 0,
+            "beyond_retention": 0,
+            "quarantined": 0,
+        }
+
+    def watermark(self, symbol: str) -> datetime | None:
+        """The current watermark of ``symbol`` (None before its first tick)."""
+        if symbol not in self._marks.symbols():
+            return None
+        return datetime.fromtimestamp(self._marks.watermark(symbol) / 1e6, tz=UTC)
+
+    def process(self, batch: pa.RecordBatch | pa.Table) -> StreamOutput:
+        """Process one batch of ticks (Tick schema) and return what it makes final or changes."""
+        now = self._clock()
+        valid, quarantine = split_invalid_ticks(as_tick_table(batch), now)
+        out = StreamOutput(quarantine=quarantine)
+        self.counts["quarantined"] += quarantine.num_rows
+        if valid.num_rows == 0:
+            return out
+        frame = pl.from_arrow(valid.select(["symbol", "ts", "price", "size", "seq"]))
+        assert isinstance(frame, pl.DataFrame)
+        known = self._marks.symbols()
+        ticks = (
+            frame.lazy()
+            .with_columns(t=pl.col("ts").cast(pl.Int64))
+            .join(
+                self._marks.frame(known, "w0").lazy(),
+                on="symbol",
+                how="left",
+                maintain_order="left",  # the late flags are matched to rows by position
+            )
+            .with_columns(pl.col("w0").fill_null(NO_WATERMARK))
+        )
+        too_old = pl.col("t") < pl.col("w0") - self._retention
+        applied = ticks.filter(~too_old)
+        flags = ticks.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
+        maxima = applied.group_by("symbol").agg(pl.col("t").max())
+        fresh, top, flag = pl.collect_all([aggregate_minutes(applied), maxima, flags])
+        self._bars = merge_minutes(self._bars.lazy(), fresh.lazy()).collect()
+        self.counts["ticks"] += valid.num_rows
+        late = bool(flag.get_column("late").any())
+        if late:
+            self._route_late(out, valid, flag)
+        maxima_by_symbol = dict(top.iter_rows())
+        marks = self._advance(
+            sorted(maxima_by_symbol), lambda: self._marks.observe(maxima_by_symbol)
+        )
+        self._emit(out, marks, fresh, now, late=late)
+        return out
+
+    def _advance(self, symbols: list[str], change: Callable[[], None]) -> pl.DataFrame:
+        """Apply ``change`` to the watermarks; a frame of symbol, w0 (before) and w1 (after)."""
+        before = [self._marks.watermark(s) for s in symbols]
+        change()
+        after = [self._marks.watermark(s) for s in symbols]
+        return pl.DataFrame(
+            {"symbol": symbols, "w0": before, "w1": after},
+            schema={"symbol": pl.String, "w0": pl.Int64, "w1": pl.Int64},
+        )
+
+    def _route_late(self, out: StreamOutput, valid: pa.Table, flags: pl.DataFrame) -> None:
+        late_mask = flags.get_column("late").to_arrow()
+        old = flags.get_column("too_old")
+        reasons = (
+            pl.when(old).then(pl.lit("beyond_retention")).otherwise(pl.lit("behind_watermark"))
+        )
+        reason = flags.select(reasons.alias("reason")).get_column("reason").to_arrow()
+        late = valid.filter(late_mask).append_column("reason", reason.filter(late_mask))
+        out.late = late.cast(LATE_SCHEMA)
+        self.counts["late"] += late.num_rows
+        self.counts["beyond_retention"] += int(old.sum())
+
+    def flush_session_close(self, now: datetime | None = None) -> StreamOutput:
+        """Close the windows of symbols whose session (from the calendar) has closed.
+
+        A symbol whose latest tick belongs to a session that closed at least
+        ``allowed_lateness`` before ``now`` (wall clock by default) gets its watermark moved to
+        the next session's open, which finalises every bar and window before it. Call it
+        periodically, e.g. whenever the bus is idle.
+        """
+        from marketlake.calendar import get_sessions
+
+        now = now or self._clock()
+        sessions = get_sessions(self.config.calendar)
+        floors = self._marks.idle_floors(to_us(now - datetime(1970, 1, 1, tzinfo=UTC)), sessions)
+        return self._raise_floors(floors, now)
+
+    def flush_all(self, now: datetime | None = None) -> StreamOutput:
+        """Finalise every bar and window (end of a finite stream, such as a replay)."""
+        floors = dict.fromkeys(self._marks.symbols(), _END_OF_TIME)
+        return self._raise_floors(floors, now or self._clock())
+
+    def _raise_floors(self, floors: dict[str, int], now: datetime) -> StreamOutput:
+        out = StreamOutput()
+        if not floors:
+            return out
+
+        def change() -> None:
+            for symbol, floor in floors.items():
+                self._marks.raise_floor(symbol, floor)
+
+        marks = self._advance(sorted(floors), change)
+        self._emit(out, marks, _NO_MINUTES, now, late=False)
+        return out
+
+    def _emit(
+        self,
+        out: StreamOutput,
+        marks: pl.DataFrame,
+        touched: pl.DataFrame,
+        now: datetime,
+        *,
+        late: bool,
+    ) -> None:
+        """Fill ``out`` with the rows made final, corrected or (provisionally) updated.
+
+        Bars and windows end on minute boundaries: unless a watermark crossed one or a tick
+        was late, nothing became final or needs correcting, and only provisional windows are
+        emitted.
+        """
+        crossed = any(
+            w1 // MINUTE_US > w0 // MINUTE_US
+            for w0, w1 in zip(marks.get_column("w0"), marks.get_column("w1"), strict=True)
+        )
+        if crossed or late:
+            emitted = emit_changes(self.config, self._bars, marks, touched, now)
+            self._bars = emitted.state
+            out.bars_1m, out.windows, out.alerts = emitted.bars_1m, emitted.windows, emitted.alerts
+        elif self.config.emit_provisional and touched.height:
+            out.windows = emit_provisional(self.config, self._bars, marks, touched, now)
+
+    def snapshot(self) -> bytes:
+        """The processor's state as bytes; store it with the bus offsets it corresponds to."""
+        meta = {
+            "format": _CHECKPOINT_FORMAT,
+            "config": self.config.fingerprint(),
+            "counts": self.counts,
+        }
+        tables = {"bars": self._bars.sort(KEYS).to_arrow(), "marks": self._marks.to_arrow()}
+        return pack_state(meta, tables)
+
+    @classmethod
+    def restore(
+        cls,
+        config: StreamConfig,
+        data: bytes,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> StreamProcessor:
+        """A processor resuming from a :meth:`snapshot` taken with the same configuration."""
+        meta, tables = unpack_state(data)
+        if meta.get("format") != _CHECKPOINT_FORMAT:
+            raise ConfigError(
+                f"checkpoint format {meta.get('format')!r} is not supported "
+                f"(this version reads format {_CHECKPOINT_FORMAT})"
+            )
+        if meta.get("config") != config.fingerprint():
+            raise ConfigError(
+                "checkpoint was taken with a different stream configuration: "
+                f"{meta.get('config')} (now {config.fingerprint()})"
+            )
+        processor = cls(config, clock=clock)
+        bars = pl.from_arrow(tables["bars"])
+        assert isinstance(bars, pl.DataFrame)
+        processor._bars = pl.concat([processor._bars, bars], how="vertical_relaxed")
+        processor._marks = WatermarkTracker.from_arrow(
+            to_us(config.allowed_lateness), tables["marks"]
+        )
+        processor.counts.update(meta.get("counts", {}))
+        return processor

@@ -1,0 +1,98 @@
+"""Tick validation: bad ticks become quarantine rows with the rule that rejected them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.errors import TerminalError
+from marketlake.schemas import QUARANTINE_SCHEMA, TICK_SCHEMA
+from marketlake.symbols import is_valid_symbol
+
+DATASET = "ticks"
+_REQUIRED = ("symbol", "ts", "price", "source", "seq")
+
+
+def as_tick_table(data: pa.RecordBatch | pa.Table) -> pa.Table:
+    """``data`` as a table with exactly the Tick schema; TerminalError when it cannot be."""
+    table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+    missing = [name for name in TICK_SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise TerminalError(
+            f"tick batch lacks columns {missing}; expected the Tick schema {TICK_SCHEMA.names}"
+        )
+    table = table.select(TICK_SCHEMA.names)
+    if table.schema.equals(TICK_SCHEMA):
+        return table
+    try:
+        return table.cast(TICK_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TerminalError(f"tick batch cannot be cast to the Tick schema: {exc}") from exc
+
+
+@lru_cache(maxsize=65536)
+def _symbol_ok(symbol: str) -> bool:
+    return is_valid_symbol(symbol)
+
+
+def split_invalid_ticks(table: pa.Table, now: datetime) -> tuple[pa.Table, pa.Table]:
+    """Split ``table`` (Tick schema) into valid ticks and quarantine rows.
+
+    Rules: ``null_field`` (symbol, ts, price, source or seq missing), ``invalid_symbol``
+    (not matching the symbol pattern), ``non_positive_price`` (price <= 0, NaN or infinite),
+    ``invalid_size`` (negative, NaN or infinite size; a missing size counts as 0).
+    """
+    bad = pc.is_null(table.column("symbol"))
+    for name in _REQUIRED[1:]:
+        bad = pc.or_(bad, pc.is_null(table.column(name)))
+    price = table.column("price")
+    bad = pc.or_kleene(bad, pc.invert(pc.greater(price, 0.0)))
+    bad = pc.or_kleene(bad, pc.is_inf(price))
+    size = table.column("size")
+    bad = pc.or_kleene(bad, pc.less(size, 0.0))
+    bad = pc.or_kleene(bad, pc.or_kleene(pc.is_nan(size), pc.is_inf(size)))
+    symbols = pc.unique(table.column("symbol")).to_pylist()
+    wrong = [s for s in symbols if s is not None and not _symbol_ok(s)]
+    if wrong:
+        bad = pc.or_kleene(bad, pc.is_in(table.column("symbol"), pa.array(wrong, pa.string())))
+    bad = pc.fill_null(bad, True)
+    if not pc.any(bad).as_py():
+        return table, QUARANTINE_SCHEMA.empty_table()
+    rejected = table.filter(bad).to_pylist()
+    rows = [_quarantine_row(record, now) for record in rejected]
+    return table.filter(pc.invert(bad)), pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def _rule_of(record: dict[str, Any]) -> tuple[str, str]:
+    missing = [name for name in _REQUIRED if record[name] is None]
+    if missing:
+        return "null_field", f"missing {', '.join(missing)}"
+    if not _symbol_ok(record["symbol"]):
+        return "invalid_symbol", f"symbol {record['symbol']!r} does not match the symbol pattern"
+    price = record["price"]
+    if not (math.isfinite(price) and price > 0):
+        return "non_positive_price", f"price {price!r} is not a positive finite number"
+    return "invalid_size", f"size {record['size']!r} is not a non-negative finite number"
+
+
+def _quarantine_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    rule, detail = _rule_of(record)
+    text = json.dumps(record, default=str, sort_keys=True)
+    return {
+        "dataset": DATASET,
+        "record_id": hashlib.sha256(text.encode()).hexdigest()[:32],
+        "rule": rule,
+        "detail": detail,
+        "symbol": record["symbol"],
+        "ts": record["ts"],
+        "record": text,
+        "source": record["source"],
+        "quarantined_at": now,
+    }

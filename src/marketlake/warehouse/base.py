@@ -1,0 +1,264 @@
+"""The warehouse contract: the base casts and de-duplicates rows, an adapter does the I/O.
+
+An adapter implements four methods: :meth:`Warehouse.query`, :meth:`Warehouse.execute`,
+``_merge`` (insert rows, replacing rows with the same key, in one transaction) and
+``_overwrite`` (delete all rows, or one set of symbols' rows, and insert, in one transaction).
+Table definitions come from :mod:`marketlake.warehouse.tables`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.errors import TerminalError
+from marketlake.symbols import validate_symbols
+from marketlake.warehouse.tables import TABLES, TableSpec, get_table_spec
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a warehouse backend can do, as data (read by the pipeline, doctor and docs)."""
+
+    dialect: str
+    supports_merge: bool
+    native_arrow_ingest: bool
+    supports_transactions: bool
+    enforces_keys: bool  # key uniqueness is a database constraint (else the writes ensure it)
+    concurrent_writers: bool  # more than one process may write at a time
+    placeholder: str = "?"  # how SQL passed to query() marks a positional parameter
+
+
+class WarehouseNotFoundError(TerminalError):
+    """The warehouse does not exist yet (nothing has been loaded into it)."""
+
+
+class QueryError(TerminalError):
+    """The database rejected a statement; the message carries the database's reason."""
+
+
+class Warehouse(ABC):
+    """A SQL warehouse holding the tables of :data:`marketlake.warehouse.tables.TABLES`.
+
+    Writes are idempotent on each table's keys. Use as a context manager to close it.
+    """
+
+    capabilities: Capabilities
+    column_types: ClassVar[Mapping[str, str]]  # logical type (see sql_type) -> SQL type
+    read_only: bool = False
+    location: str = ""  # where the warehouse is, safe to print (no secrets)
+    _tables_ready: bool = False
+
+    @classmethod
+    def from_url(cls, url: str, read_only: bool = False) -> Warehouse:
+        """Open the warehouse a URL names (used by :func:`open_warehouse`)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run ``sql`` with positional ``params`` and return the result as Arrow."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run a statement that returns no rows (DDL, maintenance)."""
+
+    @abstractmethod
+    def _merge(self, spec: TableSpec, data: pa.Table) -> None:
+        """Insert ``data`` (conformed, unique keys), replacing rows with equal keys."""
+
+    @abstractmethod
+    def _overwrite(self, spec: TableSpec, data: pa.Table, symbols: Sequence[str] | None) -> None:
+        """Delete every row (``symbols`` None) or those symbols' rows, then insert ``data``."""
+
+    def _execute_all(self, statements: Sequence[str]) -> None:
+        """Run several statements; adapters with transactions run them in one."""
+        for statement in statements:
+            self.execute(statement)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def ensure_tables(self) -> None:
+        """Create every missing table and add columns a table lacks (newer specs)."""
+        existing = self.query(
+            "SELECT lower(table_name) AS table_name, lower(column_name) AS column_name "
+            "FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+        ).to_pylist()
+        columns: dict[str, set[str]] = {}
+        for row in existing:
+            table, column = row.values()
+            columns.setdefault(table, set()).add(column)
+        statements = []
+        for spec in TABLES.values():
+            if spec.name not in columns:
+                statements.append(self.create_table_sql(spec))
+                continue
+            statements.extend(
+                f"ALTER TABLE {self.quote(spec.name)} ADD COLUMN "
+                f"{self.quote(field.name)} {self.column_types[sql_type(field.type)]}"
+                for field in spec.schema
+                if field.name not in columns[spec.name]
+            )
+        if statements:
+            self._execute_all(statements)
+        self._tables_ready = True
+
+    def table_names(self) -> list[str]:
+        """The tables and views in the warehouse's schema, sorted."""
+        result = self.query(
+            "SELECT lower(table_name) AS name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+        )
+        return sorted(result.column("name").to_pylist())
+
+    def upsert(self, table: str, data: pa.Table) -> int:
+        """Insert or update rows by the table's keys (last row wins); return rows written."""
+        spec = self._writable(table)
+        rows = deduplicate(conform(spec, data), spec.keys)
+        if rows.num_rows:
+            self._merge(spec, rows)
+        return rows.num_rows
+
+    def replace(self, table: str, data: pa.Table) -> int:
+        """Replace the whole table with ``data`` in one transaction; return rows written."""
+        spec = self._writable(table)
+        rows = deduplicate(conform(spec, data), spec.keys)
+        self._overwrite(spec, rows, None)
+        return rows.num_rows
+
+    def replace_where(self, table: str, data: pa.Table, symbols: Sequence[str]) -> int:
+        """Replace the rows of ``symbols`` with ``data`` in one transaction; return rows written.
+
+        Used when a symbol's history is rebuilt: rows of other symbols are untouched, and
+        ``data`` may hold only rows of ``symbols``.
+        """
+        spec = self._writable(table)
+        if not spec.has_symbol:
+            with_symbol = sorted(name for name, s in TABLES.items() if s.has_symbol)
+            raise TerminalError(
+                f"cannot replace rows of {table} by symbol: it has no symbol column; "
+                f"tables with one: {', '.join(with_symbol)}"
+            )
+        wanted = validate_symbols(symbols)
+        rows = deduplicate(conform(spec, data), spec.keys)
+        others = set(pc.unique(rows.column("symbol")).to_pylist()) - set(wanted)
+        if others:
+            raise TerminalError(
+                f"cannot replace {table} rows of {', '.join(wanted) or 'no symbols'}: data also "
+                f"holds {', '.join(sorted(map(str, others)))}"
+            )
+        self._overwrite(spec, rows, wanted)
+        return rows.num_rows
+
+    def quote(self, identifier: str) -> str:
+        """``identifier`` quoted for SQL."""
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def create_table_sql(self, spec: TableSpec) -> str:
+        """The CREATE TABLE statement of ``spec`` in this warehouse's dialect."""
+        columns = [
+            f"{self.quote(field.name)} {self.column_types[sql_type(field.type)]}"
+            + ("" if field.nullable else " NOT NULL")
+            for field in spec.schema
+        ]
+        if self.capabilities.enforces_keys:
+            columns.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.keys)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.quote(spec.name)} ({', '.join(columns)})"
+
+    def _writable(self, table: str) -> TableSpec:
+        spec = get_table_spec(table)
+        if self.read_only:
+            raise TerminalError(
+                f"cannot write {table}: the warehouse at {self.location} is open read-only"
+            )
+        if not self._tables_ready:
+            self.ensure_tables()
+        return spec
+
+
+def sql_type(type_: pa.DataType) -> str:
+    """The logical type of an Arrow type: string, float64, int64, bool or timestamp."""
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return "string"
+    if pa.types.is_timestamp(type_):
+        return "timestamp"
+    for name, check in (
+        ("float64", pa.types.is_float64),
+        ("int64", pa.types.is_int64),
+        ("bool", pa.types.is_boolean),
+    ):
+        if check(type_):
+            return name
+    raise TerminalError(f"no warehouse column type for Arrow type {type_}")
+
+
+def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
+    """Select and cast ``data`` to ``spec``'s schema; required columns must hold no nulls."""
+    missing = [name for name in spec.columns if name not in data.column_names]
+    if missing:
+        raise TerminalError(
+            f"cannot load {spec.name}: data lacks column(s) {', '.join(missing)}; "
+            f"the table has {', '.join(spec.columns)}"
+        )
+    selected = data.select(spec.columns)
+    for field in spec.schema:
+        nulls = selected.column(field.name).null_count
+        if not field.nullable and nulls:
+            raise TerminalError(
+                f"cannot load {spec.name}: column {field.name} is required but has {nulls} null(s)"
+            )
+    try:
+        table: pa.Table = selected.cast(spec.schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise TerminalError(f"cannot load {spec.name}: {exc}") from exc
+    return table
+
+
+def deduplicate(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Keep the last row of each key; the result is ordered by ``keys`` (stable)."""
+    if table.num_rows < 2:
+        return table
+    ordered, same = _compare_neighbours(table, keys)
+    if not pc.all(ordered).as_py():
+        table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
+        _, same = _compare_neighbours(table, keys)
+    if not pc.any(same).as_py():
+        return table
+    keep = pc.invert(pa.concat_arrays([same, pa.array([False])]))
+    return table.filter(keep)
+
+
+def _compare_neighbours(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Array, pa.Array]:
+    """For each row but the last: is it <= the next row by ``keys``, and is its key equal?"""
+    n = table.num_rows
+    ordered: pa.Array | None = None
+    same: pa.Array | None = None
+    for key in reversed(keys):
+        column = table.column(key).combine_chunks()
+        this, after = column.slice(0, n - 1), column.slice(1)
+        equal = pc.equal(this, after)
+        if ordered is None or same is None:
+            ordered, same = pc.less_equal(this, after), equal
+        else:
+            ordered = pc.or_(pc.less(this, after), pc.and_(equal, ordered))
+            same = pc.and_(equal, same)
+    assert ordered is not None and same is not None
+    return ordered, same

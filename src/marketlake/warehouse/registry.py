@@ -1,0 +1,96 @@
+"""Open a warehouse by URL: ``duckdb:///path``, a bare path, ``postgresql://``, ``snowflake://``.
+
+Adapters are imported only when named, so their drivers stay optional (pip extras).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from marketlake.errors import ConfigError, MissingExtraError
+from marketlake.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Where a warehouse class lives and the driver (and pip extra) it needs."""
+
+    module: str
+    class_name: str
+    driver: str  # the driver's top-level import name
+    package: str  # the driver's name on PyPI
+    extra: str  # the marketlake extra that installs it
+
+
+_POSTGRES = Adapter(
+    "marketlake.warehouse.postgres", "PostgresWarehouse", "psycopg", "psycopg", "postgres"
+)
+ADAPTERS: dict[str, Adapter] = {
+    "duckdb": Adapter("marketlake.warehouse.duckdb", "DuckDBWarehouse", "duckdb", "duckdb", ""),
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
+    "snowflake": Adapter(
+        "marketlake.warehouse.snowflake",
+        "SnowflakeWarehouse",
+        "snowflake",
+        "snowflake-connector-python",
+        "snowflake",
+    ),
+}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SECRET_PARAMS = {"password", "passwd", "pwd", "token", "private_key", "private_key_passphrase"}
+
+
+def open_warehouse(url: str, read_only: bool = False) -> Warehouse:
+    """Open the warehouse ``url`` names; a URL without a scheme is a DuckDB file path."""
+    match = _SCHEME.match(url)
+    if match is None:
+        from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(Path(url), read_only=read_only)
+    scheme = match.group(1).lower()
+    adapter = ADAPTERS.get(scheme)
+    if adapter is None:
+        valid = ", ".join(f"{name}://" for name in ADAPTERS)
+        raise ConfigError(
+            f"unknown warehouse {redact_url(url)!r}: use one of {valid} or a path to a DuckDB file"
+        )
+    warehouse_class: type[Warehouse] = getattr(_import(adapter), adapter.class_name)
+    return warehouse_class.from_url(url, read_only=read_only)
+
+
+def _import(adapter: Adapter) -> object:
+    try:
+        return importlib.import_module(adapter.module)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if adapter.extra and (missing == adapter.module or missing.split(".")[0] == adapter.driver):
+            raise MissingExtraError(adapter.package, adapter.extra) from exc
+        raise
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the user part or a query parameter) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.partition(':')[0]}:***@{host}"
+        query = urlencode(
+            [
+                (key, "***" if key.lower() in _SECRET_PARAMS else value)
+                for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        if netloc == parts.netloc and query == parts.query:
+            return url
+        rebuilt = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+        return rebuilt + (f"#{parts.fragment}" if parts.fragment else "")
+    except ValueError:
+        return "<unparseable URL>"

@@ -1,0 +1,227 @@
+"""The warehouse tables as data: name, Arrow schema, key columns and a description.
+
+Every warehouse (DuckDB, PostgreSQL, Snowflake) creates the same tables from these specs.
+Key columns are never null; ``ts`` columns are UTC timestamps (the session date at 00:00 UTC
+for daily rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from marketlake.errors import ConfigError
+from marketlake.schemas import (
+    BAR_KEYS,
+    BAR_SCHEMA,
+    CORPORATE_ACTION_KEYS,
+    CORPORATE_ACTION_SCHEMA,
+    QUARANTINE_KEYS,
+    QUARANTINE_SCHEMA,
+    TICK_KEYS,
+    TICK_SCHEMA,
+    UTC_US,
+)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One warehouse table: its columns (an Arrow schema), natural key and purpose."""
+
+    name: str
+    schema: pa.Schema
+    keys: tuple[str, ...]
+    description: str
+
+    @property
+    def columns(self) -> list[str]:
+        """The column names, in table order."""
+        return list(self.schema.names)
+
+    @property
+    def has_symbol(self) -> bool:
+        """True when rows belong to a symbol (so a symbol's rows can be replaced)."""
+        return "symbol" in self.schema.names
+
+
+def _required(name: str, type_: pa.DataType) -> pa.Field:
+    return pa.field(name, type_, nullable=False)
+
+
+def _floats(*names: str) -> list[pa.Field]:
+    return [pa.field(name, pa.float64()) for name in names]
+
+
+def _series(*fields: pa.Field) -> pa.Schema:
+    """A per-symbol time series keyed by (symbol, ts)."""
+    return pa.schema([_required("symbol", pa.string()), _required("ts", UTC_US), *fields])
+
+
+def _keyed(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with its key columns marked non-nullable."""
+    return pa.schema(
+        [field.with_nullable(False) if field.name in keys else field for field in schema]
+    )
+
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+METRIC_COLUMNS = ("close", "change_pct", "log_return", "range_pct", "gap_pct", "volatility_20d")
+INDICATOR_COLUMNS = (
+    "sma_20",
+    "ema_20",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "atr_14",
+    "stddev_20",
+    "obv",
+)
+RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
+SERIES_KEYS = ("symbol", "ts")
+
+_SPECS = (
+    TableSpec(
+        "symbols",
+        pa.schema(
+            [
+                _required("symbol", pa.string()),
+                pa.field("source", pa.string()),
+                pa.field("first_ts", UTC_US),
+                pa.field("last_ts", UTC_US),
+                pa.field("bars", pa.int64()),
+            ]
+        ),
+        ("symbol",),
+        "One row per symbol: where its bars come from and the span of sessions loaded.",
+    ),
+    TableSpec(
+        "sessions",
+        pa.schema(
+            [
+                _required("calendar", pa.string()),
+                _required("ts", UTC_US),
+                pa.field("open_at", UTC_US),
+                pa.field("close_at", UTC_US),
+            ]
+        ),
+        ("calendar", "ts"),
+        "Exchange sessions: the session date at 00:00 UTC and its open and close instants.",
+    ),
+    TableSpec(
+        "bars_1d",
+        _keyed(BAR_SCHEMA, BAR_KEYS),
+        BAR_KEYS,
+        "Daily bars as traded (not adjusted for splits or dividends).",
+    ),
+    TableSpec(
+        "corporate_actions",
+        _keyed(CORPORATE_ACTION_SCHEMA, CORPORATE_ACTION_KEYS),
+        CORPORATE_ACTION_KEYS,
+        "Splits (ratio: new shares per old share) and cash dividends (amount per share).",
+    ),
+    TableSpec(
+        "bars_1d_adjusted",
+        _series(*_floats(*PRICE_COLUMNS, "price_factor", "volume_factor")),
+        SERIES_KEYS,
+        "Daily bars back-adjusted for splits and dividends, with the factors applied.",
+    ),
+    TableSpec(
+        "daily_metrics",
+        _series(*_floats(*METRIC_COLUMNS)),
+        SERIES_KEYS,
+        "Per-session returns, ranges, gaps and 20-session volatility.",
+    ),
+    TableSpec(
+        "indicators_1d",
+        _series(*_floats(*INDICATOR_COLUMNS)),
+        SERIES_KEYS,
+        "Technical indicators on daily bars, with TA-Lib definitions and warm-up (null).",
+    ),
+    TableSpec(
+        "ticks",
+        _keyed(TICK_SCHEMA, TICK_KEYS),
+        TICK_KEYS,
+        "Trades or quotes at event time, as received from live sources.",
+    ),
+    TableSpec(
+        "bars_1m",
+        _series(*_floats(*PRICE_COLUMNS, "vwap"), pa.field("trades", pa.int64())),
+        SERIES_KEYS,
+        "One-minute bars built from ticks (ts is the start of the minute).",
+    ),
+    TableSpec(
+        "stream_windows",
+        pa.schema(
+            [
+                _required("symbol", pa.string()),
+                _required("window_start", UTC_US),
+                pa.field("window_end", UTC_US),
+                _required("kind", pa.string()),
+                *_floats("mean_price", "vwap", "volatility", "high", "low", "volume"),
+                pa.field("ticks", pa.int64()),
+                pa.field("is_final", pa.bool_()),
+                pa.field("updated_at", UTC_US),
+            ]
+        ),
+        ("symbol", "kind", "window_start"),
+        "Streaming window aggregates (kind: ma_15m, ma_1h, sliding_15m_5m, ...); "
+        "is_final once the watermark has passed the window end.",
+    ),
+    TableSpec(
+        "quarantine",
+        _keyed(QUARANTINE_SCHEMA, QUARANTINE_KEYS),
+        QUARANTINE_KEYS,
+        "Rejected records with the rule that rejected them.",
+    ),
+    TableSpec(
+        "missing_sessions",
+        pa.schema(
+            [
+                _required("symbol", pa.string()),
+                _required("ts", UTC_US),
+                pa.field("source", pa.string()),
+                pa.field("detected_at", UTC_US),
+            ]
+        ),
+        SERIES_KEYS,
+        "Sessions the exchange calendar expects but no source delivered.",
+    ),
+    TableSpec(
+        "runs",
+        pa.schema(
+            [
+                _required("run_id", pa.string()),
+                _required("stage", pa.string()),
+                pa.field("status", pa.string()),  # running | succeeded | failed | retrying
+                pa.field("attempt", pa.int64()),
+                pa.field("started_at", UTC_US),
+                pa.field("finished_at", UTC_US),
+                pa.field("rows_in", pa.int64()),
+                pa.field("rows_out", pa.int64()),
+                pa.field("quarantined", pa.int64()),
+                pa.field("duration_s", pa.float64()),
+                pa.field("detail", pa.string()),
+            ]
+        ),
+        ("run_id", "stage"),
+        "The pipeline run log: one row per stage of each run, with row counts and timing.",
+    ),
+)
+
+TABLES: Mapping[str, TableSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def get_table_spec(name: str) -> TableSpec:
+    """The spec of table ``name``; raise ConfigError naming the valid tables otherwise."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown warehouse table {name!r}; valid tables: {', '.join(sorted(TABLES))}"
+        ) from None

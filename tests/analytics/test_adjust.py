@@ -1,0 +1,171 @@
+"""Back-adjustment arithmetic on hand-made bars: splits, dividends, compounding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from marketlake.analytics.adjust import (
+    ADJUSTED_BAR_SCHEMA,
+    adjust_bars,
+    adjust_table,
+    plan_adjustments,
+)
+
+NOW = datetime(2024, 1, 2, tzinfo=UTC)
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def day(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def bars(symbol: str, closes: dict[str, float], volume: float = 1000.0) -> pl.DataFrame:
+    days = list(closes)
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * len(days),
+            "ts": [day(d) for d in days],
+            "open": [closes[d] + 1 for d in days],
+            "high": [closes[d] + 2 for d in days],
+            "low": [closes[d] - 2 for d in days],
+            "close": [closes[d] for d in days],
+            "volume": [volume] * len(days),
+            "source": ["test"] * len(days),
+            "ingested_at": [NOW] * len(days),
+        },
+        schema_overrides={"ts": UTC_US, "ingested_at": UTC_US},
+    )
+
+
+def actions(rows: list[tuple[str, str, str, float | None, float | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "symbol": [r[0] for r in rows],
+            "ex_date": [day(r[1]) for r in rows],
+            "kind": [r[2] for r in rows],
+            "ratio": [r[3] for r in rows],
+            "amount": [r[4] for r in rows],
+            "source": ["test"] * len(rows),
+            "ingested_at": [NOW] * len(rows),
+        },
+        schema={
+            "symbol": pl.String,
+            "ex_date": UTC_US,
+            "kind": pl.String,
+            "ratio": pl.Float64,
+            "amount": pl.Float64,
+            "source": pl.String,
+            "ingested_at": UTC_US,
+        },
+    )
+
+
+THREE_DAYS = {"2024-03-04": 100.0, "2024-03-05": 102.0, "2024-03-06": 51.0}
+
+
+def test_a_two_for_one_split_halves_earlier_prices_and_doubles_volumes() -> None:
+    out = adjust_bars(
+        bars("AAPL", THREE_DAYS), actions([("AAPL", "2024-03-06", "split", 2.0, None)])
+    )
+    assert out["close"].to_list() == [50.0, 51.0, 51.0]
+    assert out["open"].to_list() == [50.5, 51.5, 52.0]
+    assert out["high"].to_list() == [51.0, 52.0, 53.0]
+    assert out["low"].to_list() == [49.0, 50.0, 49.0]
+    assert out["volume"].to_list() == [2000.0, 2000.0, 1000.0]
+    assert out["price_factor"].to_list() == [0.5, 0.5, 1.0]
+    assert out["volume_factor"].to_list() == [2.0, 2.0, 1.0]
+
+
+def test_a_dividend_scales_earlier_prices_by_one_minus_amount_over_prior_close() -> None:
+    closes = {"2024-03-04": 100.0, "2024-03-05": 50.0, "2024-03-06": 49.0}
+    out = adjust_bars(
+        bars("MSFT", closes), actions([("MSFT", "2024-03-06", "dividend", None, 1.0)])
+    )
+    factor = 1 - 1.0 / 50.0  # prior close is the as-traded close of 2024-03-05
+    assert out["price_factor"].to_list() == pytest.approx([factor, factor, 1.0], rel=1e-15)
+    assert out["close"].to_list() == pytest.approx([100 * factor, 50 * factor, 49.0], rel=1e-15)
+    assert out["volume"].to_list() == [1000.0, 1000.0, 1000.0]
+    assert out["volume_factor"].to_list() == [1.0, 1.0, 1.0]
+
+
+def test_factors_compound_across_events() -> None:
+    closes = {"2024-03-04": 400.0, "2024-03-05": 100.0, "2024-03-06": 98.0, "2024-03-07": 99.0}
+    acts = actions(
+        [
+            ("AAPL", "2024-03-05", "split", 4.0, None),
+            ("AAPL", "2024-03-07", "dividend", None, 2.0),
+        ]
+    )
+    out = adjust_bars(bars("AAPL", closes), acts)
+    dividend = 1 - 2.0 / 98.0
+    assert out["price_factor"].to_list() == pytest.approx(
+        [dividend / 4, dividend, dividend, 1.0], rel=1e-15
+    )
+    assert out["volume_factor"].to_list() == [4.0, 1.0, 1.0, 1.0]
+
+
+def test_without_dividends_only_splits_apply() -> None:
+    acts = actions(
+        [
+            ("AAPL", "2024-03-06", "split", 2.0, None),
+            ("AAPL", "2024-03-05", "dividend", None, 1.0),
+        ]
+    )
+    out = adjust_bars(bars("AAPL", THREE_DAYS), acts, dividends=False)
+    assert out["price_factor"].to_list() == [0.5, 0.5, 1.0]
+
+
+def test_symbols_are_adjusted_independently_and_sorted() -> None:
+    frame = pl.concat([bars("MSFT", THREE_DAYS), bars("AAPL", THREE_DAYS)]).reverse()
+    out = adjust_bars(frame, actions([("MSFT", "2024-03-06", "split", 2.0, None)]))
+    assert out["symbol"].to_list() == ["AAPL"] * 3 + ["MSFT"] * 3
+    keys = list(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
+    assert keys == sorted(keys)
+    assert out.filter(pl.col("symbol") == "AAPL")["price_factor"].to_list() == [1.0] * 3
+    assert out.filter(pl.col("symbol") == "MSFT")["price_factor"].to_list() == [0.5, 0.5, 1.0]
+
+
+def test_events_outside_the_bars() -> None:
+    acts = actions(
+        [
+            ("AAPL", "2024-01-02", "split", 3.0, None),  # before every bar: no effect
+            ("AAPL", "2024-04-01", "split", 2.0, None),  # after every bar: all bars scaled
+        ]
+    )
+    out = adjust_bars(bars("AAPL", THREE_DAYS), acts)
+    assert out["price_factor"].to_list() == [0.5, 0.5, 0.5]
+
+
+def test_unusable_dividends_are_skipped_and_reported() -> None:
+    acts = actions(
+        [
+            ("AAPL", "2024-03-04", "dividend", None, 1.0),  # no bar before it
+            ("AAPL", "2024-03-06", "dividend", None, 150.0),  # more than the prior close
+        ]
+    )
+    plan = plan_adjustments(bars("AAPL", THREE_DAYS), acts)
+    assert plan.skipped["reason"].to_list() == [
+        "no bar before the ex-date",
+        "amount is not below the prior close",
+    ]
+    assert plan.events.height == 0
+    out = adjust_bars(bars("AAPL", THREE_DAYS), acts)
+    assert out["price_factor"].to_list() == [1.0, 1.0, 1.0]
+
+
+def test_repeated_actions_count_once() -> None:
+    acts = actions([("AAPL", "2024-03-06", "split", 2.0, None)] * 2)
+    out = adjust_bars(bars("AAPL", THREE_DAYS), acts)
+    assert out["price_factor"].to_list() == [0.5, 0.5, 1.0]
+
+
+def test_adjust_table_speaks_arrow() -> None:
+    table = adjust_table(
+        bars("AAPL", THREE_DAYS).to_arrow(),
+        actions([("AAPL", "2024-03-06", "split", 2.0, None)]).to_arrow(),
+    )
+    assert table.schema == ADJUSTED_BAR_SCHEMA
+    assert table["close"].to_pylist() == [50.0, 51.0, 51.0]

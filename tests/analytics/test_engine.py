@@ -1,0 +1,114 @@
+"""The analytics engine: partition function, split, local engine and the engine registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from marketlake.analytics.engine import (
+    ANALYTICS_SCHEMA,
+    DAILY_METRICS_SCHEMA,
+    INDICATORS_SCHEMA,
+    Engine,
+    LocalEngine,
+    analyse_partition,
+    create_engine,
+    split_analytics,
+)
+from marketlake.analytics.indicators import compute_indicators
+from marketlake.analytics.metrics import compute_daily_metrics
+from marketlake.errors import ConfigError, MissingExtraError
+from marketlake.schemas import BAR_SCHEMA
+
+
+def bar_table(symbols: dict[str, int]) -> pa.Table:
+    """Bars in the canonical Bar schema, symbols interleaved and out of order."""
+    rows = []
+    for offset, (symbol, size) in enumerate(symbols.items()):
+        rng = np.random.default_rng(offset)
+        close = 20 * np.exp(np.cumsum(rng.normal(0, 0.02, size)))
+        days = np.datetime64("2022-01-03", "us") + np.arange(size) * np.timedelta64(1, "D")
+        rows.append(
+            pl.DataFrame(
+                {
+                    "symbol": [symbol] * size,
+                    "ts": days,
+                    "open": close * 1.001,
+                    "high": close * 1.01,
+                    "low": close * 0.99,
+                    "close": close,
+                    "volume": rng.uniform(1e4, 1e5, size),
+                    "source": ["sim"] * size,
+                    "ingested_at": np.repeat(days[:1], size),
+                }
+            )
+        )
+    frame = pl.concat(rows).sample(fraction=1.0, shuffle=True, seed=1)
+    return frame.to_arrow().cast(BAR_SCHEMA)
+
+
+def test_analyse_partition_has_the_fixed_schema_and_sorted_rows() -> None:
+    wide = analyse_partition(bar_table({"MSFT": 50, "AAPL": 40}))
+    assert wide.schema.equals(ANALYTICS_SCHEMA)
+    assert wide.num_rows == 90
+    keys = pl.from_arrow(wide.select(["symbol", "ts"]))
+    assert isinstance(keys, pl.DataFrame)
+    assert keys.equals(keys.sort("symbol", "ts"))
+
+
+def test_analyse_partition_equals_metrics_and_indicators() -> None:
+    bars = bar_table({"B": 60, "A": 35})
+    frame = pl.from_arrow(bars)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.drop("source", "ingested_at").sort("symbol", "ts")
+    wide = pl.from_arrow(analyse_partition(bars))
+    assert isinstance(wide, pl.DataFrame)
+    expected = compute_daily_metrics(frame).join(compute_indicators(frame), on=["symbol", "ts"])
+    assert wide.equals(expected)
+
+
+def test_split_and_local_engine() -> None:
+    bars = bar_table({"X": 40, "Y": 45})
+    metrics, indicators = split_analytics(analyse_partition(bars))
+    assert metrics.schema.equals(DAILY_METRICS_SCHEMA)
+    assert indicators.schema.equals(INDICATORS_SCHEMA)
+    engine = create_engine("local")
+    assert isinstance(engine, LocalEngine) and isinstance(engine, Engine)
+    ran = engine.run(bars)
+    assert ran[0].equals(metrics) and ran[1].equals(indicators)
+
+
+def test_partitions_analysed_apart_equal_the_whole() -> None:
+    bars = bar_table({"A": 40, "B": 50, "C": 45})
+    whole = analyse_partition(bars)
+    parts = [
+        analyse_partition(bars.filter(pa.compute.is_in(bars["symbol"], pa.array(group))))
+        for group in (["A", "C"], ["B"])
+    ]
+    together = pa.concat_tables(parts).sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    assert together.equals(whole)
+
+
+def test_missing_columns_are_reported() -> None:
+    from marketlake.errors import TerminalError
+
+    with pytest.raises(TerminalError, match="volume"):
+        analyse_partition(bar_table({"A": 5}).drop_columns(["volume"]))
+
+
+def test_unknown_engine_lists_the_choices() -> None:
+    with pytest.raises(ConfigError, match="local, spark"):
+        create_engine("flink")
+
+
+def test_spark_without_pyspark_names_the_extra() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingExtraError, match=r"marketlake\[spark\]"):
+            create_engine("spark")
+    else:
+        with pytest.raises(ConfigError, match="spark"):
+            create_engine("spark")

@@ -1,0 +1,53 @@
+"""Killing `marketlake run` with SIGKILL at any point, then re-running, loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.cli import marketlake, warehouse_snapshot
+
+ARGS = ["--start", "2023-01-03", "--end", "2024-12-31", "--symbols", "AAPL,MSFT,TSLA,NVDA,JPM,V"]
+
+
+def _kill_after(home: Path, delay_s: float) -> int | None:
+    """Start a run, SIGKILL it after ``delay_s`` seconds; return its exit code if it finished."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marketlake", "run", "--home", str(home), "--quiet", *ARGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    time.sleep(delay_s)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:
+    home = tmp_path_factory.mktemp("reference") / "home"
+    proc = marketlake("run", "--home", str(home), *ARGS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return warehouse_snapshot(home)
+
+
+def test_killed_runs_end_exactly_once(
+    reference: dict[str, list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    # Kill the same home repeatedly at growing offsets, so kills land in every stage.
+    kills = 0
+    for delay in (0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0):
+        if _kill_after(home, delay) == -signal.SIGKILL:
+            kills += 1
+    assert kills >= 3
+    proc = marketlake("run", "--home", str(home), *ARGS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert warehouse_snapshot(home) == reference

@@ -1,0 +1,72 @@
+"""Warehouse fixtures: one factory per backend, so every contract test runs on each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from marketlake.schemas import BAR_SCHEMA
+from marketlake.warehouse import Warehouse
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+OpenWarehouse = Callable[..., Warehouse]
+
+# Each backend opens the same warehouse again on every call (read_only=True for a reader).
+BACKENDS: dict[str, Callable[[Path, bool], Warehouse]] = {
+    "duckdb": lambda folder, read_only: DuckDBWarehouse(folder / "w.duckdb", read_only),
+    "duckdb-primary-keys": lambda folder, read_only: DuckDBWarehouse(
+        folder / "w.duckdb", read_only, primary_keys=True
+    ),
+}
+
+START = datetime(2024, 1, 2, tzinfo=UTC)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> OpenWarehouse:
+    """Open this test's warehouse on the backend under test: ``open_backend(read_only=...)``."""
+    factory = BACKENDS[request.param]
+
+    def open_(read_only: bool = False) -> Warehouse:
+        return factory(tmp_path, read_only)
+
+    return open_
+
+
+@pytest.fixture
+def warehouse(open_backend: OpenWarehouse) -> Iterator[Warehouse]:
+    """A writable, empty warehouse on the backend under test."""
+    with open_backend() as opened:
+        yield opened
+
+
+def bars(
+    symbols: Sequence[str], days: int, close: float = 100.0, start: datetime = START
+) -> pa.Table:
+    """Daily bars, one per symbol and day; close = ``close`` + day number."""
+    rows = [
+        {
+            "symbol": symbol,
+            "ts": start + timedelta(days=day),
+            "open": close + day - 0.5,
+            "high": close + day + 1.0,
+            "low": close + day - 1.0,
+            "close": close + day,
+            "volume": 1000.0 * (day + 1),
+            "source": "test",
+            "ingested_at": START + timedelta(days=400),
+        }
+        for symbol in symbols
+        for day in range(days)
+    ]
+    return pa.Table.from_pylist(rows, schema=BAR_SCHEMA)
+
+
+@pytest.fixture
+def make_bars() -> Callable[..., pa.Table]:
+    """Factory of small daily-bar tables (see :func:`bars`)."""
+    return bars

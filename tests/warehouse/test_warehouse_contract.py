@@ -1,0 +1,218 @@
+"""The warehouse contract, run on every backend in conftest.BACKENDS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from marketlake.errors import ConfigError, TerminalError
+from marketlake.schemas import BAR_SCHEMA
+from marketlake.warehouse import TABLES, QueryError, Warehouse
+
+MakeBars = Callable[..., pa.Table]
+
+
+def rows_of(warehouse: Warehouse, table: str) -> list[dict]:
+    """Every row of ``table`` in key order."""
+    keys = ", ".join(TABLES[table].keys)
+    return warehouse.query(f"SELECT * FROM {table} ORDER BY {keys}").to_pylist()
+
+
+def test_ensure_tables_creates_every_table_with_its_columns(warehouse: Warehouse) -> None:
+    warehouse.ensure_tables()
+    warehouse.ensure_tables()  # a second call changes nothing
+    assert set(TABLES) <= set(warehouse.table_names())
+    for name, spec in TABLES.items():
+        schema = warehouse.query(f"SELECT * FROM {name} LIMIT 0").schema
+        assert schema.names == spec.columns, name
+        for field in spec.schema:
+            if pa.types.is_timestamp(field.type):
+                assert schema.field(field.name).type.tz == "UTC", (name, field.name)
+
+
+def test_ensure_tables_adds_columns_a_table_lacks(warehouse: Warehouse) -> None:
+    types = warehouse.column_types
+    warehouse.execute(
+        f"CREATE TABLE daily_metrics (symbol {types['string']} NOT NULL, "
+        f"ts {types['timestamp']} NOT NULL, close {types['float64']})"
+    )
+    warehouse.ensure_tables()
+    columns = warehouse.query("SELECT * FROM daily_metrics LIMIT 0").column_names
+    assert sorted(columns) == sorted(TABLES["daily_metrics"].columns)
+
+
+def test_upsert_twice_leaves_the_same_rows(warehouse: Warehouse, make_bars: MakeBars) -> None:
+    data = make_bars(["AAPL", "MSFT"], days=5)
+    assert warehouse.upsert("bars_1d", data) == 10
+    first = rows_of(warehouse, "bars_1d")
+    assert warehouse.upsert("bars_1d", data) == 10
+    assert rows_of(warehouse, "bars_1d") == first
+    assert len(first) == 10
+    assert first == sorted(data.to_pylist(), key=lambda row: (row["symbol"], row["ts"]))
+
+
+def test_upsert_updates_changed_rows_and_adds_new_ones(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=3))
+    changed = make_bars(["AAPL"], days=4, close=200.0)  # 3 updated rows and 1 new one
+    warehouse.upsert("bars_1d", changed)
+    rows = rows_of(warehouse, "bars_1d")
+    assert [r["close"] for r in rows if r["symbol"] == "AAPL"] == [200.0, 201.0, 202.0, 203.0]
+    assert [r["close"] for r in rows if r["symbol"] == "MSFT"] == [100.0, 101.0, 102.0]
+
+
+def test_duplicate_keys_in_data_keep_the_last_row(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    early, late = make_bars(["AAPL"], days=2), make_bars(["AAPL"], days=2, close=50.0)
+    data = pa.concat_tables([early, late, early.slice(0, 1)])
+    assert warehouse.upsert("bars_1d", data) == 2
+    assert [r["close"] for r in rows_of(warehouse, "bars_1d")] == [100.0, 51.0]
+
+
+def test_replace_where_touches_only_the_given_symbols(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT", "NVDA"], days=4))
+    rebuilt = make_bars(["AAPL"], days=2, close=10.0)
+    assert warehouse.replace_where("bars_1d", rebuilt, ["AAPL", "NVDA"]) == 2
+    rows = rows_of(warehouse, "bars_1d")
+    assert [(r["symbol"], r["close"]) for r in rows] == [
+        ("AAPL", 10.0),
+        ("AAPL", 11.0),
+        ("MSFT", 100.0),
+        ("MSFT", 101.0),
+        ("MSFT", 102.0),
+        ("MSFT", 103.0),
+    ]
+
+
+def test_replace_where_rejects_rows_of_other_symbols(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=2))
+    before = rows_of(warehouse, "bars_1d")
+    with pytest.raises(TerminalError, match="MSFT"):
+        warehouse.replace_where("bars_1d", make_bars(["AAPL", "MSFT"], days=1), ["AAPL"])
+    with pytest.raises(TerminalError, match="no symbol column"):
+        warehouse.replace_where("runs", pa.table({}), ["AAPL"])
+    assert rows_of(warehouse, "bars_1d") == before
+
+
+def test_replace_swaps_the_whole_table(warehouse: Warehouse, make_bars: MakeBars) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=3))
+    assert warehouse.replace("bars_1d", make_bars(["TSLA"], days=2)) == 2
+    assert {r["symbol"] for r in rows_of(warehouse, "bars_1d")} == {"TSLA"}
+    assert warehouse.replace("bars_1d", BAR_SCHEMA.empty_table()) == 0
+    assert rows_of(warehouse, "bars_1d") == []
+
+
+def test_timestamps_round_trip_as_utc(warehouse: Warehouse, make_bars: MakeBars) -> None:
+    new_york = ZoneInfo("America/New_York")
+    instant = datetime(2024, 3, 8, 9, 30, tzinfo=new_york)  # 14:30 UTC
+    data = pa.table(
+        {
+            "symbol": ["AAPL"],
+            "ts": pa.array([instant], pa.timestamp("us", tz="America/New_York")),
+            "price": [190.5],
+            "size": [10.0],
+            "source": ["test"],
+            "seq": [7],
+        }
+    )
+    warehouse.upsert("ticks", data)
+    result = warehouse.query("SELECT ts FROM ticks")
+    assert result.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    (value,) = result.column("ts").to_pylist()
+    assert value == instant
+    assert value.utcoffset() == timedelta(0)
+    assert (value.hour, value.minute) == (14, 30)
+
+
+def test_query_binds_positional_parameters(warehouse: Warehouse, make_bars: MakeBars) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=10))
+    mark = warehouse.capabilities.placeholder
+    since = datetime(2024, 1, 8, tzinfo=UTC)
+    result = warehouse.query(
+        "SELECT count(*) AS n, min(close) AS low FROM bars_1d "
+        f"WHERE symbol = {mark} AND ts >= {mark}",
+        ["MSFT", since],
+    )
+    assert result.to_pylist() == [{"n": 4, "low": 106.0}]
+
+
+def test_bad_sql_raises_a_query_error(warehouse: Warehouse) -> None:
+    with pytest.raises(QueryError, match="query failed"):
+        warehouse.query("SELEC 1")
+    with pytest.raises(QueryError):
+        warehouse.query("SELECT * FROM no_such_table")
+
+
+def test_writes_reject_bad_data(warehouse: Warehouse, make_bars: MakeBars) -> None:
+    data = make_bars(["AAPL"], days=2)
+    with pytest.raises(TerminalError, match="lacks column"):
+        warehouse.upsert("bars_1d", data.drop_columns(["close"]))
+    null_key = data.set_column(1, "ts", pa.array([None, None], pa.timestamp("us", tz="UTC")))
+    with pytest.raises(TerminalError, match="ts is required"):
+        warehouse.upsert("bars_1d", null_key)
+    wrong_type = data.set_column(5, "close", pa.array(["a", "b"]))
+    with pytest.raises(TerminalError, match="bars_1d"):
+        warehouse.upsert("bars_1d", wrong_type)
+    with pytest.raises(ConfigError, match="bars_1d"):
+        warehouse.upsert("bars_2d", data)
+    assert warehouse.query("SELECT count(*) AS n FROM bars_1d").to_pylist() == [{"n": 0}]
+
+
+def test_upsert_selects_and_casts_to_the_table_schema(warehouse: Warehouse) -> None:
+    data = pa.table(
+        {
+            "extra": ["ignored"],
+            "ts": pa.array([datetime(2024, 1, 2)], pa.timestamp("ms")),  # naive: taken as UTC
+            "symbol": ["AAPL"],
+            "obv": pa.array([5], pa.int32()),
+            **{
+                name: pa.array([None], pa.float64())
+                for name in TABLES["indicators_1d"].columns[2:-1]
+            },
+        }
+    )
+    assert warehouse.upsert("indicators_1d", data) == 1
+    (row,) = rows_of(warehouse, "indicators_1d")
+    assert row["ts"] == datetime(2024, 1, 2, tzinfo=UTC)
+    assert row["obv"] == 5.0 and row["sma_20"] is None
+
+
+def test_every_table_accepts_its_own_schema(warehouse: Warehouse) -> None:
+    for name, spec in TABLES.items():
+        row: dict[str, object] = {}
+        for field in spec.schema:
+            if pa.types.is_timestamp(field.type):
+                row[field.name] = datetime(2024, 1, 2, 15, 30, tzinfo=UTC)
+            elif pa.types.is_string(field.type):
+                row[field.name] = "AAPL" if field.name == "symbol" else f"{field.name}-1"
+            elif pa.types.is_boolean(field.type):
+                row[field.name] = True
+            else:
+                row[field.name] = 3
+        assert warehouse.upsert(name, pa.Table.from_pylist([row], schema=spec.schema)) == 1
+        assert warehouse.upsert(name, pa.Table.from_pylist([row], schema=spec.schema)) == 1
+        (stored,) = warehouse.query(f"SELECT * FROM {name}").to_pylist()
+        assert stored == row, name
+
+
+def test_read_only_warehouse_serves_queries_and_refuses_writes(
+    open_backend: Callable[..., Warehouse], make_bars: MakeBars
+) -> None:
+    with open_backend() as writer:
+        writer.upsert("bars_1d", make_bars(["AAPL"], days=3))
+    with open_backend(read_only=True) as reader:
+        assert reader.query("SELECT count(*) AS n FROM bars_1d").to_pylist() == [{"n": 3}]
+        with pytest.raises(TerminalError, match="read-only"):
+            reader.upsert("bars_1d", make_bars(["AAPL"], days=1))
+        assert pc.sum(reader.query("SELECT volume FROM bars_1d").column(0)).as_py() == 6000.0

@@ -1,0 +1,156 @@
+"""DuckDB specifics: file locking between processes, opening, URLs, key constraints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from marketlake.errors import TerminalError, TransientError
+from marketlake.warehouse import QueryError, WarehouseNotFoundError, open_warehouse
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+HOLD_WAREHOUSE = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+with DuckDBWarehouse(Path(sys.argv[1])) as warehouse:
+    warehouse.ensure_tables()
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def held_by_other_process(tmp_path: Path) -> Iterator[Path]:
+    """A warehouse file that another process has open for writing."""
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WAREHOUSE, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield path
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_a_file_written_by_another_process_is_a_transient_error(
+    held_by_other_process: Path,
+) -> None:
+    path = held_by_other_process
+    for read_only in (False, True):
+        with pytest.raises(TransientError, match="in use by another process") as caught:
+            DuckDBWarehouse(path, read_only=read_only)
+        assert str(path) in str(caught.value)
+
+
+def test_the_file_opens_again_once_the_other_process_has_finished(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", HOLD_WAREHOUSE, str(path)], input="", capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    with DuckDBWarehouse(path) as warehouse:
+        assert "bars_1d" in warehouse.table_names()
+
+
+def test_reading_a_missing_file_says_there_is_no_warehouse(tmp_path: Path) -> None:
+    path = tmp_path / "absent" / "w.duckdb"
+    with pytest.raises(WarehouseNotFoundError, match="no warehouse at"):
+        DuckDBWarehouse(path, read_only=True)
+    assert not path.parent.exists()
+
+
+def test_writing_creates_the_folder_and_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "folder" / "w.duckdb"
+    with DuckDBWarehouse(path) as warehouse:
+        warehouse.ensure_tables()
+    assert path.is_file()
+
+
+def test_a_file_that_is_not_a_database_is_a_terminal_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("not a database\n" * 1000)
+    with pytest.raises(TerminalError, match="cannot open the DuckDB warehouse"):
+        DuckDBWarehouse(path)
+
+
+SHOW_SESSION_DATE = """
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+with DuckDBWarehouse(":memory:") as warehouse:
+    (row,) = warehouse.query(
+        "SELECT current_setting('TimeZone') AS tz, "
+        "CAST(TIMESTAMPTZ '2024-03-08 23:30:00-05' AS DATE) AS day"
+    ).to_pylist()
+print(row["tz"], row["day"])
+"""
+
+
+def test_the_session_time_zone_is_utc_whatever_the_machine_uses() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-c", SHOW_SESSION_DATE],
+        env={**os.environ, "TZ": "America/New_York"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.split() == ["UTC", "2024-03-09"]  # 23:30 in New York is 04:30 UTC
+
+
+@pytest.mark.parametrize(
+    ("url", "relative"),
+    [("duckdb://{folder}/a.duckdb", "a.duckdb"), ("{folder}/b.duckdb", "b.duckdb")],
+)
+def test_urls_and_bare_paths_name_the_file(tmp_path: Path, url: str, relative: str) -> None:
+    with open_warehouse(url.format(folder=tmp_path)) as warehouse:
+        assert isinstance(warehouse, DuckDBWarehouse)
+        warehouse.ensure_tables()
+    assert (tmp_path / relative).is_file()
+
+
+def test_an_in_memory_warehouse_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_warehouse("duckdb://:memory:") as warehouse:
+        warehouse.ensure_tables()
+        assert "runs" in warehouse.table_names()
+    assert list(tmp_path.iterdir()) == []
+
+
+def primary_keys(warehouse: DuckDBWarehouse) -> list[str]:
+    result = warehouse.query(
+        "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    )
+    return sorted(result.column(0).to_pylist())
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_primary_keys_are_declared_only_when_asked(tmp_path: Path, declared: bool) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb", primary_keys=declared) as warehouse:
+        warehouse.ensure_tables()
+        assert warehouse.capabilities.enforces_keys is declared
+        assert primary_keys(warehouse) == (sorted(warehouse.table_names()) if declared else [])
+
+
+def test_declared_keys_reject_a_duplicate_written_by_hand(
+    tmp_path: Path, make_bars: Callable[..., pa.Table]
+) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb", primary_keys=True) as warehouse:
+        warehouse.upsert("bars_1d", make_bars(["AAPL"], days=1))
+        with pytest.raises(QueryError, match="statement failed"):
+            warehouse.execute("INSERT INTO bars_1d SELECT * FROM bars_1d")
+        assert warehouse.query("SELECT count(*) AS n FROM bars_1d").to_pylist() == [{"n": 1}]
