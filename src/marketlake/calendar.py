@@ -94,9 +94,21 @@ def _to_datetime(value: np.datetime64) -> datetime:
 
 
 def _build(name: str) -> pa.Table:
+    import warnings
+
     import exchange_calendars as xc
 
-    cal = xc.get_calendar(name, start=CALENDAR_START)
+    with warnings.catch_warnings():
+        # exchange_calendars itself trips a pandas deprecation that is not ours to fix.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from pandas.errors import Pandas4Warning
+
+            warnings.simplefilter("ignore", Pandas4Warning)
+        except ImportError:
+            pass
+        cal = xc.get_calendar(name, start=CALENDAR_START)
     schedule = cal.schedule
     return pa.table(
         {
