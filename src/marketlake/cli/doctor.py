@@ -19,8 +19,62 @@ def _check_calendar(settings: Settings) -> str:
     return f"{settings.calendar}: sessions {sessions.first} to {sessions.last}"
 
 
+def _check_source(settings: Settings) -> str:
+    from marketlake.sources.registry import create_history_source
+
+    source = create_history_source(settings)
+    source.open()
+    try:
+        symbols = source.available_symbols()
+    finally:
+        source.close()
+    if symbols is not None:
+        return f"{settings.source}: {len(symbols)} symbols found ({', '.join(symbols[:8])})"
+    return f"{settings.source}: ready"
+
+
+def _check_bus(settings: Settings) -> str:
+    """Round-trip one message through the bus with the ordinary producer and consumer."""
+    import time
+    import uuid
+
+    from marketlake.bus.registry import open_bus
+    from marketlake.errors import TransientError
+
+    topic = "marketlake.doctor"
+    token = uuid.uuid4().hex.encode()
+    with open_bus(settings.bus_url) as bus:
+        bus.create_topic(topic, 1)
+        with bus.producer() as producer:
+            producer.send(topic, "doctor", token)
+            producer.flush(10.0)
+        with bus.consumer("marketlake-doctor", [topic]) as consumer:
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                if any(m.value == token for m in consumer.poll(100, timeout_s=0.5)):
+                    consumer.commit()
+                    return f"{settings.bus_url}: a message went through and was committed"
+    raise TransientError(f"{settings.bus_url}: a message sent to {topic} did not come back")
+
+
+def _check_warehouse(settings: Settings) -> str:
+    from marketlake.warehouse.base import WarehouseNotFoundError
+    from marketlake.warehouse.registry import open_warehouse, redact_url
+
+    url = settings.warehouse_url
+    try:
+        with open_warehouse(url, read_only=True) as warehouse:
+            names = warehouse.table_names()
+    except WarehouseNotFoundError:
+        return f"{redact_url(url)}: not created yet; `marketlake run` creates it"
+    return f"{redact_url(url)}: {len(names)} tables"
+
+
 CHECKS: dict[str, Callable[[Settings], str]] = {
     "calendar": _check_calendar,
+    "source": _check_source,
+    "bus": _check_bus,
+    "warehouse": _check_warehouse,
 }
 
 
