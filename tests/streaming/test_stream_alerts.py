@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from conftest import FIXED_NOW
+from stream_reference import FIXED_NOW
 
 from marketlake.errors import ConfigError
 from marketlake.streaming import StreamConfig, StreamOutput, StreamProcessor
@@ -41,11 +41,13 @@ def test_alerts_on_moving_average_windows_when_asked(make_ticks) -> None:
     falling = [100.0 - 0.5 * i for i in range(10)]  # -4.5 % over 10 minutes
     config = StreamConfig(alert_pct=4.2, alert_kinds=("ma_15m",))
     processor = StreamProcessor(config, clock=lambda: FIXED_NOW)
-    out = StreamOutput.concat([processor.process(make_ticks(_path("NVDA", falling))),
-                               processor.flush_all()])
+    out = StreamOutput.concat(
+        [processor.process(make_ticks(_path("NVDA", falling))), processor.flush_all()]
+    )
     alerts = pl.from_arrow(out.alerts)
     assert set(alerts.get_column("kind")) == {"ma_15m"}
-    # the ma_15m window of the last bar spans 100 -> 95.5 = -4.5 %; the one before -4.0 % stays below 4.2 %
+    # the ma_15m window of the last bar spans 100 -> 95.5 = -4.5 %;
+    # the one before (-4.0 %) stays below 4.2 %
     assert alerts.get_column("pct_move").to_list() == pytest.approx([-4.5])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-from conftest import FIXED_NOW
+from stream_reference import FIXED_NOW
 
 from marketlake.calendar import get_sessions
 from marketlake.errors import ConfigError, SourceError, SymbolError
@@ -82,8 +82,15 @@ def test_sim_duration_limits_event_time() -> None:
 def test_sim_late_and_out_of_order_ticks() -> None:
     start = datetime(2025, 11, 25, 15, 0, tzinfo=UTC)
     ticks = _table(
-        SimTickSource(["AAPL"], start=start, count=20_000, event_rate_per_s=50.0,
-                      out_of_order_fraction=0.1, late_fraction=0.05, late_by_s=30.0)
+        SimTickSource(
+            ["AAPL"],
+            start=start,
+            count=20_000,
+            event_rate_per_s=50.0,
+            out_of_order_fraction=0.1,
+            late_fraction=0.05,
+            late_by_s=30.0,
+        )
     )
     behind = ticks.with_columns(lag=pl.col("ts").cum_max() - pl.col("ts"))
     late = behind.filter(pl.col("lag") > timedelta(seconds=25)).height
@@ -97,8 +104,9 @@ def test_sim_late_and_out_of_order_ticks() -> None:
 
 def test_sim_pacing_follows_the_rate_in_wall_time() -> None:
     clock = FakeClock()
-    source = SimTickSource(["AAPL"], rate_per_s=1_000.0, start=START, count=5_000,
-                           clock=clock, sleep=clock.sleep)
+    source = SimTickSource(
+        ["AAPL"], rate_per_s=1_000.0, start=START, count=5_000, clock=clock, sleep=clock.sleep
+    )
     ticks = _table(source)
     assert ticks.height == 5_000
     assert clock.slept == pytest.approx(5.0, abs=0.01)  # 5,000 ticks at 1,000 per second
@@ -129,27 +137,43 @@ def test_replay_of_a_small_csv_rebuilds_its_bars(tmp_path: Path) -> None:
     assert ticks.get_column("seq").to_list() == list(range(1, 13))
     # 09:30 New York is 13:30 UTC in July (EDT) and 14:30 UTC in December (EST)
     firsts = ticks.filter(pl.col("seq").is_in([1, 5, 9])).get_column("ts").to_list()
-    assert firsts == [datetime(2024, 7, 1, 13, 30, tzinfo=UTC),
-                      datetime(2024, 7, 1, 13, 31, tzinfo=UTC),
-                      datetime(2024, 12, 2, 14, 30, tzinfo=UTC)]
+    assert firsts == [
+        datetime(2024, 7, 1, 13, 30, tzinfo=UTC),
+        datetime(2024, 7, 1, 13, 31, tzinfo=UTC),
+        datetime(2024, 12, 2, 14, 30, tzinfo=UTC),
+    ]
     assert ticks.get_column("price").to_list()[:4] == [100.0, 99.5, 101.5, 101.0]  # O L H C
     assert ticks.get_column("price").to_list()[4:8] == [101.0, 101.2, 100.1, 100.2]  # O H L C
 
     processor = StreamProcessor(StreamConfig(), clock=lambda: FIXED_NOW)
-    out = StreamOutput.concat([processor.process(pa.Table.from_pandas(ticks.to_pandas(),
-                                                                      schema=TICK_SCHEMA)),
-                               processor.flush_all()])
+    out = StreamOutput.concat(
+        [
+            processor.process(pa.Table.from_pandas(ticks.to_pandas(), schema=TICK_SCHEMA)),
+            processor.flush_all(),
+        ]
+    )
     bars = pl.from_arrow(out.bars_1m).select("open", "high", "low", "close", "volume")
-    assert bars.rows() == [(100.0, 101.5, 99.5, 101.0, 400.0), (101.0, 101.2, 100.1, 100.2, 800.0),
-                           (50.0, 50.5, 49.0, 49.5, 1000.0)]
+    assert bars.rows() == [
+        (100.0, 101.5, 99.5, 101.0, 400.0),
+        (101.0, 101.2, 100.1, 100.2, 800.0),
+        (50.0, 50.5, 49.0, 49.5, 1000.0),
+    ]
 
 
 def test_replay_close_mode_end_labels_and_pacing(tmp_path: Path) -> None:
     path = tmp_path / "bars.csv"
     path.write_text(CSV)
     clock = FakeClock()
-    source = ReplaySource(path, speed=10.0, symbol="xyz", mode="close", bar_label="end",
-                          max_gap_s=60.0, clock=clock, sleep=clock.sleep)
+    source = ReplaySource(
+        path,
+        speed=10.0,
+        symbol="xyz",
+        mode="close",
+        bar_label="end",
+        max_gap_s=60.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     ticks = _table(source)
     assert ticks.get_column("symbol").to_list() == ["XYZ"] * 3
     assert ticks.get_column("price").to_list() == [101.0, 100.2, 49.5]
@@ -180,14 +204,23 @@ def _recorded(path: Path) -> pl.DataFrame:
 @pytest.mark.parametrize(
     ("name", "label", "fmt", "first_utc"),
     [
-        ("SP500_index_1min_2019-11-05_2019-11-08.csv", "start", "%m/%d/%Y %H:%M",
-         datetime(2019, 11, 5, 14, 30)),
-        ("MSFT_1min_extended_av_2020-11-23_2020-12-18.csv", "end", "%Y-%m-%d %H:%M:%S",
-         datetime(2020, 11, 23, 9, 0)),
+        (
+            "SP500_index_1min_2019-11-05_2019-11-08.csv",
+            "start",
+            "%m/%d/%Y %H:%M",
+            datetime(2019, 11, 5, 14, 30),
+        ),
+        (
+            "MSFT_1min_extended_av_2020-11-23_2020-12-18.csv",
+            "end",
+            "%Y-%m-%d %H:%M:%S",
+            datetime(2020, 11, 23, 9, 0),
+        ),
     ],
 )
-def test_replay_of_real_recordings(real_data: Path, name: str, label: str, fmt: str,
-                                   first_utc: datetime) -> None:
+def test_replay_of_real_recordings(
+    real_data: Path, name: str, label: str, fmt: str, first_utc: datetime
+) -> None:
     path = real_data / "intraday" / name
     recorded = _recorded(path)
     ticks = _table(ReplaySource(path, speed=0, bar_label=label))  # type: ignore[arg-type]
@@ -203,4 +236,6 @@ def test_replay_of_real_recordings(real_data: Path, name: str, label: str, fmt: 
     want = recorded.sort(stamp)  # files may be newest first
     for column in ("open", "high", "low", "close"):
         assert bars.get_column(column).to_list() == want.get_column(column).to_list()
-    assert bars.get_column("volume").to_list() == want.get_column("volume").cast(pl.Float64).to_list()
+    assert (
+        bars.get_column("volume").to_list() == want.get_column("volume").cast(pl.Float64).to_list()
+    )

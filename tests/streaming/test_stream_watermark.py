@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from conftest import (
+from stream_reference import (
     BAR_VALUES,
     FIXED_NOW,
     WINDOW_VALUES,
@@ -33,8 +33,10 @@ def _bars(out: StreamOutput) -> pl.DataFrame:
 def test_late_tick_goes_to_late_output_and_corrects_its_bar(make_ticks) -> None:
     processor = StreamProcessor(StreamConfig(), clock=lambda: FIXED_NOW)
     first = processor.process(
-        make_ticks([("AAPL", at(15, 0, s), 100.0 + s / 10, 10.0) for s in range(0, 60, 10)]
-                   + [("AAPL", at(15, 1, 10), 101.0, 5.0)])
+        make_ticks(
+            [("AAPL", at(15, 0, s), 100.0 + s / 10, 10.0) for s in range(0, 60, 10)]
+            + [("AAPL", at(15, 1, 10), 101.0, 5.0)]
+        )
     )
     # the watermark is 15:01:05, so the 15:00 bar is final and nothing is late yet
     assert processor.watermark("AAPL") == at(15, 1, 5)
@@ -79,27 +81,63 @@ def test_bad_ticks_are_quarantined_and_the_rest_processed(make_ticks) -> None:
     good = make_ticks([("AAPL", at(15, 0, s), 100.0, 1.0) for s in range(3)])
     bad = pa.Table.from_pylist(
         [
-            {"symbol": "AAPL", "ts": at(15, 0, 4), "price": 0.0, "size": 1.0, "source": "t", "seq": 9},
-            {"symbol": "AAPL", "ts": at(15, 0, 5), "price": -3.0, "size": 1.0, "source": "t",
-             "seq": 10},
-            {"symbol": "AAPL", "ts": at(15, 0, 6), "price": float("nan"), "size": 1.0,
-             "source": "t", "seq": 11},
-            {"symbol": "no way", "ts": at(15, 0, 7), "price": 5.0, "size": 1.0, "source": "t",
-             "seq": 1},
+            {
+                "symbol": "AAPL",
+                "ts": at(15, 0, 4),
+                "price": 0.0,
+                "size": 1.0,
+                "source": "t",
+                "seq": 9,
+            },
+            {
+                "symbol": "AAPL",
+                "ts": at(15, 0, 5),
+                "price": -3.0,
+                "size": 1.0,
+                "source": "t",
+                "seq": 10,
+            },
+            {
+                "symbol": "AAPL",
+                "ts": at(15, 0, 6),
+                "price": float("nan"),
+                "size": 1.0,
+                "source": "t",
+                "seq": 11,
+            },
+            {
+                "symbol": "no way",
+                "ts": at(15, 0, 7),
+                "price": 5.0,
+                "size": 1.0,
+                "source": "t",
+                "seq": 1,
+            },
             {"symbol": "AAPL", "ts": None, "price": 5.0, "size": 1.0, "source": "t", "seq": 12},
-            {"symbol": "AAPL", "ts": at(15, 0, 8), "price": 5.0, "size": -1.0, "source": "t",
-             "seq": 13},
+            {
+                "symbol": "AAPL",
+                "ts": at(15, 0, 8),
+                "price": 5.0,
+                "size": -1.0,
+                "source": "t",
+                "seq": 13,
+            },
         ],
         schema=TICK_SCHEMA,
     )
     processor = StreamProcessor(StreamConfig(), clock=lambda: FIXED_NOW)
-    out = StreamOutput.concat([processor.process(pa.concat_tables([good, bad])),
-                               processor.flush_all()])
+    out = StreamOutput.concat(
+        [processor.process(pa.concat_tables([good, bad])), processor.flush_all()]
+    )
     assert out.quarantine.schema.equals(QUARANTINE_SCHEMA)
     rules = pl.from_arrow(out.quarantine).select("rule", "dataset", "symbol")
     assert rules.get_column("rule").to_list() == [
-        "non_positive_price", "non_positive_price", "non_positive_price", "invalid_symbol",
-        "null_field", "invalid_size",
+        "non_positive_price",
+        "non_positive_price",
+        "non_positive_price",
+        "invalid_symbol",
+        "null_field",
+        "invalid_size",
     ]
     assert set(rules.get_column("dataset")) == {"ticks"}
     assert _bars(out).get_column("trades").to_list() == [3]
@@ -109,8 +147,10 @@ def test_bad_ticks_are_quarantined_and_the_rest_processed(make_ticks) -> None:
 def test_idle_symbol_is_closed_at_an_early_session_close(make_ticks) -> None:
     # 2025-11-28 (day after Thanksgiving) closes early, at 13:00 New York = 18:00 UTC
     ticks = make_ticks(
-        [("AAPL", at(17, 20 + i // 6, (i % 6) * 10, day=28), 100.0 + (i % 7) / 10, 10.0)
-         for i in range(240)]
+        [
+            ("AAPL", at(17, 20 + i // 6, (i % 6) * 10, day=28), 100.0 + (i % 7) / 10, 10.0)
+            for i in range(240)
+        ]
     )
     processor = StreamProcessor(StreamConfig(), clock=lambda: FIXED_NOW)
     outputs = [processor.process(ticks)]
@@ -124,12 +164,17 @@ def test_idle_symbol_is_closed_at_an_early_session_close(make_ticks) -> None:
     assert len(processor.flush_session_close(at(18, 30, day=28))) == 0  # already closed
 
     out = StreamOutput.concat(outputs)
-    assert_frames_close(last_rows(out.bars_1m, ["symbol", "ts"]), reference_bars(ticks),
-                        ["symbol", "ts"], BAR_VALUES)
+    assert_frames_close(
+        last_rows(out.bars_1m, ["symbol", "ts"]),
+        reference_bars(ticks),
+        ["symbol", "ts"],
+        BAR_VALUES,
+    )
     windows = last_rows(out.windows, ["symbol", "kind", "window_start"])
     assert windows.get_column("is_final").all()
-    assert_frames_close(windows, reference_windows(ticks), ["symbol", "kind", "window_start"],
-                        WINDOW_VALUES)
+    assert_frames_close(
+        windows, reference_windows(ticks), ["symbol", "kind", "window_start"], WINDOW_VALUES
+    )
 
 
 def test_no_idle_close_before_a_regular_close(make_ticks) -> None:

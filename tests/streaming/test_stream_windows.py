@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from conftest import (
+from stream_reference import (
     BAR_VALUES,
     FIXED_NOW,
     WINDOW_VALUES,
@@ -24,8 +24,12 @@ START = datetime(2025, 11, 25, 14, 30, tzinfo=UTC)
 
 def _stream(**options: float) -> list[pa.RecordBatch]:
     source = SimTickSource(
-        ["AAPL", "MSFT", "NVDA"], start=START, count=36_000, event_rate_per_s=6.0,
-        batch_size=3_000, **options,
+        ["AAPL", "MSFT", "NVDA"],
+        start=START,
+        count=36_000,
+        event_rate_per_s=6.0,
+        batch_size=3_000,
+        **options,
     )
     return list(source.ticks())
 
@@ -65,9 +69,7 @@ def test_out_of_order_and_late_ticks_are_corrected() -> None:
     assert late.height > 100
     assert set(late.get_column("reason")) == {"behind_watermark"}
     # late: event time before the symbol's largest event time in earlier batches minus 5 s
-    ticks = pl.concat(
-        pl.from_arrow(b).with_columns(batch=pl.lit(i)) for i, b in enumerate(batches)
-    )
+    ticks = pl.concat(pl.from_arrow(b).with_columns(batch=pl.lit(i)) for i, b in enumerate(batches))
     seen = (
         ticks.group_by("symbol", "batch")
         .agg(top=pl.col("ts").max())
@@ -79,8 +81,10 @@ def test_out_of_order_and_late_ticks_are_corrected() -> None:
         .filter(pl.col("ts") < pl.col("mark"))
         .sort("symbol", "seq")
     )
-    assert late.sort("symbol", "seq").select("symbol", "seq", "ts", "price").equals(
-        expected.select("symbol", "seq", "ts", "price")
+    assert (
+        late.sort("symbol", "seq")
+        .select("symbol", "seq", "ts", "price")
+        .equals(expected.select("symbol", "seq", "ts", "price"))
     )
     finals = pl.from_arrow(out.windows).filter(pl.col("is_final"))
     corrected = finals.group_by("symbol", "kind", "window_start").len().filter(pl.col("len") > 1)
@@ -95,8 +99,15 @@ def test_tumbling_window_and_no_provisional_rows(make_ticks) -> None:
         sliding=(SlidingWindow(period=five, every=five),), ma_horizons=(), emit_provisional=False
     )
     ticks = make_ticks(
-        [("AAPL", datetime(2025, 11, 25, 14, 30 + m // 2, 30 * (m % 2), tzinfo=UTC),
-          100.0 + m, 10.0) for m in range(20)]
+        [
+            (
+                "AAPL",
+                datetime(2025, 11, 25, 14, 30 + m // 2, 30 * (m % 2), tzinfo=UTC),
+                100.0 + m,
+                10.0,
+            )
+            for m in range(20)
+        ]
     )
     processor = StreamProcessor(config, clock=lambda: FIXED_NOW)
     out = StreamOutput.concat([processor.process(ticks), processor.flush_all()])
@@ -105,6 +116,8 @@ def test_tumbling_window_and_no_provisional_rows(make_ticks) -> None:
     assert windows.get_column("kind").unique().to_list() == ["sliding_5m_5m"]
     expected = reference_windows(ticks, period="5m", every="5m", horizons=())
     assert_frames_close(
-        last_rows(out.windows, ["symbol", "kind", "window_start"]), expected,
-        ["symbol", "kind", "window_start"], WINDOW_VALUES,
+        last_rows(out.windows, ["symbol", "kind", "window_start"]),
+        expected,
+        ["symbol", "kind", "window_start"],
+        WINDOW_VALUES,
     )

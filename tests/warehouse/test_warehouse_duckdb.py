@@ -31,19 +31,19 @@ with DuckDBWarehouse(Path(sys.argv[1])) as warehouse:
 def held_by_other_process(tmp_path: Path) -> Iterator[Path]:
     """A warehouse file that another process has open for writing."""
     path = tmp_path / "held.duckdb"
-    holder = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", HOLD_WAREHOUSE, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        yield path
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=60)
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            yield path
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=60)
 
 
 def test_a_file_written_by_another_process_is_a_transient_error(

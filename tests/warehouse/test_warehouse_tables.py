@@ -20,7 +20,7 @@ DESIGN_INDICATORS = [
 
 
 def test_every_design_table_has_a_spec() -> None:
-    assert set(TABLES) == DESIGN_TABLES | {"missing_sessions"}
+    assert DESIGN_TABLES | {"missing_sessions"} <= set(TABLES)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

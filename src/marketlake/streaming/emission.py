@@ -47,21 +47,35 @@ def to_table(frame: pl.LazyFrame, schema: pa.Schema, stamps: tuple[str, ...]) ->
 
 
 def emit_provisional(
-    config: StreamConfig,
-    state: pl.DataFrame,
-    marks: pl.DataFrame,
-    touched: pl.DataFrame,
-    now: datetime,
+    config: StreamConfig, state: pl.DataFrame, touched: pl.DataFrame, now: datetime
 ) -> pa.Table:
     """Not-yet-final sliding windows containing ``touched`` minutes (no watermark crossed a
-    minute boundary and no tick was late, so nothing became final or needs correcting)."""
-    lazy_marks = marks.lazy()
-    requests = pl.concat(
-        sliding_candidates(touched.lazy().select(KEYS), spec).join(lazy_marks, on="symbol")
-        for spec in config.sliding
-    ).select([*REQUEST_KEYS, "window_end", pl.lit(False).alias("is_final")])
-    rows = aggregate_windows(requests, state.lazy()).with_columns(updated_at=pl.lit(now))
-    return to_table(rows.sort(REQUEST_KEYS), WINDOW_SCHEMA, _STAMPS)
+    minute boundary and no tick was late, so nothing became final or needs correcting).
+
+    The few window keys are listed in Python (a batch touches a handful of minutes per
+    symbol); the aggregation stays vectorised.
+    """
+    keys: set[tuple[str, str, int, int]] = set()
+    minutes = touched.select(KEYS).rows()
+    for spec in config.sliding:
+        period, every = to_us(spec.period), to_us(spec.every)
+        for symbol, minute in minutes:
+            start = minute // every * every
+            while start + period > minute:
+                keys.add((symbol, spec.kind, start, start + period))
+                start -= every
+    requests = pl.DataFrame(
+        sorted(keys),
+        schema={
+            "symbol": pl.String,
+            "kind": pl.String,
+            "window_start": pl.Int64,
+            "window_end": pl.Int64,
+        },
+        orient="row",
+    ).with_columns(is_final=pl.lit(False))
+    rows = aggregate_windows(requests.lazy(), state.lazy()).with_columns(updated_at=pl.lit(now))
+    return to_table(rows, WINDOW_SCHEMA, _STAMPS)
 
 
 def emit_changes(

@@ -6,18 +6,24 @@ time is before its symbol's watermark as it stood before the batch. Late ticks w
 ``late_retention`` are still merged into their minute and every already-final bar and window
 containing them is emitted again with corrected values, so an upsert sink ends with the same
 rows as if every tick had arrived on time. The final values do not depend on how ticks were
-batched; only which ticks are reported late does.
+batched; only which ticks are reported late (or beyond ``late_retention``, and so not applied)
+does. Feed the processor whole polls of the bus (many messages at once) for throughput: its
+cost per call is mostly fixed.
 
 Emission rules per batch (``w0``/``w1``: the symbol's watermark before/after the batch):
 
-- ``bars_1m``: bars that became final (``w0 < end <= w1``) and final bars touched by the batch;
+- ``bars_1m``: bars that became final (``w0 < end <= w1``) and final bars touched by the batch
+  (bars are only emitted once final);
 - ``windows``: sliding windows that became final, final windows touched by the batch
   (corrections) and, with ``emit_provisional``, touched windows not final yet
   (``is_final=False``); ``ma_*`` rows for every bar that became final or whose trailing
-  horizon contains a corrected bar.
+  horizon contains a corrected bar;
+- ``alerts``: final window rows of the alerted kinds whose move exceeds ``alert_pct`` (a
+  corrected window is checked again; the alert key is (symbol, kind, window end)).
 
 A checkpoint (:meth:`snapshot`) holds the minute aggregates and watermarks; restored and fed
-the same batches from the bus offsets stored with it, the processor emits the same rows.
+the same batches from the bus offsets stored with it, the processor emits the same rows
+(floating-point sums may differ in the last bit, as Polars sums in parallel).
 """
 
 from __future__ import annotations
@@ -105,17 +111,15 @@ class StreamProcessor:
         too_old = pl.col("t") < pl.col("w0") - self._retention
         applied = ticks.filter(~too_old)
         flags = ticks.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
-        maxima = applied.group_by("symbol").agg(pl.col("t").max())
-        fresh, top, flag = pl.collect_all([aggregate_minutes(applied), maxima, flags])
+        largest = applied.group_by("symbol").agg(pl.col("t").max())
+        fresh, top, flag = pl.collect_all([aggregate_minutes(applied), largest, flags])
         self._bars = merge_minutes(self._bars.lazy(), fresh.lazy()).collect()
         self.counts["ticks"] += valid.num_rows
         late = bool(flag.get_column("late").any())
         if late:
             self._route_late(out, valid, flag)
-        maxima_by_symbol = dict(top.iter_rows())
-        marks = self._advance(
-            sorted(maxima_by_symbol), lambda: self._marks.observe(maxima_by_symbol)
-        )
+        maxima = dict(top.iter_rows())
+        marks = self._advance(sorted(maxima), lambda: self._marks.observe(maxima))
         self._emit(out, marks, fresh, now, late=late)
         return out
 
@@ -198,7 +202,7 @@ class StreamProcessor:
             self._bars = emitted.state
             out.bars_1m, out.windows, out.alerts = emitted.bars_1m, emitted.windows, emitted.alerts
         elif self.config.emit_provisional and touched.height:
-            out.windows = emit_provisional(self.config, self._bars, marks, touched, now)
+            out.windows = emit_provisional(self.config, self._bars, touched, now)
 
     def snapshot(self) -> bytes:
         """The processor's state as bytes; store it with the bus offsets it corresponds to."""
