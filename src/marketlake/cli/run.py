@@ -36,6 +36,7 @@ def run_pipeline(*, config: Any = None, quiet: bool = False, **overrides: Any) -
 
     ctx.progress = on_progress
     try:
+        ctx.source  # noqa: B018 - configuration mistakes surface before any stage runs
         with progress:
             report = Runner(ctx).run()
     finally:

@@ -40,12 +40,6 @@ def symbol_filter(symbols: list[str]) -> pc.Expression:
     return pc.field("symbol").isin(symbols)
 
 
-def symbol_predicate(symbols: list[str]) -> str:
-    """A Delta predicate selecting ``symbols`` (symbols are validated, so safe to quote)."""
-    quoted = ", ".join(f"'{s}'" for s in symbols)
-    return f"symbol IN ({quoted})"
-
-
 def process(ctx: RunContext) -> StageResult:
     """Adjust the run's symbols, compute analytics and missing sessions, and write them."""
     from marketlake.analytics.adjust import adjust_table
@@ -66,18 +60,16 @@ def process(ctx: RunContext) -> StageResult:
     adjusted = adjust_table(bars, actions)
     metrics, indicators = create_engine(ctx.settings.engine).run(adjusted)
     ctx.progress("process", 1, 4)
+    # Each symbol's derived rows are rewritten whole, in one commit per table: a new split
+    # changes the whole adjusted history, and rewriting is much faster than a MERGE.
+    present = sorted(set(symbols) & set(pc.unique(bars.column("symbol")).to_pylist()))
     for name, table in ((ADJUSTED, adjusted), (METRICS, metrics), (INDICATORS, indicators)):
         table = plain_strings(table)
-        if table.num_rows:
-            ctx.tables.merge(name, table, ANALYTICS_KEYS)
+        ctx.tables.replace_symbols(name, table, present, keys=ANALYTICS_KEYS)
         result.rows_out += table.num_rows
     ctx.progress("process", 3, 4)
     missing = missing_sessions(ctx, bars)
-    present = sorted(set(symbols) & set(pc.unique(bars.column("symbol")).to_pylist()))
-    if ctx.tables.exists(MISSING) and present:
-        ctx.tables.delete(MISSING, symbol_predicate(present))
-    if missing.num_rows:
-        ctx.tables.merge(MISSING, missing, ANALYTICS_KEYS)
+    ctx.tables.replace_symbols(MISSING, missing, present, keys=ANALYTICS_KEYS)
     result.detail["missing_sessions"] = missing.num_rows
     ctx.progress("process", 4, 4)
     return result
