@@ -35,16 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from marketlake.analytics.kernels import (
-    ZERO_EPSILON,
-    ema_steps,
-    obv,
-    resynced_stddev,
-    sma_and_stddev,
-    true_range,
-    wilder_steps,
-)
+from marketlake.analytics.kernels import resynced_stddev
 from marketlake.analytics.panel import Layout, first_valid, size_buckets
+from marketlake.analytics.sweep import Panels, sweep_indicators
 
 if TYPE_CHECKING:
     import polars as pl
@@ -65,69 +58,6 @@ INDICATOR_COLUMNS = (
 )
 REQUIRED_COLUMNS = ("symbol", "ts", "high", "low", "close", "volume")
 
-_EMA_K = np.array([[2.0 / 21.0], [2.0 / 13.0], [2.0 / 27.0]])  # EMA 20, MACD fast 12, slow 26
-_SIGNAL_K = 2.0 / 10.0
-
-
-def _seed(x: np.ndarray, first: int, n: int) -> np.ndarray:
-    """TA-Lib's seed over time-major rows ``first..first+n-1``: sequential sum divided by n."""
-    return np.cumsum(x[first : first + n], axis=0)[-1] / n
-
-
-def _time_major(panel: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(panel.T)
-
-
-def _symbol_major(panel: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(panel.T)
-
-
-def _moving_averages(close: np.ndarray, out: dict[str, np.ndarray]) -> None:
-    """EMA(20) and MACD(12, 26, 9) of a time-major close panel (rows are bars)."""
-    length = close.shape[0]
-    emas = np.full((length, 3, close.shape[1]), np.nan)
-    if length >= 20:
-        emas[19, 0] = _seed(close, 0, 20)
-        emas[19, 1:] = 0.0
-        ema_steps(close, emas, _EMA_K, 20, min(26, length))
-    if length >= 26:
-        emas[25, 1] = _seed(close, 14, 12)
-        emas[25, 2] = _seed(close, 0, 26)
-        ema_steps(close, emas, _EMA_K, 26, length)
-    out["ema_20"] = _symbol_major(emas[:, 0])
-    macd = emas[:, 1] - emas[:, 2]
-    signal = np.full(macd.shape, np.nan)
-    if length >= 34:
-        signal[33] = _seed(macd, 25, 9)
-        ema_steps(macd, signal, _SIGNAL_K, 34, length)
-    macd[:33] = np.nan
-    out["macd"] = _symbol_major(macd)
-    out["macd_signal"] = _symbol_major(signal)
-    out["macd_hist"] = out["macd"] - out["macd_signal"]
-
-
-def _wilder_indicators(close: np.ndarray, tr: np.ndarray, out: dict[str, np.ndarray]) -> None:
-    """RSI(14) of a time-major close panel and ATR(14) of a time-major true-range panel."""
-    length = close.shape[0]
-    terms = np.empty((length, 3, close.shape[1]))
-    terms[0] = np.nan
-    change = np.subtract(close[1:], close[:-1], out=terms[1:, 0])
-    np.negative(change, out=terms[1:, 1])
-    np.maximum(terms[1:, 1], 0.0, out=terms[1:, 1])
-    np.maximum(change, 0.0, out=change)
-    terms[:, 2] = tr
-    smooth = np.full(terms.shape, np.nan)
-    if length >= 15:
-        smooth[14] = _seed(terms, 1, 14)
-        wilder_steps(terms, smooth, 14, 15, length)
-    gain, loss = smooth[:, 0], smooth[:, 1]
-    total = gain + loss
-    rsi = np.multiply(np.divide(gain, total), 100.0)
-    rsi[~(np.abs(total) >= ZERO_EPSILON)] = 0.0  # TA-Lib gives 0, not NaN, after a NaN close
-    rsi[:14] = np.nan
-    out["rsi_14"] = _symbol_major(rsi)
-    out["atr_14"] = _symbol_major(smooth[:, 2])
-
 
 def _bucket_indicators(
     columns: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray
@@ -136,25 +66,31 @@ def _bucket_indicators(
     close, high, low, volume = (columns[name] for name in ("close", "high", "low", "volume"))
     width = int((ends - starts).max())
 
-    def layout(*inputs: np.ndarray) -> Layout:
-        offsets = first_valid(inputs, starts, ends)
+    def layout(*names: str) -> Layout:
+        offsets = first_valid([columns[name] for name in names], starts, ends)
         return Layout(starts + offsets, ends - starts - offsets, width)
 
-    on_close = layout(close)
-    on_bars = layout(high, low, close)
-    on_volume = layout(close, volume)
+    on_close = layout("close")
+    on_bars = layout("high", "low", "close")
+    on_volume = layout("close", "volume")
     close_panel = on_close.gather(close)
-    out: dict[str, np.ndarray] = {}
-    sma, std = sma_and_stddev(close_panel, 20)
-    band = std * 2.0
-    out.update(sma_20=sma, bb_middle=sma, bb_upper=sma + band, bb_lower=sma - band)
-    out["stddev_20"] = resynced_stddev(close_panel, std, 20)
-    close_tm = _time_major(close_panel)
-    _moving_averages(close_tm, out)
-    tr = true_range(on_bars.gather(high), on_bars.gather(low), on_bars.gather(close))
-    _wilder_indicators(close_tm, _time_major(tr), out)
-    on_volume_out = {"obv": obv(on_volume.gather(close), on_volume.gather(volume))}
+
+    def closes_on(other: Layout) -> np.ndarray:
+        return close_panel if np.array_equal(other.starts, on_close.starts) else other.gather(close)
+
+    panels = Panels(
+        close=close_panel,
+        high=on_bars.gather(high),
+        low=on_bars.gather(low),
+        bars_close=closes_on(on_bars),
+        volume=on_volume.gather(volume),
+        volume_close=closes_on(on_volume),
+    )
+    out = sweep_indicators(panels)
+    out["bb_middle"] = out["sma_20"]
+    out["stddev_20"] = resynced_stddev(close_panel, out["stddev_20"], 20)
     atr = {"atr_14": out.pop("atr_14")}
+    on_volume_out = {"obv": out.pop("obv")}
     return [(on_close, out), (on_bars, atr), (on_volume, on_volume_out)]
 
 

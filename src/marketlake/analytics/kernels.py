@@ -104,41 +104,55 @@ def _window_variance(x: np.ndarray, bars: np.ndarray, n: int) -> np.ndarray:
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """TA-Lib's TRANGE from the second bar on (column 0 is NaN), NaN comparisons included.
+    """TA-Lib's TRANGE of a panel from the second bar on (column 0 is NaN)."""
+    tr = np.empty(close.shape)
+    tr[:, 0] = np.nan
+    if close.shape[1] > 1:
+        bar_range(high[:, 1:], low[:, 1:], close[:, :-1], out=tr[:, 1:])
+    return tr
+
+
+def bar_range(
+    high: np.ndarray, low: np.ndarray, prev_close: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """TA-Lib's true range of each bar, element by element, into ``out``.
 
     TA-Lib starts from ``high - low`` and replaces it by ``|prev close - high|`` or
     ``|prev close - low|`` when that is greater, so a NaN previous close is ignored while a
     NaN high or low gives NaN. Without NaN that is the plain maximum of the three.
     """
-    tr = np.empty(close.shape)
-    tr[:, 0] = np.nan
-    if close.shape[1] < 2:
-        return tr
-    prev, now_high, now_low = close[:, :-1], high[:, 1:], low[:, 1:]
-    greatest = np.subtract(now_high, now_low, out=tr[:, 1:])
-    up = np.subtract(prev, now_high)
-    down = np.subtract(prev, now_low)
+    greatest = np.subtract(high, low, out=out)
+    up = np.subtract(prev_close, high)
+    down = np.subtract(prev_close, low)
     np.abs(up, out=up)
     np.abs(down, out=down)
     np.maximum(greatest, up, out=greatest)
     np.maximum(greatest, down, out=greatest)
-    cells = np.nonzero(np.isnan(greatest))
-    if len(cells[0]):
-        exact = now_high[cells] - now_low[cells]
+    if greatest.size and not greatest.min() >= 0.0:  # NaN somewhere
+        cells = np.nonzero(np.isnan(greatest))
+        exact = high[cells] - low[cells]
         for other in (up[cells], down[cells]):
             np.copyto(exact, other, where=other > exact)
         greatest[cells] = exact
-    return tr
+    return greatest
 
 
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """TA-Lib's OBV: starts at the first volume, adds/subtracts volume on up/down closes."""
+    """TA-Lib's OBV of a panel: the first volume, then plus or minus each bar's volume as
+    the close rises or falls."""
     stream = np.empty(close.shape)
     stream[:, 0] = volume[:, 0]
     if close.shape[1] > 1:
-        now, before = close[:, 1:], close[:, :-1]
-        sign = (now > before).view(np.int8) - (now < before).view(np.int8)
-        moves = np.multiply(sign, volume[:, 1:], out=stream[:, 1:])
-        if not np.isfinite(volume).all():
-            moves[sign == 0] = 0.0
+        obv_moves(close[:, 1:], close[:, :-1], volume[:, 1:], out=stream[:, 1:])
     return np.cumsum(stream, axis=1, out=stream)
+
+
+def obv_moves(
+    close: np.ndarray, prev_close: np.ndarray, volume: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """OBV's change at each bar, element by element: +volume, -volume or 0 (also for NaN)."""
+    sign = np.greater(close, prev_close).view(np.int8) - np.less(close, prev_close).view(np.int8)
+    moves = np.multiply(sign, volume, out=out)
+    if not np.isfinite(volume).all():
+        moves[sign == 0] = 0.0
+    return moves

@@ -59,6 +59,16 @@ class Layout:
             out[start : start + length] = panel[row, :length]
 
 
+def time_major(panel: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``panel`` with one row per bar and one column per symbol."""
+    return np.ascontiguousarray(panel.T)
+
+
+def symbol_major(panel: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of a time-major ``panel`` with one row per symbol again."""
+    return np.ascontiguousarray(panel.T)
+
+
 def first_valid(columns: Sequence[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per segment, the offset of the first row where every column is non-NaN.
 
