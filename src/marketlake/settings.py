@@ -76,6 +76,35 @@ class ValidationSettings(_Section):
         default=0.6,
         description="largest |close/prev_close - 1| not explained by a corporate action",
     )
+    max_source_diff: float = Field(
+        default=0.001,
+        description="largest relative close difference between two sources' bars of one "
+        "session that is not flagged by reconciliation",
+    )
+
+
+class S3Settings(_Section):
+    """How to reach an s3:// lake; values left unset fall back to the AWS_* variables."""
+
+    endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO or SeaweedFS
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    allow_http: bool | None = None
+
+    def options(self) -> dict[str, str]:
+        """The values that are set, as lake options named like the AWS_* variables."""
+        secret, token = self.secret_access_key, self.session_token
+        values = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else None,
+            "AWS_SESSION_TOKEN": token.get_secret_value() if token else None,
+            "AWS_ALLOW_HTTP": None if self.allow_http is None else str(self.allow_http).lower(),
+        }
+        return {key: value for key, value in values.items() if value is not None}
 
 
 class RunnerSettings(_Section):
@@ -110,6 +139,7 @@ class Settings(BaseSettings):
     sources: SourcesSettings = SourcesSettings()
     validation: ValidationSettings = ValidationSettings()
     runner: RunnerSettings = RunnerSettings()
+    s3: S3Settings = S3Settings()
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -127,6 +157,10 @@ class Settings(BaseSettings):
         if self.lake:
             return self.lake
         return (self.home / "lake").resolve().as_uri()
+
+    def lake_options(self) -> dict[str, str]:
+        """Options of an s3:// lake from the ``[s3]`` section; ``{}`` for a lake on disk."""
+        return self.s3.options() if self.lake_url.startswith("s3://") else {}
 
     @property
     def warehouse_url(self) -> str:

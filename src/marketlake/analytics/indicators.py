@@ -26,7 +26,12 @@ Bar numbers count from a symbol's first bar whose inputs are all present, as TA-
 wrapper does with leading NaNs. Where TA-Lib returns NaN (warm-up, too-short series, values
 after a NaN input) the column is **null**, so SQL engines see missing values rather than
 NaN. A null input is treated as NaN. Values agree with TA-Lib's within 1e-9 relative (about
-1e-11 in practice); see :mod:`marketlake.analytics.kernels` for how.
+1e-11 in practice): every running sum and recursion repeats TA-Lib's floating-point
+operations in TA-Lib's order (see :mod:`marketlake.analytics.smoothing`).
+
+Symbols are laid out as panels (:mod:`marketlake.analytics.panel`) and swept through time
+once, a block of bars at a time, with each numpy call spanning all symbols
+(:mod:`marketlake.analytics.sweep`).
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from marketlake.analytics.kernels import resynced_stddev
-from marketlake.analytics.panel import Layout, first_valid, size_buckets
-from marketlake.analytics.sweep import Panels, sweep_indicators
+from marketlake.analytics.panel import Layout, allocate, first_valid, size_buckets
+from marketlake.analytics.sweep import OUTPUTS, Panels, sweep_indicators
 
 if TYPE_CHECKING:
     import polars as pl
@@ -57,6 +62,8 @@ INDICATOR_COLUMNS = (
     "obv",
 )
 REQUIRED_COLUMNS = ("symbol", "ts", "high", "low", "close", "volume")
+_BAND_STD = "_bband_stddev"  # BBANDS' standard deviation (STDDEV re-sums, BBANDS does not)
+_BAND_WIDTH = 2.0
 
 
 def _bucket_indicators(
@@ -87,11 +94,29 @@ def _bucket_indicators(
         volume_close=closes_on(on_volume),
     )
     out = sweep_indicators(panels)
-    out["bb_middle"] = out["sma_20"]
+    out[_BAND_STD] = out["stddev_20"]
     out["stddev_20"] = resynced_stddev(close_panel, out["stddev_20"], 20)
     atr = {"atr_14": out.pop("atr_14")}
     on_volume_out = {"obv": out.pop("obv")}
     return [(on_close, out), (on_bars, atr), (on_volume, on_volume_out)]
+
+
+def _frame(bars: pl.DataFrame, flat: dict[str, np.ndarray]) -> pl.DataFrame:
+    """The result frame, with BBANDS and the MACD histogram derived from the flat columns.
+
+    BBANDS(20, 2, 2) is ``sma ± std * 2`` and the histogram ``macd - signal``, the
+    operations TA-Lib performs; each is one sequential pass over flat columns.
+    """
+    import polars as pl
+
+    size = len(flat["sma_20"])
+    band = np.multiply(flat.pop(_BAND_STD), _BAND_WIDTH, out=allocate((size,)))
+    flat["bb_upper"] = np.add(flat["sma_20"], band, out=allocate((size,)))
+    flat["bb_lower"] = np.subtract(flat["sma_20"], band, out=band)
+    flat["macd_hist"] = np.subtract(flat["macd"], flat["macd_signal"], out=allocate((size,)))
+    series = {name: pl.Series(name, values, nan_to_null=True) for name, values in flat.items()}
+    series["bb_middle"] = series["sma_20"].alias("bb_middle")
+    return bars.select("symbol", "ts").with_columns(series[name] for name in INDICATOR_COLUMNS)
 
 
 def compute_indicators(bars: pl.DataFrame) -> pl.DataFrame:
@@ -128,10 +153,9 @@ def compute_indicators(bars: pl.DataFrame) -> pl.DataFrame:
                         flat[name] = panel.reshape(-1)
                         continue
                     if name not in flat:
-                        flat[name] = np.full(size, np.nan)
+                        flat[name] = allocate((size,))
+                        flat[name].fill(np.nan)
                     layout.scatter(panel, flat[name])
-    for name in INDICATOR_COLUMNS:
-        flat.setdefault(name, np.empty(0))
-    return bars.select("symbol", "ts").with_columns(
-        pl.Series(name, flat[name], nan_to_null=True) for name in INDICATOR_COLUMNS
-    )
+        for name in (*OUTPUTS, _BAND_STD):
+            flat.setdefault(name, np.empty(0))
+        return _frame(bars, flat)

@@ -1,24 +1,15 @@
-"""Array kernels that reproduce TA-Lib's arithmetic, operation for operation.
+"""Element-wise and per-panel kernels that reproduce TA-Lib's arithmetic.
 
-Every kernel works on a *panel*: a 2-D float64 array with one row per symbol, each row
-starting at the symbol's first usable bar (see :mod:`marketlake.analytics.panel`) and padded
-at the end. Outputs have the panel's shape, with NaN at TA-Lib's warm-up positions.
+A *panel* is a 2-D float64 array with one row per symbol, each row starting at the
+symbol's first usable bar (see :mod:`marketlake.analytics.panel`) and padded at the end
+with NaN. The running sums and recursions themselves are stepped through time by
+:mod:`marketlake.analytics.smoothing` and :mod:`marketlake.analytics.sweep`; the kernels
+here are the pieces that need no stepping (true range, OBV increments), OBV over a few
+bars, and STDDEV's behaviour around NaN input.
 
-TA-Lib keeps running sums (SMA, variance, OBV) and first-order recursions (EMA, Wilder
-smoothing). The kernels perform the same floating-point operations in the same order:
-
-- running sums are one sequential ``cumsum`` over the interleaved stream
-  ``x0 .. x[n-1], -x0, x[n], -x1, x[n+1], ...`` (TA-Lib adds the new value, reads the
-  total, then subtracts the trailing value);
-- recursions step through time with numpy operations across all symbols at once, on a
-  time-major copy, using TA-Lib's formulas ``(x - prev) * k + prev`` (EMA) and
-  ``(prev * (n - 1) + x) / n`` (Wilder).
-
-The results agree with TA-Lib's to about 1e-11 relative or better (TA-Lib's own build may
-contract or reorder some operations, and its VAR re-sums its window every 640 outputs), and
-NaN input propagates as in TA-Lib: a NaN entering a running sum or a recursion poisons every
-later value of it, except where TA-Lib itself recovers (STDDEV at its next re-sum, RSI which
-returns 0).
+NaN input propagates as in TA-Lib: a NaN entering a running sum or a recursion poisons
+every later value of it, except where TA-Lib itself recovers (STDDEV at its next re-sum,
+RSI which returns 0).
 """
 
 from __future__ import annotations
@@ -29,43 +20,6 @@ ZERO_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO / TA_IS_ZERO_OR_NEG threshold
 VAR_RESYNC = 640  # TA-Lib's VAR/STDDEV re-sum their window every this many outputs
 
 
-def window_stream(x: np.ndarray, n: int, out: np.ndarray) -> np.ndarray:
-    """Write ``x0 .. x[n-1], -x0, x[n], -x1, x[n+1], ...`` (along the last axis) into ``out``.
-
-    A sequential ``cumsum`` of this stream performs TA-Lib's running-sum arithmetic: its
-    view ``[..., n - 1 :: 2]`` holds the window sums, column ``j`` ending at bar ``j+n-1``.
-    ``out`` has ``2 * T - n`` columns; the caller checks that ``x`` has at least ``n``.
-    """
-    steps = x.shape[-1] - n
-    out[..., :n] = x[..., :n]
-    np.negative(x[..., :steps], out=out[..., n::2])
-    out[..., n + 1 :: 2] = x[..., n:]
-    return out
-
-
-def sma_and_stddev(close: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """SMA(close, n) and STDDEV(close, n, 1) (population), as BBANDS computes them."""
-    rows, length = close.shape
-    mean = np.empty((rows, length))
-    std = np.empty((rows, length))
-    mean[:, : n - 1] = np.nan
-    std[:, : n - 1] = np.nan
-    if length < n:
-        return mean, std
-    stream = np.empty((2, rows, 2 * length - n))
-    values, squares = window_stream(close, n, stream[0]), stream[1]
-    np.multiply(values, values, out=squares)
-    np.negative(squares[:, n::2], out=squares[:, n::2])  # TA-Lib subtracts the trailing x * x
-    sums = np.cumsum(stream, axis=-1, out=stream)[..., n - 1 :: 2]
-    np.divide(sums[0], n, out=mean[:, n - 1 :])
-    variance = np.divide(sums[1], n)
-    square = np.multiply(mean[:, n - 1 :], mean[:, n - 1 :])
-    np.subtract(variance, square, out=variance)
-    np.copyto(variance, 0.0, where=variance < ZERO_EPSILON)
-    np.sqrt(variance, out=std[:, n - 1 :])
-    return mean, std
-
-
 def resynced_stddev(close: np.ndarray, std: np.ndarray, n: int) -> np.ndarray:
     """STDDEV as TA-Lib returns it around NaN input.
 
@@ -73,10 +27,10 @@ def resynced_stddev(close: np.ndarray, std: np.ndarray, n: int) -> np.ndarray:
     poisons STDDEV only until the next re-sum whose window is clean (BBANDS, whose running
     sums are never re-summed, stays NaN). ``std`` is the never-re-summed standard deviation.
     """
+    if close.shape[1] < n or not np.isnan(close.min()):
+        return std
     missing = np.isnan(close)
     rows = np.flatnonzero(missing.any(axis=1))
-    if len(rows) == 0 or close.shape[1] < n:
-        return std
     out = std.copy()
     length = close.shape[1]
     bars = np.arange(n - 1, length)
@@ -119,22 +73,23 @@ def bar_range(
 
     TA-Lib starts from ``high - low`` and replaces it by ``|prev close - high|`` or
     ``|prev close - low|`` when that is greater, so a NaN previous close is ignored while a
-    NaN high or low gives NaN. Without NaN that is the plain maximum of the three.
+    NaN high or low gives NaN. When every high is at least its low and nothing is NaN, that
+    is ``max(high, prev close) - min(low, prev close)``, bit for bit (rounding is monotonic),
+    which costs fewer passes.
     """
-    greatest = np.subtract(high, low, out=out)
-    up = np.subtract(prev_close, high)
-    down = np.subtract(prev_close, low)
-    np.abs(up, out=up)
-    np.abs(down, out=down)
-    np.maximum(greatest, up, out=greatest)
-    np.maximum(greatest, down, out=greatest)
-    if greatest.size and not greatest.min() >= 0.0:  # NaN somewhere
-        cells = np.nonzero(np.isnan(greatest))
-        exact = high[cells] - low[cells]
-        for other in (up[cells], down[cells]):
-            np.copyto(exact, other, where=other > exact)
-        greatest[cells] = exact
-    return greatest
+    spread = np.subtract(high, low, out=out)
+    if spread.size and spread.min() >= 0.0:
+        upper = np.maximum(high, prev_close)
+        np.minimum(low, prev_close, out=out)
+        np.subtract(upper, out, out=out)
+        if out.min() >= 0.0:
+            return out
+        np.subtract(high, low, out=out)
+    up = np.abs(np.subtract(prev_close, high))
+    down = np.abs(np.subtract(prev_close, low))
+    for other in (up, down):
+        np.copyto(out, other, where=other > out)
+    return out
 
 
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
@@ -153,6 +108,6 @@ def obv_moves(
     """OBV's change at each bar, element by element: +volume, -volume or 0 (also for NaN)."""
     sign = np.greater(close, prev_close).view(np.int8) - np.less(close, prev_close).view(np.int8)
     moves = np.multiply(sign, volume, out=out)
-    if not np.isfinite(volume).all():
+    if moves.size and np.isnan(moves.min()):  # 0 x inf or 0 x NaN volume: TA-Lib adds nothing
         moves[sign == 0] = 0.0
     return moves

@@ -69,18 +69,34 @@ def symbol_major(panel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(panel.T)
 
 
+def allocate(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float64 array whose memory comes from Arrow's memory pool.
+
+    Arrow's allocator keeps freed pages for the next request, where a large numpy array
+    maps fresh pages each time and pays a page fault on the first touch of each one; the
+    indicator outputs are large, short-lived and made again on every call.
+    """
+    import pyarrow as pa
+
+    size = int(np.prod(shape))
+    if size == 0:
+        return np.empty(shape)
+    buffer = pa.allocate_buffer(size * 8)
+    return np.frombuffer(buffer, dtype=np.float64, count=size).reshape(shape)
+
+
 def first_valid(columns: Sequence[np.ndarray], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per segment, the offset of the first row where every column is non-NaN.
 
     A segment with no such row gets the offset of its last row, as TA-Lib's Python wrapper
     does: the functions then run on that single bar.
     """
+    offsets = np.zeros(len(starts), dtype=np.int64)
+    if not any(len(column) and np.isnan(column.min()) for column in columns):
+        return offsets
     missing = np.zeros(len(columns[0]), dtype=bool)
     for column in columns:
         missing |= np.isnan(column)
-    offsets = np.zeros(len(starts), dtype=np.int64)
-    if not missing.any():
-        return offsets
     for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
         valid = np.flatnonzero(~missing[start:end])
         offsets[i] = valid[0] if len(valid) else end - start - 1

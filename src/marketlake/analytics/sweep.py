@@ -13,11 +13,15 @@ of gains, losses and true ranges; window sums of close and close squared; OBV.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from marketlake.analytics.kernels import ZERO_EPSILON, bar_range, obv, obv_moves, true_range
+from marketlake.analytics.blocks import OUTPUTS, BlockState, derive, emit_block
+from marketlake.analytics.kernels import bar_range, obv, obv_moves, true_range
+from marketlake.analytics.panel import allocate
 from marketlake.analytics.smoothing import (
     EMA_K,
     MACD_FIRST,
@@ -28,22 +32,13 @@ from marketlake.analytics.smoothing import (
     wilder_terms,
 )
 
-OUTPUTS = (
-    "sma_20",
-    "stddev_20",
-    "bb_upper",
-    "bb_lower",
-    "ema_20",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "rsi_14",
-    "atr_14",
-    "obv",
-)
-BLOCK = 64  # bars per block
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+__all__ = ["OUTPUTS", "Panels", "sweep_indicators"]
+
+BLOCK = 32  # bars per block: the block buffers of a few hundred symbols stay in L2
 HEAD = MACD_FIRST + 1  # bars computed by the warm-up, before every series is seeded
-_BAND_WIDTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -65,82 +60,52 @@ class Panels:
 
 
 def sweep_indicators(panels: Panels) -> dict[str, np.ndarray]:
-    """SMA(20), STDDEV(20), BBANDS(20, 2, 2), EMA(20), MACD(12, 26, 9), RSI(14), ATR(14), OBV.
+    """SMA(20), STDDEV(20), EMA(20), MACD(12, 26, 9) line and signal, RSI(14), ATR(14), OBV.
 
     Returns a symbol-major panel per name in :data:`OUTPUTS`, NaN at TA-Lib's warm-up
-    positions (STDDEV before TA-Lib's periodic re-sum; see
+    positions. ``stddev_20`` is the standard deviation BBANDS uses, which never re-sums
+    its window (for STDDEV itself see
     :func:`~marketlake.analytics.kernels.resynced_stddev`).
     """
     symbols, length = panels.close.shape
-    out = {name: np.empty((symbols, length)) for name in OUTPUTS}
+    out = {name: allocate((symbols, length)) for name in OUTPUTS}
     head = min(HEAD, length)
     close = np.ascontiguousarray(panels.close[:, :head].T)
     tr = true_range(panels.high[:, :head], panels.low[:, :head], panels.bars_close[:, :head])
     state = warm_up(close, tr.T, np.multiply(close, close))
     state["obv"] = obv(panels.volume_close[:, :head], panels.volume[:, :head]).T
-    _derive(state, 0, out, warm=True)
+    derive(state, 0, out, warm=True)
     if length > head:
         _Sweeper(panels, state).run(out)
     return out
 
 
-def _derive(
-    series: dict[str, np.ndarray], first: int, out: dict[str, np.ndarray], *, warm: bool
-) -> None:
-    """Indicators of the time-major ``series`` of bars ``first..``, written into ``out``."""
-    emas, macd, signal = series["emas"], series["macd"], series["signal"]
-    smooth, sums = series["smooth"], series["sums"]
-    cols = slice(first, first + len(macd))
-
-    def emit(name: str, values: np.ndarray) -> None:
-        out[name][:, cols] = values.T
-
-    emit("ema_20", emas[:, 0])
-    emit("macd", macd)
-    emit("macd_signal", signal)
-    emit("atr_14", smooth[:, 2])
-    emit("obv", series["obv"])
-    work = np.subtract(macd, signal)
-    emit("macd_hist", work)
-    total = np.add(smooth[:, 0], smooth[:, 1])
-    np.divide(smooth[:, 0], total, out=work)
-    np.multiply(work, 100.0, out=work)
-    if warm or not total.min() >= ZERO_EPSILON:
-        np.copyto(work, 0.0, where=~(total >= ZERO_EPSILON))  # TA-Lib's 0, also after NaN
-    if warm:
-        work[:WILDER_PERIOD] = np.nan
-    emit("rsi_14", work)
-    mean = np.divide(sums[:, 0], WINDOW)
-    variance = np.divide(sums[:, 1], WINDOW)
-    np.multiply(mean, mean, out=total)
-    np.subtract(variance, total, out=variance)
-    if warm or not variance.min() >= ZERO_EPSILON:
-        np.copyto(variance, 0.0, where=variance < ZERO_EPSILON)
-    std = np.sqrt(variance, out=variance)
-    emit("sma_20", mean)
-    emit("stddev_20", std)
-    np.multiply(std, _BAND_WIDTH, out=total)
-    emit("bb_upper", np.add(mean, total, out=work))
-    emit("bb_lower", np.subtract(mean, total, out=work))
-
-
 class _Sweeper:
-    """Block buffers and the step loop of :func:`sweep_indicators` after the warm-up."""
+    """Block buffers and the step loop of :func:`sweep_indicators` after the warm-up.
+
+    The MACD signal is stepped one bar behind the three EMAs, stacked with them as a
+    fourth row: at bar ``t`` the stack advances EMA 20, 12 and 26 to ``t`` and the signal
+    to ``t - 1`` (whose MACD the previous step wrote), so one set of numpy calls serves
+    all four.
+
+    Two sets of state buffers alternate: while this thread loads and steps one block, a
+    helper thread derives and writes out the indicators of the block before (numpy
+    releases the GIL inside its large operations).
+    """
 
     def __init__(self, panels: Panels, warm: dict[str, np.ndarray]):
         symbols = panels.close.shape[0]
         self.panels = panels
         block = BLOCK
-        # Row 0 of each state buffer holds the state before the block.
-        self.emas = np.empty((block + 1, 3, symbols))
-        self.signal = np.empty((block + 1, symbols))
-        self.smooth = np.empty((block + 1, 3, symbols))
-        self.sums = np.empty((block + 1, 2, symbols))
-        self.obv = np.empty((block + 1, symbols))
-        self.macd = np.empty((block, symbols))
-        for name in ("emas", "signal", "smooth", "sums", "obv"):
-            getattr(self, name)[0] = warm[name][-1]
-        # Inputs: close and close squared from WINDOW bars before the block on, high and
+        self.states = (BlockState(block, symbols), BlockState(block, symbols))
+        first = self.states[0]
+        first.emas[0, :3] = warm["emas"][-1]
+        first.smooth[0] = warm["smooth"][-1]
+        first.sums[0] = warm["sums"][-1]
+        first.obv[0] = warm["obv"][-1]
+        first.ema_inputs[0, 3] = warm["macd"][-1]
+        self._seed = warm["signal"][-1]
+        # Inputs: close and close squared from WINDOW bars before the block on; high and
         # low, volume, Wilder terms and OBV moves; closes of other layouts from the bar
         # before the block on.
         self.values = np.empty((WINDOW + block, 2, symbols))
@@ -154,7 +119,8 @@ class _Sweeper:
             if getattr(panels, name) is not panels.close
         }
         self._load_close(HEAD - WINDOW, HEAD, 0)
-        self._k = np.repeat(EMA_K, symbols, axis=1)
+        self._k = np.repeat(np.append(EMA_K, [[SIGNAL_K]], axis=0), symbols, axis=1)
+        self._inputs = (list(self.terms), list(self.values), list(self.moves))
 
     def _load_close(self, begin: int, end: int, row: int) -> None:
         """Put close and close squared of bars ``begin..end-1`` at ``values[row:]``."""
@@ -170,81 +136,94 @@ class _Sweeper:
         buffer[:] = getattr(self.panels, name)[:, first - 1 : first + rows].T
         return buffer
 
-    def _load(self, first: int, rows: int) -> None:
-        """Load bars ``first..first+rows-1`` and derive the Wilder terms and OBV moves."""
+    def _load(self, first: int, rows: int, state: BlockState) -> None:
+        """Load bars ``first..first+rows-1`` and derive the step inputs."""
         panels, bars = self.panels, slice(first, first + rows)
         self._load_close(first, first + rows, WINDOW)
+        closes = self.values[WINDOW : WINDOW + rows, 0]
+        state.ema_inputs[:rows, :3] = closes[:, np.newaxis]
         high, low = self.ranges[0, :rows], self.ranges[1, :rows]
         high[:] = panels.high[:, bars].T
         low[:] = panels.low[:, bars].T
         terms = self.terms[:rows]
-        closes = self._closes("bars_close", first, rows)
-        bar_range(high, low, closes[:-1], out=terms[:, 2])
+        before = self._closes("bars_close", first, rows)
+        bar_range(high, low, before[:-1], out=terms[:, 2])
         wilder_terms(self.values[WINDOW - 1 : WINDOW + rows, 0], terms)
         volume = self.volume[:rows]
         volume[:] = panels.volume[:, bars].T
-        closes = self._closes("volume_close", first, rows)
-        obv_moves(closes[1:], closes[:-1], volume, out=self.moves[:rows])
+        before = self._closes("volume_close", first, rows)
+        obv_moves(before[1:], before[:-1], volume, out=self.moves[:rows])
 
     def run(self, out: dict[str, np.ndarray]) -> None:
         """Step through bars ``HEAD..`` block by block, writing indicators into ``out``."""
-        length = self.panels.close.shape[1]
-        for first in range(HEAD, length, BLOCK):
-            rows = min(BLOCK, length - first)
-            self._load(first, rows)
-            self._steps(rows)
-            series = {
-                "emas": self.emas[1 : rows + 1],
-                "macd": self.macd[:rows],
-                "signal": self.signal[1 : rows + 1],
-                "smooth": self.smooth[1 : rows + 1],
-                "sums": self.sums[1 : rows + 1],
-                "obv": self.obv[1 : rows + 1],
-            }
-            _derive(series, first, out, warm=False)
-            for buffer in (self.emas, self.signal, self.smooth, self.sums, self.obv):
-                buffer[0] = buffer[rows]
-            self.values[:WINDOW] = self.values[rows : rows + WINDOW]
+        from concurrent.futures import ThreadPoolExecutor
 
-    def _steps(self, rows: int) -> None:
-        """Advance every series through the first ``rows`` bars of the loaded block."""
+        length = self.panels.close.shape[1]
+        context = contextvars.copy_context()  # the caller's numpy error state
+        pending: list[Future[None] | None] = [None, None]
+        state, rows = self.states[0], 0
+        with ThreadPoolExecutor(max_workers=1) as helper:
+            for index, first in enumerate(range(HEAD, length, BLOCK)):
+                state, before = self.states[index % 2], state
+                waiting = pending[index % 2]
+                if waiting is not None:
+                    waiting.result()  # the helper is done with this set
+                if index:
+                    state.carry(before, rows)
+                rows = min(BLOCK, length - first)
+                self._load(first, rows, state)
+                if first == HEAD:  # the signal's first value is its seed, not a step
+                    self._steps(state, 0, 1)
+                    state.emas[1, 3] = self._seed
+                    self._steps(state, 1, rows)
+                else:
+                    self._steps(state, 0, rows)
+                pending[index % 2] = helper.submit(context.run, emit_block, state, first, rows, out)
+                self.values[:WINDOW] = self.values[rows : rows + WINDOW]
+            for waiting in pending:
+                if waiting is not None:
+                    waiting.result()
+        last = np.subtract(state.ema_inputs[rows, 3], state.emas[rows, 3])
+        np.multiply(last, SIGNAL_K, out=last)
+        out["macd_signal"][:, length - 1] = np.add(last, state.emas[rows, 3], out=last)
+
+    def _steps(self, state: BlockState, start: int, stop: int) -> None:
+        """Advance every series through bars ``start..stop-1`` of the loaded block."""
         subtract, multiply, add, divide = np.subtract, np.multiply, np.add, np.divide
-        k, signal_k = self._k, SIGNAL_K
+        k = self._k
         keep, divisor = float(WILDER_PERIOD - 1), float(WILDER_PERIOD)
-        emas, signal, smooth = list(self.emas), list(self.signal), list(self.smooth)
-        sums, balance, values = list(self.sums), list(self.obv), list(self.values)
-        t3 = np.empty(self.emas.shape[1:])
-        t2 = np.empty(self.sums.shape[1:])
-        t1 = np.empty(self.signal.shape[1:])
+        emas, fast, slow, inputs, macd, smooth, sums, balance = (
+            rows[start:] for rows in state.rows
+        )
+        terms, values, moves = (rows[start:] for rows in self._inputs)
+        t4 = np.empty(state.emas.shape[1:])
+        t3 = np.empty(state.smooth.shape[1:])
+        t2 = np.empty(state.sums.shape[1:])
         steps = zip(
-            range(rows),
+            range(start, stop),
             emas,
             emas[1:],
-            self.values[WINDOW:, 0],
-            self.emas[1:, 1],
-            self.emas[1:, 2],
-            self.macd,
-            signal,
-            signal[1:],
+            inputs,
+            fast,
+            slow,
+            macd,
             smooth,
             smooth[1:],
-            self.terms,
+            terms,
             sums,
             sums[1:],
             values,
             values[WINDOW:],
             balance,
             balance[1:],
-            self.moves,
+            moves,
+            strict=False,  # the range stops it; the buffers hold a whole block
         )
-        for _, e0, e1, x, f1, s1, m, g0, g1, w0, w1, term, a0, a1, old, new, b0, b1, mv in steps:
-            subtract(x, e0, t3)
-            multiply(t3, k, t3)
-            add(t3, e0, e1)
+        for _, e0, e1, x, f1, s1, m, w0, w1, term, a0, a1, old, new, b0, b1, mv in steps:
+            subtract(x, e0, t4)
+            multiply(t4, k, t4)
+            add(t4, e0, e1)
             subtract(f1, s1, m)
-            subtract(m, g0, t1)
-            multiply(t1, signal_k, t1)
-            add(t1, g0, g1)
             multiply(w0, keep, t3)
             add(t3, term, t3)
             divide(t3, divisor, w1)

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from marketlake.cli.lake import lake_app
+from marketlake.cli.stream import stream_app
 from marketlake.errors import MarketlakeError
 
 app = typer.Typer(
@@ -19,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(lake_app, name="lake")
+app.add_typer(stream_app, name="stream")
 
 HomeOption = Annotated[
     Path | None,

@@ -70,11 +70,28 @@ def _check_warehouse(settings: Settings) -> str:
     return f"{redact_url(url)}: {len(names)} tables"
 
 
+def _check_lake(settings: Settings) -> str:
+    """Reachable, writable (a probe object under ``_doctor/``), and the Delta tables found."""
+    from marketlake.lake.maintenance import describe_tables, open_storage, probe_writes
+    from marketlake.lake.tables import LakeTables
+
+    storage = open_storage(settings)
+    storage.check()
+    probe_writes(storage)
+    infos = describe_tables(LakeTables(storage))
+    found = "; ".join(f"{i.name} v{i.version} {i.rows:,} rows" for i in infos)
+    return (
+        f"{storage.describe()}: reachable, writable; {len(infos)} Delta tables"
+        + (f": {found}" if found else " (none yet; `marketlake run` creates them)")
+    )
+
+
 CHECKS: dict[str, Callable[[Settings], str]] = {
     "calendar": _check_calendar,
     "source": _check_source,
     "bus": _check_bus,
     "warehouse": _check_warehouse,
+    "lake": _check_lake,
 }
 
 

@@ -37,6 +37,7 @@ def run_pipeline(*, config: Any = None, quiet: bool = False, **overrides: Any) -
     ctx.progress = on_progress
     try:
         ctx.source  # noqa: B018 - configuration mistakes surface before any stage runs
+        ctx.storage.check()
         with progress:
             report = Runner(ctx).run()
     finally:
@@ -69,6 +70,13 @@ def summary_table(report: RunReport, ctx: RunContext) -> Table:
         total += stage.seconds
     table.add_section()
     table.add_row("total", "", "", "", "", "", f"{total:.2f}")
+    notes = [
+        f"{s.name}: {s.result.detail['summary']}"
+        for s in report.stages
+        if s.result.detail.get("summary")
+    ]
+    if notes:
+        table.caption = "\n".join(notes)
     for stage in report.stages:
         if stage.error:
             table.caption = f"{stage.name}: {stage.error}"

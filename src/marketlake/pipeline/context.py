@@ -104,7 +104,9 @@ class RunContext:
         if "storage" not in self._components:
             from marketlake.lake.storage import LakeStorage
 
-            self._components["storage"] = LakeStorage.from_url(self.settings.lake_url)
+            self._components["storage"] = LakeStorage.from_url(
+                self.settings.lake_url, self.settings.lake_options() or None
+            )
         storage: LakeStorage = self._components["storage"]
         return storage
 

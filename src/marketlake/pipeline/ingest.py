@@ -7,7 +7,6 @@ once. Offsets are committed only after the lake has durably written.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -20,8 +19,6 @@ from marketlake.pipeline.messages import (
     DATASET_HEADER,
     HISTORY_TOPIC,
     decode_table,
-    encode_table,
-    history_headers,
 )
 from marketlake.pipeline.result import StageResult
 from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_KEYS, CORPORATE_ACTION_SCHEMA
@@ -32,62 +29,46 @@ CHUNK_MESSAGES = 2000
 STALL_TIMEOUT_S = 30.0
 
 
-def _per_symbol(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """Split ``table`` (sorted or not) into one table per symbol."""
-    if table.num_rows == 0:
-        return
-    symbols = table.column("symbol")
-    unique = pc.unique(symbols)
-    if len(unique) == 1:
-        yield unique[0].as_py(), table
-        return
-    table = table.sort_by([("symbol", "ascending")])
-    ends = pc.run_end_encode(table.column("symbol").combine_chunks()).run_ends.to_pylist()
-    begin = 0
-    for end in ends:
-        part = table.slice(begin, end - begin)
-        yield part.column("symbol")[0].as_py(), part
-        begin = end
-
-
 def fetch_history(ctx: RunContext) -> StageResult:
-    """Fetch history from the source, keep the raw payloads, and publish it to the bus."""
-    from marketlake.lake.raw import write_raw
+    """Fetch what the lake is missing from the source, keep the raw payloads, publish to the bus.
+
+    Sim and provider sources are fetched incrementally (see
+    :mod:`marketlake.pipeline.incremental`): only the sessions each symbol is missing, and a
+    symbol with nothing missing not at all. A source with a request budget refuses the whole
+    plan before any request. File sources are read whole.
+    """
+    from marketlake.pipeline.incremental import FETCH, is_incremental, plan_fetches
+    from marketlake.pipeline.publish import check_budget, publish_batch, publish_requests
 
     bus = ctx.bus
     bus.create_topic(HISTORY_TOPIC, HISTORY_PARTITIONS)
-    start, end = ctx.date_range
     symbols = ctx.symbols
     result = StageResult()
-    ingest_date = ctx.now.date()
+    if not is_incremental(ctx):
+        start, end = ctx.date_range
+        with bus.producer() as producer:
+            for done, batch in enumerate(ctx.source.fetch_history(symbols, start, end), 1):
+                bars, rejects = publish_batch(ctx, producer, batch)
+                result.rows_out += bars
+                result.quarantined += rejects
+                ctx.progress("fetch_history", done, max(len(symbols), done))
+            producer.flush()
+        result.detail["symbols"] = len(symbols)
+        return result
+    plan = plan_fetches(ctx)
+    check_budget(ctx, plan.requests)
     with bus.producer() as producer:
-        for done, batch in enumerate(ctx.source.fetch_history(symbols, start, end), 1):
-            if batch.raw:
-                write_raw(
-                    ctx.storage,
-                    source=batch.source,
-                    dataset="bars_1d",
-                    batch_id=batch.batch_id,
-                    payload=batch.raw,
-                    fmt=batch.raw_format,
-                    ingest_date=ingest_date,
-                )
-            for dataset, table in (
-                ("bars_1d", batch.bars),
-                ("corporate_actions", batch.actions),
-                ("quarantine", batch.rejects),
-            ):
-                for symbol, part in (
-                    _per_symbol(table) if dataset != "quarantine" else [(batch.batch_id, table)]
-                ):
-                    if part.num_rows:
-                        headers = history_headers(dataset, batch.source, batch.batch_id)
-                        producer.send(HISTORY_TOPIC, symbol, encode_table(part), headers)
-            result.rows_out += batch.bars.num_rows
-            result.quarantined += batch.rejects.num_rows
-            ctx.progress("fetch_history", done, max(len(symbols), done))
+        result.rows_out = publish_requests(ctx, producer, plan.requests, FETCH, result)
         producer.flush()
-    result.detail["symbols"] = len(symbols)
+    fetched = len(plan.requests)
+    result.detail.update(
+        symbols=len(symbols),
+        symbols_fetched=fetched,
+        symbols_up_to_date=len(plan.up_to_date),
+        sessions_requested=plan.sessions,
+        summary=f"{fetched} symbols fetched ({plan.sessions} sessions), "
+        f"{len(plan.up_to_date)} up to date",
+    )
     return result
 
 
@@ -123,21 +104,28 @@ def _drop_redeliveries(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return unique.to_arrow().cast(schema)
 
 
-def _previous_bars(ctx: RunContext, bars: pa.Table) -> pa.Table | None:
+def _stored_bars(ctx: RunContext, bars: pa.Table) -> pa.Table | None:
+    """Every stored bar of the chunk's symbols (None when there are none)."""
+    if not ctx.tables.exists(BARS) or bars.num_rows == 0:
+        return None
+    symbols = pc.unique(bars.column("symbol")).to_pylist()
+    stored = ctx.tables.read(BARS, filter=pc.field("symbol").isin(symbols))
+    return stored.select(BAR_SCHEMA.names).cast(BAR_SCHEMA) if stored.num_rows else None
+
+
+def _previous_bars(stored: pa.Table | None, bars: pa.Table) -> pa.Table | None:
     """The last stored bar of each symbol before this chunk's first bar, for jump checks."""
     import polars as pl
 
-    if not ctx.tables.exists(BARS) or bars.num_rows == 0:
+    if stored is None or bars.num_rows == 0:
         return None
     chunk = pl.from_arrow(bars.select(["symbol", "ts"]))
     assert isinstance(chunk, pl.DataFrame)
     firsts = chunk.group_by("symbol").agg(pl.col("ts").min().alias("first_ts"))
-    stored = pl.from_arrow(
-        ctx.tables.read(BARS, filter=pc.field("symbol").isin(firsts["symbol"].to_list()))
-    )
-    assert isinstance(stored, pl.DataFrame)
+    frame = pl.from_arrow(stored)
+    assert isinstance(frame, pl.DataFrame)
     previous = (
-        stored.join(firsts, on="symbol")
+        frame.join(firsts, on="symbol")
         .filter(pl.col("ts") < pl.col("first_ts"))
         .sort("symbol", "ts")
         .group_by("symbol", maintain_order=True)
@@ -147,8 +135,23 @@ def _previous_bars(ctx: RunContext, bars: pa.Table) -> pa.Table | None:
     return previous.to_arrow().cast(BAR_SCHEMA) if previous.height else None
 
 
+def _count(result: StageResult, counts: dict[str, int]) -> None:
+    for rule, count in counts.items():
+        result.detail[rule] = result.detail.get(rule, 0) + count
+
+
 def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
+    """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
+    quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
     from marketlake.lake.quarantine import write_quarantine
+    from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
+    from marketlake.pipeline.incremental import FETCH_LOG, FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
+    from marketlake.pipeline.reconcile import (
+        RECONCILIATION,
+        RECONCILIATION_KEYS,
+        max_source_diff,
+        reconcile_bars,
+    )
     from marketlake.quality.bars import validate_actions, validate_bars
     from marketlake.schemas import QUARANTINE_SCHEMA
 
@@ -158,46 +161,58 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     )
     rejects = [_concat(tables["quarantine"], QUARANTINE_SCHEMA)]
     result.rows_in += bars.num_rows + actions.num_rows
+    stored = _stored_bars(ctx, bars)
+    previous = _previous_bars(stored, bars)
 
     good_actions, bad_actions = validate_actions(actions)
-    good_actions = good_actions.cast(CORPORATE_ACTION_SCHEMA)
     rejects.append(bad_actions)
+    feed_actions = check_feed_actions(good_actions.cast(CORPORATE_ACTION_SCHEMA), bars, previous)
+    good_actions = feed_actions.kept
+    rejects.append(feed_actions.rejects)
     if good_actions.num_rows:
         ctx.tables.merge(ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
     known_actions = good_actions
     if ctx.tables.exists(ACTIONS) and bars.num_rows:
         symbols = pc.unique(bars.column("symbol")).to_pylist()
         known_actions = ctx.tables.read(ACTIONS, filter=pc.field("symbol").isin(symbols))
+    known_actions = known_actions.cast(CORPORATE_ACTION_SCHEMA)
 
+    feed_bars = check_feed_bars(bars, known_actions, previous)
+    rejects.append(feed_bars.rejects)
     checked = validate_bars(
-        bars,
-        known_actions.cast(CORPORATE_ACTION_SCHEMA),
+        feed_bars.kept,
+        known_actions,
         sessions=ctx.calendar.days,
         max_daily_jump=ctx.settings.validation.max_daily_jump,
-        previous=_previous_bars(ctx, bars),
+        previous=previous,
         now=ctx.now,
     )
     rejects.append(checked.rejects)
+    reconciled = reconcile_bars(checked.bars, stored, max_source_diff(ctx.settings), ctx.now)
+    if reconciled.flagged.num_rows:
+        ctx.tables.merge(RECONCILIATION, reconciled.flagged, RECONCILIATION_KEYS)
     if checked.bars.num_rows:
         ctx.tables.merge(BARS, checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
+    log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
+    if log.num_rows:
+        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
     all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
     if all_rejects.num_rows:
         write_quarantine(ctx.tables, all_rejects)
     result.rows_out += checked.bars.num_rows + good_actions.num_rows
     result.quarantined += all_rejects.num_rows
-    for rule, count in checked.counts.items():
-        result.detail[rule] = result.detail.get(rule, 0) + count
+    _count(result, checked.counts)
+    _count(result, feed_actions.counts)
+    _count(result, feed_bars.counts)
+    result.detail["reconciled"] = result.detail.get("reconciled", 0) + reconciled.compared
+    result.detail["reconciliation_flags"] = (
+        result.detail.get("reconciliation_flags", 0) + reconciled.flagged.num_rows
+    )
 
 
-def consume_history(ctx: RunContext) -> StageResult:
-    """Read history from the bus, validate it, and MERGE it into the curated lake tables.
-
-    Offsets are committed after each chunk is in the lake, so a kill between the two only
-    causes a redelivery, which the MERGE absorbs.
-    """
+def _drain(ctx: RunContext, result: StageResult) -> None:
+    """Write every unread history message to the lake, committing after each chunk."""
     bus = ctx.bus
-    bus.create_topic(HISTORY_TOPIC, HISTORY_PARTITIONS)
-    result = StageResult()
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
         total = consumer.lag()
         done = 0
@@ -218,4 +233,59 @@ def consume_history(ctx: RunContext) -> StageResult:
             done += len(messages)
             last_progress = time.monotonic()
             ctx.progress("consume_history", done, max(total, done))
+
+
+def _refetch_gaps(ctx: RunContext, result: StageResult) -> None:
+    """Ask the source once more for the sessions it did not deliver, and write them."""
+    from marketlake.errors import TerminalError
+    from marketlake.pipeline.completeness import count_filled, mark_checked, plan_refetch
+    from marketlake.pipeline.incremental import REFETCH, is_incremental
+    from marketlake.pipeline.publish import check_budget, publish_requests
+
+    if not is_incremental(ctx):
+        return
+    refetch = plan_refetch(ctx)
+    if refetch.requests:
+        try:
+            check_budget(ctx, refetch.requests)
+        except TerminalError as exc:
+            result.detail["refetch_skipped"] = str(exc)
+        else:
+            with ctx.bus.producer() as producer:
+                publish_requests(ctx, producer, refetch.requests, REFETCH, StageResult())
+                producer.flush()
+            _drain(ctx, result)
+            result.detail["refetched_sessions"] = refetch.sessions
+            result.detail["refetch_filled"] = count_filled(ctx, refetch)
+    mark_checked(ctx, refetch)
+
+
+def consume_history(ctx: RunContext) -> StageResult:
+    """Read history from the bus, validate it, and MERGE it into the curated lake tables.
+
+    Offsets are committed after each chunk is in the lake, so a kill between the two only
+    causes a redelivery, which the MERGE absorbs. Sessions the source was asked for and did
+    not deliver are then re-fetched once (:mod:`marketlake.pipeline.completeness`).
+    """
+    ctx.bus.create_topic(HISTORY_TOPIC, HISTORY_PARTITIONS)
+    result = StageResult()
+    _drain(ctx, result)
+    _refetch_gaps(ctx, result)
+    result.detail.setdefault("refetched_sessions", 0)
+    result.detail["summary"] = _consume_summary(result.detail)
     return result
+
+
+def _consume_summary(detail: dict[str, Any]) -> str:
+    """One line for the run summary: re-fetches, reconciliation flags, feed-rule rejects."""
+    from marketlake.pipeline.feed_checks import FEED_RULES
+
+    parts = [
+        f"{detail['refetched_sessions']} missing sessions re-fetched "
+        f"({detail.get('refetch_filled', 0)} filled)",
+        f"{detail.get('reconciliation_flags', 0)} reconciliation flags",
+    ]
+    feed = [f"{rule} {detail[rule]}" for rule in FEED_RULES if detail.get(rule)]
+    if feed:
+        parts.append("feed rules: " + ", ".join(feed))
+    return "; ".join(parts)

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.lake_names import ACTIONS, ADJUSTED, BARS, INDICATORS, METRICS, MISSING
 from marketlake.pipeline.process import symbol_filter
+from marketlake.pipeline.reconcile import RECONCILIATION
 from marketlake.pipeline.result import StageResult
 from marketlake.schemas import UTC_US
 
@@ -22,11 +23,13 @@ LOADS: tuple[tuple[str, str], ...] = (
     (METRICS, "daily_metrics"),
     (INDICATORS, "indicators_1d"),
     (MISSING, "missing_sessions"),
+    (RECONCILIATION, "reconciliation"),
 )
 
 
 def load_warehouse(ctx: RunContext) -> StageResult:
-    """Load bars, actions, analytics, quarantine, symbols and sessions into the warehouse."""
+    """Load bars, actions, analytics, missing sessions, reconciliation flags, quarantine,
+    symbols and sessions into the warehouse."""
     from marketlake.lake.quarantine import read_quarantine
 
     result = StageResult()

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from marketlake.errors import ConfigError, SourceError, TransientError
-from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT, TICK_SCHEMA
 from marketlake.settings import AlphaVantageSettings
 from marketlake.sources import alphavantage_payload as av
+from marketlake.sources import alphavantage_rows as rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.budget import RequestBudget
 from marketlake.sources.http import HttpClient, redact
-from marketlake.sources.intraday import intraday_table
-from marketlake.sources.quarantine import Reject, reject_table
+from marketlake.sources.quarantine import reject_table
 from marketlake.symbols import validate_symbol, validate_symbols
 
 if TYPE_CHECKING:
@@ -181,91 +180,22 @@ class AlphaVantageSource(HistorySource):
         symbol = validate_symbol(symbol)
         function = self.daily_function
         response, payload = self._call(function, symbol, outputsize=self.output_size(start))
-        entries = av.series(payload, symbol, function)
-        from marketlake.calendar import get_sessions
-
-        sessions = get_sessions(self.calendar)
         now = datetime.now(UTC)
-        wanted = (
-            (*av.BAR_FIELDS, "dividend amount", "split coefficient")
-            if self.adjusted
-            else (av.BAR_FIELDS)
+        bars, actions, rejects = rows.daily_tables(
+            payload,
+            symbol,
+            function,
+            start,
+            end,
+            adjusted=self.adjusted,
+            calendar=self.calendar,
+            now=now,
         )
-        bars: list[dict[str, Any]] = []
-        actions: list[dict[str, Any]] = []
-        rejects: list[Reject] = []
-        for row in av.rows(entries, wanted):
-            day = av.parse_day(row.key)
-            ts = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
-            if day is not None and not start <= day <= end:
-                continue
-            problem = (
-                "malformed_row"
-                if row.problems or day is None
-                else None
-                if sessions.is_session(day)
-                else "not_a_session"
-            )
-            if problem:
-                detail = "; ".join(row.problems) or (
-                    f"key {row.key!r} is not a date"
-                    if day is None
-                    else f"{day} is not a {self.calendar} session"
-                )
-                rejects.append(
-                    Reject(
-                        "bars_1d",
-                        problem,
-                        detail,
-                        symbol,
-                        ts,
-                        {"symbol": symbol, "key": row.key, **row.raw},
-                        self.name,
-                    )
-                )
-                continue
-            bars.append(
-                {
-                    "symbol": symbol,
-                    "ts": ts,
-                    **{f: row.fields[f] for f in av.BAR_FIELDS},
-                    "source": self.name,
-                    "ingested_at": now,
-                }
-            )
-            ratio = row.fields.get("split coefficient", 1.0)
-            if ratio not in (0.0, 1.0):
-                actions.append(
-                    {
-                        "symbol": symbol,
-                        "ex_date": ts,
-                        "kind": SPLIT,
-                        "ratio": ratio,
-                        "amount": None,
-                        "source": self.name,
-                        "ingested_at": now,
-                    }
-                )
-            amount = row.fields.get("dividend amount", 0.0)
-            if amount:
-                actions.append(
-                    {
-                        "symbol": symbol,
-                        "ex_date": ts,
-                        "kind": DIVIDEND,
-                        "ratio": None,
-                        "amount": amount,
-                        "source": self.name,
-                        "ingested_at": now,
-                    }
-                )
         return HistoryBatch(
             source=self.name,
             batch_id=f"{symbol}-{start}-{end}",
-            bars=pa.Table.from_pylist(bars, schema=BAR_SCHEMA).sort_by("ts"),
-            actions=pa.Table.from_pylist(actions, schema=CORPORATE_ACTION_SCHEMA).sort_by(
-                [("ex_date", "ascending"), ("kind", "ascending")]
-            ),
+            bars=bars,
+            actions=actions,
             raw=self._raw(response),
             raw_format="json",
             rejects=reject_table(rejects, now),
@@ -287,21 +217,7 @@ class AlphaVantageSource(HistorySource):
         if month:
             params["month"] = month
         _, payload = self._call("TIME_SERIES_INTRADAY", symbol, **params)
-        zone = av.time_zone(payload)
-        stamps: list[datetime] = []
-        columns: dict[str, list[float | None]] = {f: [] for f in av.BAR_FIELDS}
-        bad = 0
-        for row in av.rows(av.series(payload, symbol, "TIME_SERIES_INTRADAY"), av.BAR_FIELDS):
-            ts = av.parse_local_time(row.key, zone)
-            if ts is None or row.problems:
-                bad += 1
-                continue
-            stamps.append(ts)
-            for f in av.BAR_FIELDS:
-                columns[f].append(row.fields[f])
-        if bad:
-            log.warning("alphavantage: %d intraday entries of %s could not be read", bad, symbol)
-        return intraday_table(symbol, stamps, columns)
+        return rows.intraday_bars(payload, symbol)
 
     def fetch_quote(self, symbol: str) -> pa.Table:
         """The latest quote as one tick (``TICK_SCHEMA``).
@@ -312,38 +228,4 @@ class AlphaVantageSource(HistorySource):
         """
         symbol = validate_symbol(symbol)
         _, payload = self._call("GLOBAL_QUOTE", symbol)
-        fields = av.quote_fields(payload, symbol)
-        try:
-            price = float(fields["price"])
-            day = date.fromisoformat(fields["latest trading day"])
-        except (KeyError, ValueError) as exc:
-            raise SourceError(
-                f"alphavantage: GLOBAL_QUOTE for symbol {symbol} has no usable price/date: {exc}"
-            ) from exc
-        from marketlake.calendar import get_sessions
-
-        sessions = get_sessions(self.calendar)
-        now = datetime.now(UTC)
-        close = (
-            sessions.open_close(day)[1]
-            if sessions.is_session(day)
-            else datetime(day.year, day.month, day.day, tzinfo=UTC)
-        )
-        ts = min(close, now)
-        try:
-            seq = int(float(fields.get("volume", "")))
-        except ValueError:
-            seq = int(ts.timestamp() * 1_000_000)
-        return pa.Table.from_pylist(
-            [
-                {
-                    "symbol": symbol,
-                    "ts": ts,
-                    "price": price,
-                    "size": None,
-                    "source": self.name,
-                    "seq": seq,
-                }
-            ],
-            schema=TICK_SCHEMA,
-        )
+        return rows.quote_tick(payload, symbol, self.calendar)

@@ -22,13 +22,12 @@ from urllib.parse import quote, urlsplit
 import pyarrow as pa
 
 from marketlake.errors import SourceError, TransientError
-from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT
 from marketlake.settings import YahooSettings
 from marketlake.sources import yahoo_chart as chart_io
+from marketlake.sources import yahoo_rows as rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.http import BROWSER_USER_AGENT, HttpClient
-from marketlake.sources.intraday import intraday_table
-from marketlake.sources.quarantine import Reject, reject_table
+from marketlake.sources.quarantine import reject_table
 from marketlake.symbols import validate_symbol
 
 if TYPE_CHECKING:
@@ -150,13 +149,15 @@ class YahooSource(HistorySource):
         splits += [s for s in self._later_splits(symbol, end) if s not in splits]
         splits.sort()
         now = datetime.now(UTC)
-        bars, rejects = self._bars(symbol, chart, start, end, splits, now)
+        bars, rejects = rows.daily_bars(symbol, chart, start, end, splits, now, self.calendar)
         dividends = [
             (day, amount * chart_io.as_traded_factor(day, splits))
             for day, amount in chart_io.event_dates(chart.dividends, chart.timezone)
             if start <= day <= end
         ]
-        actions = _actions(symbol, [s for s in splits if s[0] >= start], dividends, now)
+        actions = rows.corporate_actions(
+            symbol, [s for s in splits if s[0] >= start], dividends, now
+        )
         return HistoryBatch(
             source=self.name,
             batch_id=f"{symbol}-{start}-{end}",
@@ -181,87 +182,13 @@ class YahooSource(HistorySource):
         later = chart_io.read_chart(payload, symbol, url)
         return [s for s in chart_io.event_dates(later.splits, later.timezone) if s[0] > end]
 
-    def _bars(
-        self,
-        symbol: str,
-        chart: chart_io.Chart,
-        start: date,
-        end: date,
-        splits: list[tuple[date, float]],
-        now: datetime,
-    ) -> tuple[pa.Table, list[Reject]]:
-        from marketlake.calendar import get_sessions
-
-        bound = chart_io.calendar_bound(chart, self.calendar)
-        sessions = get_sessions(self.calendar) if bound else None
-        days = chart_io.session_dates(chart.timestamps, chart.timezone, sessions)
-        columns: dict[str, list[Any]] = {name: [] for name in BAR_SCHEMA.names}
-        rejects: list[Reject] = []
-        for i, (stamp, day) in enumerate(zip(chart.timestamps, days, strict=True)):
-            row = {name: chart.quote[name][i] for name in (*chart_io.PRICE_COLUMNS, "volume")}
-            seen = datetime.fromtimestamp(stamp, UTC)
-            if day is None:
-                rejects.append(
-                    _reject(
-                        "not_a_session",
-                        f"{seen} is not a {self.calendar} session",
-                        symbol,
-                        seen,
-                        {"timestamp": stamp, **row},
-                    )
-                )
-                continue
-            if not start <= day <= end:
-                continue
-            missing = [name for name in chart_io.PRICE_COLUMNS if row[name] is None]
-            if missing:
-                rejects.append(
-                    _reject(
-                        "null_value",
-                        f"null {', '.join(missing)} in Yahoo's quote arrays",
-                        symbol,
-                        chart_io.midnight(day),
-                        {"timestamp": stamp, **row},
-                    )
-                )
-                continue
-            factor = chart_io.as_traded_factor(day, splits)
-            columns["symbol"].append(symbol)
-            columns["ts"].append(chart_io.midnight(day))
-            for name in chart_io.PRICE_COLUMNS:
-                price = row[name]
-                columns[name].append(None if price is None else price * factor)
-            volume = row["volume"]
-            columns["volume"].append(None if volume is None else volume / factor)
-            columns["source"].append(self.name)
-            columns["ingested_at"].append(now)
-        table = pa.table(columns, schema=BAR_SCHEMA)
-        return table.sort_by("ts"), rejects
-
     def adjclose_deviation(self, batch: HistoryBatch) -> float:
         """Largest relative gap between the batch's back-adjusted closes and Yahoo's adjclose.
 
-        Re-reads ``batch.raw``; a few 1e-4 is normal rounding, more means Yahoo's adjustment and
-        the batch's corporate actions disagree.
+        Re-reads ``batch.raw``; a few 1e-4 is normal rounding, more means Yahoo's adjustment
+        and the batch's corporate actions disagree.
         """
-        import json
-
-        chart = chart_io.read_chart(json.loads(batch.raw), batch.batch_id, "raw payload")
-        by_ts = dict(zip(chart.timestamps, chart.adjclose or [], strict=False))
-        by_day: dict[date, float | None] = {}
-        for stamp, value in by_ts.items():
-            by_day[chart_io.event_dates([(stamp, 0.0)], chart.timezone)[0][0]] = value
-        days = [ts.date() for ts in batch.bars.column("ts").to_pylist()]
-        actions = batch.actions.to_pylist()
-        splits = [(a["ex_date"].date(), a["ratio"]) for a in actions if a["kind"] == SPLIT]
-        dividends = [(a["ex_date"].date(), a["amount"]) for a in actions if a["kind"] == DIVIDEND]
-        return chart_io.adjclose_deviation(
-            days,
-            batch.bars.column("close").to_pylist(),
-            splits,
-            dividends,
-            [by_day.get(day) for day in days],
-        )
+        return rows.adjclose_deviation(batch)
 
     # -- intraday ----------------------------------------------------------------------------
 
@@ -282,63 +209,4 @@ class YahooSource(HistorySource):
             "includePrePost": "false",
         }
         _, payload, url = self._chart(symbol, params)
-        chart = chart_io.read_chart(payload, symbol, url)
-        keep = [
-            i
-            for i in range(len(chart.timestamps))
-            if any(chart.quote[name][i] is not None for name in chart_io.PRICE_COLUMNS)
-        ]
-        if len(keep) < len(chart.timestamps):
-            log.warning(
-                "yahoo: %d of %d %s bars of %s had no prices and were left out",
-                len(chart.timestamps) - len(keep),
-                len(chart.timestamps),
-                interval,
-                symbol,
-            )
-        stamps = [datetime.fromtimestamp(chart.timestamps[i], UTC) for i in keep]
-        columns = {
-            name: [chart.quote[name][i] for i in keep]
-            for name in (*chart_io.PRICE_COLUMNS, "volume")
-        }
-        return intraday_table(symbol, stamps, columns)
-
-
-def _reject(rule: str, detail: str, symbol: str, ts: datetime, record: dict[str, Any]) -> Reject:
-    return Reject(DATASET, rule, detail, symbol, ts, {"symbol": symbol, **record}, "yahoo")
-
-
-def _actions(
-    symbol: str,
-    splits: list[tuple[date, float]],
-    dividends: list[tuple[date, float]],
-    now: datetime,
-) -> pa.Table:
-    rows = [
-        {
-            "symbol": symbol,
-            "ex_date": chart_io.midnight(day),
-            "kind": SPLIT,
-            "ratio": ratio,
-            "amount": None,
-            "source": YahooSource.name,
-            "ingested_at": now,
-        }
-        for day, ratio in splits
-    ] + [
-        {
-            "symbol": symbol,
-            "ex_date": chart_io.midnight(day),
-            "kind": DIVIDEND,
-            "ratio": None,
-            "amount": amount,
-            "source": YahooSource.name,
-            "ingested_at": now,
-        }
-        for day, amount in dividends
-    ]
-    if not rows:
-        return CORPORATE_ACTION_SCHEMA.empty_table()
-    return pa.Table.from_pylist(rows, schema=CORPORATE_ACTION_SCHEMA).sort_by(
-        [("ex_date", "ascending"), ("kind", "ascending")]
-    )
+        return rows.intraday_bars(symbol, chart_io.read_chart(payload, symbol, url), interval)

@@ -174,6 +174,27 @@ _SPECS = (
         "is_final once the watermark has passed the window end.",
     ),
     TableSpec(
+        "late_ticks",
+        _keyed(TICK_SCHEMA.append(pa.field("reason", pa.string(), nullable=False)), TICK_KEYS),
+        TICK_KEYS,
+        "Ticks that arrived behind their symbol's watermark (reason: behind_watermark, "
+        "applied as a correction; beyond_retention, too old to be applied).",
+    ),
+    TableSpec(
+        "stream_alerts",
+        pa.schema(
+            [
+                _required("symbol", pa.string()),
+                _required("ts", UTC_US),
+                _required("kind", pa.string()),
+                pa.field("pct_move", pa.float64(), nullable=False),
+                pa.field("detail", pa.string()),
+            ]
+        ),
+        ("symbol", "kind", "ts"),
+        "Price-move alerts of final stream windows (ts: the window end; pct_move in percent).",
+    ),
+    TableSpec(
         "quarantine",
         _keyed(QUARANTINE_SCHEMA, QUARANTINE_KEYS),
         QUARANTINE_KEYS,
@@ -191,6 +212,22 @@ _SPECS = (
         ),
         SERIES_KEYS,
         "Sessions the exchange calendar expects but no source delivered.",
+    ),
+    TableSpec(
+        "reconciliation",
+        pa.schema(
+            [
+                _required("symbol", pa.string()),
+                _required("ts", UTC_US),
+                _required("source_a", pa.string()),
+                _required("source_b", pa.string()),
+                *_floats("close_a", "close_b", "rel_diff"),
+                pa.field("flagged_at", UTC_US),
+            ]
+        ),
+        ("symbol", "ts", "source_a", "source_b"),
+        "Sessions where two sources' closes differ by more than the threshold "
+        "(source_a: the bar stored first, source_b: the bar that replaced it).",
     ),
     TableSpec(
         "runs",

@@ -1,0 +1,282 @@
+"""``marketlake lake ...``: list, compact, vacuum and time-travel the lake's Delta tables."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from marketlake.lake.tables import LakeTables
+
+lake_app = typer.Typer(
+    help="Maintain the lake: tables, compact, vacuum, history, read --as-of, reprocess.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    """Output formats of the lake commands."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Folder of lake, bus and warehouse [env: MARKETLAKE_HOME; default ./marketlake-data]",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="TOML config file [env: MARKETLAKE_CONFIG; default <home>/marketlake.toml]"
+    ),
+]
+LakeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lake", help="Lake root: file:///path or s3://bucket/prefix [default: <home>/lake]"
+    ),
+]
+FormatOption = Annotated[Format, typer.Option("--format", help="Output format")]
+TablesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Tables such as curated/bars_1d [default: every table]", show_default=False
+    ),
+]
+AsOfOption = Annotated[
+    str,
+    typer.Option(
+        "--as-of", help="A table version (e.g. 3) or an ISO date/time (UTC unless it has an offset)"
+    ),
+]
+
+
+def _open(home: Path | None, config: Path | None, lake: str | None) -> LakeTables:
+    from marketlake.lake.maintenance import open_storage
+    from marketlake.lake.tables import LakeTables
+    from marketlake.settings import load_settings
+
+    settings = load_settings(config=config, home=home, lake=lake)
+    storage = open_storage(settings)
+    if not storage.is_local:  # a wrong endpoint, bucket or key fails here, in one line
+        storage.check()
+    return LakeTables(storage)
+
+
+def _emit(rows: pa.Table, fmt: Format) -> None:
+    from marketlake.cli.sql import FORMATS
+
+    sys.stdout.write(FORMATS[fmt.value](rows))
+
+
+@lake_app.command("tables")
+def tables_command(
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """List the Delta tables with their version, live files, rows and size."""
+    import pyarrow as pa
+
+    from marketlake.lake.maintenance import describe_tables
+
+    infos = describe_tables(_open(home, config, lake))
+    rows = [
+        {
+            "table": i.name,
+            "version": i.version,
+            "files": i.files,
+            "rows": i.rows,
+            "bytes": i.size_bytes,
+        }
+        for i in infos
+    ]
+    schema = pa.schema(
+        [("table", pa.string())] + [(c, pa.int64()) for c in ("version", "files", "rows", "bytes")]
+    )
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+
+
+@lake_app.command("compact")
+def compact_command(
+    names: TablesArgument = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Rewrite small data files into larger ones (one commit per table; rows unchanged)."""
+    import pyarrow as pa
+
+    from marketlake.lake.maintenance import choose_tables
+
+    tables = _open(home, config, lake)
+    rows = []
+    for name in choose_tables(tables, names):
+        metrics = tables.compact(name)
+        rows.append(
+            {
+                "table": name,
+                "files_removed": int(metrics.get("numFilesRemoved", 0)),
+                "files_added": int(metrics.get("numFilesAdded", 0)),
+                "version": tables.version(name),
+            }
+        )
+    schema = pa.schema(
+        [("table", pa.string())]
+        + [(c, pa.int64()) for c in ("files_removed", "files_added", "version")]
+    )
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+
+
+@lake_app.command("vacuum")
+def vacuum_command(
+    names: TablesArgument = None,
+    retention_hours: Annotated[
+        int,
+        typer.Option(
+            "--retention-hours",
+            min=0,
+            help="Keep files that versions of the last N hours still need (time travel range)",
+        ),
+    ] = 168,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the files that would be deleted")
+    ] = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Delete data files no version within the retention period uses, and orphaned files."""
+    import pyarrow as pa
+
+    from marketlake.lake.maintenance import choose_tables, vacuum_table
+
+    tables = _open(home, config, lake)
+    rows = []
+    for name in choose_tables(tables, names):
+        for path in vacuum_table(tables, name, retention_hours, dry_run=dry_run):
+            rows.append({"table": name, "file": path, "deleted": not dry_run})
+    schema = pa.schema([("table", pa.string()), ("file", pa.string()), ("deleted", pa.bool_())])
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+
+
+@lake_app.command("history")
+def history_command(
+    name: Annotated[str, typer.Argument(help="A table such as curated/bars_1d")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Newest N commits only")] = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The commits of a table, newest first: version, time, operation, rows and files."""
+    from marketlake.lake.maintenance import choose_tables, history_rows
+
+    tables = _open(home, config, lake)
+    (chosen,) = choose_tables(tables, [name])
+    _emit(history_rows(tables, chosen, limit), fmt)
+
+
+@lake_app.command("read")
+def read_command(
+    name: Annotated[str, typer.Argument(help="A table such as curated/bars_1d")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="A table version (e.g. 3) or an ISO date/time (UTC unless it has an offset) "
+            "[default: latest]",
+            show_default=False,
+        ),
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols only")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="At most N rows")] = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Print a table's rows, as of a version or a time (time travel), sorted by symbol and ts."""
+    from marketlake.lake.maintenance import choose_tables
+    from marketlake.lake.snapshots import parse_snapshot, read_snapshot
+
+    snapshot = parse_snapshot(as_of) if as_of is not None else None
+    tables = _open(home, config, lake)
+    (chosen,) = choose_tables(tables, [name])
+    wanted = _split(symbols)
+    _emit(read_snapshot(tables, chosen, snapshot, symbols=wanted, limit=limit), fmt)
+
+
+@lake_app.command("reprocess")
+def reprocess_command(
+    as_of: AsOfOption,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols [default: all in the snapshot]")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="Batch engine: local or spark")] = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Recompute the analytics tables from the curated bars and actions of an earlier snapshot.
+
+    A version number is a version of curated/bars_1d (actions as of its commit); a time
+    selects both tables as of that time. The warehouse is not touched.
+    """
+    import pyarrow as pa
+
+    from marketlake.lake.maintenance import open_storage
+    from marketlake.lake.snapshots import parse_snapshot, reprocess_snapshot
+    from marketlake.lake.tables import LakeTables
+    from marketlake.settings import load_settings
+
+    snapshot = parse_snapshot(as_of)
+    settings = load_settings(config=config, home=home, lake=lake, engine=engine)
+    storage = open_storage(settings)
+    if not storage.is_local:
+        storage.check()
+    tables = LakeTables(storage)
+    result = reprocess_snapshot(tables, snapshot, engine=settings.engine, symbols=_split(symbols))
+    rows = [
+        {
+            "table": name,
+            "rows": count,
+            "symbols": len(result.symbols),
+            "bars_version": result.bars_version,
+            "actions_version": result.actions_version,
+            "version": tables.version(name),
+        }
+        for name, count in result.rows.items()
+    ]
+    schema = pa.schema(
+        [("table", pa.string())]
+        + [
+            (c, pa.int64())
+            for c in ("rows", "symbols", "bars_version", "actions_version", "version")
+        ]
+    )
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+
+
+def _split(symbols: str | None) -> list[str] | None:
+    if symbols is None:
+        return None
+    return [s for s in symbols.replace(",", " ").split() if s] or None

@@ -1,0 +1,127 @@
+"""Completeness: sessions a source was asked for and did not deliver are re-fetched once.
+
+After the lake writer has drained the bus, every fetch-log row of the run's source that is
+not yet ``checked`` is compared with the curated bars: sessions of its span from the symbol's
+first stored bar on that have no bar are gaps. Gaps are asked for again in one request per
+symbol, in the same run, and the pending rows are then marked checked. Whatever is still
+missing is reported by ``process`` in ``missing_sessions``. Sessions before a symbol's first
+bar (before its listing, or before a simulator's origin) are not gaps.
+
+A run killed before the rows are marked re-fetches again when re-run; the re-fetched bars are
+merged on their keys, so the lake still holds each bar once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.pipeline.incremental import (
+    FETCH,
+    FETCH_LOG,
+    FETCH_LOG_KEYS,
+    FETCH_LOG_SCHEMA,
+    FetchRequest,
+    read_fetch_log,
+    source_name,
+    stored_bar_days,
+)
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.context import RunContext
+
+
+@dataclass
+class Refetch:
+    """The gaps to ask for again (one request per symbol) and the fetch-log rows they close."""
+
+    requests: list[FetchRequest]
+    pending: pa.Table
+    gaps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def sessions(self) -> int:
+        """Gap sessions to re-fetch."""
+        return sum(int(days.size) for days in self.gaps.values())
+
+
+def _stored_by_symbol(ctx: RunContext, symbols: list[str]) -> dict[str, np.ndarray]:
+    days = stored_bar_days(ctx, symbols, None)
+    found: dict[str, np.ndarray] = {}
+    if days.num_rows == 0:
+        return found
+    table = days.sort_by([("symbol", "ascending"), ("day", "ascending")])
+    values = table.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    names = table.column("symbol").to_pylist()
+    begin = 0
+    for end in pc.run_end_encode(table.column("symbol").combine_chunks()).run_ends.to_pylist():
+        found[names[begin]] = values[begin:end]
+        begin = end
+    return found
+
+
+def plan_refetch(ctx: RunContext) -> Refetch:
+    """The gaps left in the spans the run's source was asked for and not yet checked."""
+    log = read_fetch_log(ctx, source_name(ctx), ctx.symbols)
+    pending = log.filter(
+        pc.and_(pc.invert(log.column("checked")), pc.equal(log.column("kind"), FETCH))
+    )
+    if pending.num_rows == 0:
+        return Refetch([], pending)
+    cal = ctx.calendar
+    spans: dict[str, list[np.ndarray]] = {}
+    for row in pending.to_pylist():
+        start = max(row["start"].date(), cal.first)
+        end = min(row["end"].date(), cal.last)
+        if start <= end:
+            spans.setdefault(row["symbol"], []).append(cal.session_array(start, end))
+    stored = _stored_by_symbol(ctx, sorted(spans))
+    requests: list[FetchRequest] = []
+    gaps: dict[str, np.ndarray] = {}
+    for symbol, parts in sorted(spans.items()):
+        have = stored.get(symbol)
+        if have is None or have.size == 0:
+            continue  # nothing delivered at all: no history to be complete against
+        asked = np.unique(np.concatenate(parts))
+        missing = asked[(asked >= have[0]) & ~np.isin(asked, have)]
+        if missing.size == 0:
+            continue
+        first, last = missing[0], missing[-1]
+        gaps[symbol] = missing
+        requests.append(
+            FetchRequest(
+                symbol,
+                first.astype(object),
+                last.astype(object),
+                int(missing.size),
+                have[(have >= first) & (have <= last)],
+            )
+        )
+    return Refetch(requests, pending, gaps)
+
+
+def count_filled(ctx: RunContext, refetch: Refetch) -> int:
+    """Gap sessions of ``refetch`` that now have a bar."""
+    if not refetch.gaps:
+        return 0
+    stored = _stored_by_symbol(ctx, sorted(refetch.gaps))
+    return sum(
+        int(np.isin(days, stored.get(symbol, days[:0])).sum())
+        for symbol, days in refetch.gaps.items()
+    )
+
+
+def mark_checked(ctx: RunContext, refetch: Refetch) -> None:
+    """Record that the pending fetch-log rows have had their one re-fetch."""
+    if refetch.pending.num_rows == 0:
+        return
+    done = refetch.pending.set_column(
+        FETCH_LOG_SCHEMA.get_field_index("checked"),
+        FETCH_LOG_SCHEMA.field("checked"),
+        pa.array([True] * refetch.pending.num_rows, pa.bool_()),
+    )
+    ctx.tables.merge(FETCH_LOG, done, FETCH_LOG_KEYS)

@@ -1,0 +1,136 @@
+"""Feed-quality rules for provider data, applied by the lake writer before row validation.
+
+Real feeds (``yahoo``, ``alphavantage`` and ``csv``/``parquet`` imports) make errors the
+simulator does not: all-zero rows, prices in the wrong currency unit, implausible or doubled
+dividends, split events without the price drop, price drops without a split event. The
+detectors of :mod:`marketlake.quality.feeds` catch them; their rejects go to quarantine under
+the detector's rule name. Rows of other sources pass through untouched.
+
+A chunk may hold only a symbol's newest sessions, so the last stored bar before the chunk
+(``previous``) gives the context: it is the reference price level for ``price_100x`` and the
+close before an ex-date for the dividend and split checks. A split is judged only when its
+ex-date falls within the chunk's bars of that symbol; a split re-sent with later bars (Yahoo
+sends every split from the start of the range) is not judged against the wrong days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA, SPLIT
+
+PROVIDER_SOURCES = ("yahoo", "alphavantage", "csv", "parquet")
+FEED_RULES = ("zero_row", "price_100x", "bad_dividend", "unadjusted_split")
+
+
+@dataclass
+class FeedCheck:
+    """Rows kept, quarantine rows (``QUARANTINE_SCHEMA``) and quarantine rows per rule."""
+
+    kept: pa.Table
+    rejects: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _by_provider(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    mask = pc.is_in(table.column("source"), value_set=pa.array(PROVIDER_SOURCES, pa.string()))
+    mask = mask.fill_null(False)
+    return table.filter(mask), table.filter(pc.invert(mask))
+
+
+def _result(kept: Iterable[pa.Table], rejects: Iterable[pa.Table], schema: pa.Schema) -> FeedCheck:
+    parts = [t.cast(schema) for t in kept if t.num_rows]
+    found = [r.cast(QUARANTINE_SCHEMA) for r in rejects if r.num_rows]
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    rejected = pa.concat_tables(found) if found else QUARANTINE_SCHEMA.empty_table()
+    counts: dict[str, int] = {}
+    for rule in rejected.column("rule").to_pylist():
+        counts[rule] = counts.get(rule, 0) + 1
+    return FeedCheck(table, rejected, counts)
+
+
+def _context(bars: pa.Table, previous: pa.Table | None) -> pa.Table:
+    parts = [bars.cast(BAR_SCHEMA)]
+    if previous is not None and previous.num_rows:
+        parts.insert(0, previous.cast(BAR_SCHEMA))
+    return pa.concat_tables(parts)
+
+
+def check_feed_actions(
+    actions: pa.Table, bars: pa.Table, previous: pa.Table | None = None
+) -> FeedCheck:
+    """Apply ``bad_dividend`` and ``unadjusted_split`` to the provider rows of ``actions``.
+
+    ``actions`` must have unique (symbol, ex_date, kind) keys (validated actions do); ``bars``
+    are the chunk's incoming bars and ``previous`` the last stored bar of each symbol.
+    """
+    from marketlake.quality.feeds import detect_bad_dividends, detect_unadjusted_splits
+
+    provided, others = _by_provider(actions)
+    if provided.num_rows == 0:
+        return FeedCheck(actions)
+    context = _context(bars, previous)
+    good, bad_dividends = detect_bad_dividends(provided, context)
+    inside = _within_bars(good, bars)
+    judged_good, bad_splits = detect_unadjusted_splits(good.filter(inside), context)
+    return _result(
+        [others, good.filter(pc.invert(inside)), judged_good],
+        [bad_dividends, bad_splits],
+        CORPORATE_ACTION_SCHEMA,
+    )
+
+
+def _within_bars(actions: pa.Table, bars: pa.Table) -> pa.Array:
+    """True for split rows whose ex-date lies within the symbol's span of ``bars``."""
+    spans: dict[str, tuple[Any, Any]] = {}
+    if bars.num_rows:
+        grouped = bars.group_by("symbol").aggregate([("ts", "min"), ("ts", "max")])
+        for row in grouped.to_pylist():
+            spans[row["symbol"]] = (row["ts_min"], row["ts_max"])
+    flags = []
+    for symbol, ex_date, kind in zip(
+        actions.column("symbol").to_pylist(),
+        actions.column("ex_date").to_pylist(),
+        actions.column("kind").to_pylist(),
+        strict=True,
+    ):
+        span = spans.get(symbol)
+        flags.append(kind == SPLIT and span is not None and span[0] <= ex_date <= span[1])
+    return pa.array(flags, pa.bool_())
+
+
+def check_feed_bars(
+    bars: pa.Table, actions: pa.Table, previous: pa.Table | None = None
+) -> FeedCheck:
+    """Apply ``zero_row``, ``price_100x`` and ``unadjusted_split`` to the provider rows of
+    ``bars``; ``actions`` are every known action of the chunk's symbols (stored and new)."""
+    from marketlake.quality.feeds import (
+        detect_missing_splits,
+        detect_price_100x,
+        detect_zero_rows,
+    )
+
+    provided, others = _by_provider(bars)
+    if provided.num_rows == 0:
+        return FeedCheck(bars)
+    nonzero, zero_rows = detect_zero_rows(provided)
+    references: dict[str, float] = {}
+    if previous is not None:
+        for row in previous.select(["symbol", "close"]).to_pylist():
+            if row["close"]:
+                references[row["symbol"]] = row["close"]
+    kept: list[pa.Table] = []
+    unit_errors: list[pa.Table] = []
+    for symbol in pc.unique(nonzero.column("symbol")).to_pylist():
+        part = nonzero.filter(pc.equal(nonzero.column("symbol"), symbol))
+        good, bad = detect_price_100x(part, reference=references.get(symbol))
+        kept.append(good)
+        unit_errors.append(bad)
+    levelled = pa.concat_tables(kept) if kept else nonzero.schema.empty_table()
+    good, missing_splits = detect_missing_splits(levelled, actions.cast(CORPORATE_ACTION_SCHEMA))
+    return _result([others, good], [zero_rows, *unit_errors, missing_splits], BAR_SCHEMA)

@@ -1,0 +1,228 @@
+"""Incremental ingestion: ask a source only for the sessions it has not delivered yet.
+
+For each symbol of a run, the exchange calendar's sessions in the requested range (up to the
+last session closed when the run started) are compared with what *this source* has already
+delivered or been asked for:
+
+- the curated bars whose ``source`` is this source, and
+- the fetch log (``quality/fetch_log``): every span a source was asked for, written by the
+  lake writer once the span's bars are in the lake (so a run killed before that asks again).
+
+The sessions left form one request per symbol, from its first to its last missing session
+(one request per symbol keeps within a provider's request budget); bars of the span that this
+source already delivered are dropped before they are published. A symbol with nothing
+missing is not fetched at all. Sessions asked for and not delivered are known gaps: the
+completeness step re-fetches the ones inside a symbol's history once (see
+:mod:`marketlake.pipeline.completeness`), then ``process`` reports them in
+``missing_sessions``; later runs do not ask for them again. Bars of the same sessions from
+another source do not count as delivered, so switching providers re-fetches them and the
+lake writer reconciles the two (:mod:`marketlake.pipeline.reconcile`).
+
+File sources (csv, parquet) are imports, read whole on every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from marketlake.pipeline.context import FILE_SOURCES
+from marketlake.pipeline.lake_names import BARS
+from marketlake.schemas import UTC_US
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.context import RunContext
+
+FETCH_LOG = "quality/fetch_log"
+FETCH = "fetch"
+REFETCH = "refetch"
+FETCH_LOG_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("start", UTC_US, nullable=False),  # first session asked for, 00:00 UTC
+        pa.field("end", UTC_US, nullable=False),  # last session asked for, 00:00 UTC
+        pa.field("kind", pa.string(), nullable=False),  # fetch | refetch
+        pa.field("checked", pa.bool_(), nullable=False),  # completeness re-fetch done
+        pa.field("run_id", pa.string()),
+        pa.field("requested_at", UTC_US, nullable=False),
+    ]
+)
+FETCH_LOG_KEYS = ("symbol", "source", "start", "end")
+_DAY_US = 86_400_000_000
+
+
+@dataclass
+class FetchRequest:
+    """One request: ``symbol`` over sessions [start, end], ``sessions`` of them not delivered.
+
+    ``delivered`` holds the days in the span this source already delivered (``datetime64[D]``);
+    their bars are dropped from the answer.
+    """
+
+    symbol: str
+    start: date
+    end: date
+    sessions: int
+    delivered: np.ndarray = field(default_factory=lambda: np.array([], "datetime64[D]"))
+
+
+@dataclass
+class FetchPlan:
+    """The requests of a run and the symbols that need none."""
+
+    requests: list[FetchRequest]
+    up_to_date: list[str]
+
+    @property
+    def sessions(self) -> int:
+        """Sessions asked for that this source has not delivered."""
+        return sum(r.sessions for r in self.requests)
+
+    def by_span(self) -> dict[tuple[date, date], list[FetchRequest]]:
+        """Requests grouped by span, so a source can fetch symbols of one span together."""
+        groups: dict[tuple[date, date], list[FetchRequest]] = {}
+        for request in self.requests:
+            groups.setdefault((request.start, request.end), []).append(request)
+        return groups
+
+
+def source_name(ctx: RunContext) -> str:
+    """The run's source as its bars name it (``sim``, ``yahoo``, ``alphavantage``, ...)."""
+    return ctx.settings.source.strip().lower()
+
+
+def is_incremental(ctx: RunContext) -> bool:
+    """True for sources fetched incrementally (every source but file imports)."""
+    return source_name(ctx) not in FILE_SOURCES
+
+
+def expected_sessions(ctx: RunContext) -> np.ndarray:
+    """Sessions of the run's range that have closed (``datetime64[D]``)."""
+    cal = ctx.calendar
+    start, end = ctx.session_range
+    try:
+        closed = cal.last_session_before(ctx.now)
+    except ValueError:
+        return np.array([], "datetime64[D]")
+    end = min(end, closed)
+    if end < start:
+        return np.array([], "datetime64[D]")
+    return cal.session_array(start, end)
+
+
+def to_days(stamps: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """UTC timestamps as ``datetime64[D]`` (the session date of daily rows)."""
+    micros = stamps.cast(UTC_US).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return (micros // _DAY_US).astype("datetime64[D]")
+
+
+def midnight(day: date) -> datetime:
+    """``day`` at 00:00 UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> pa.Table:
+    """Symbol, day (``date32``) and source of the curated bars of ``symbols`` (of ``source``)."""
+    import polars as pl
+
+    empty = pa.table(
+        {"symbol": pa.array([], pa.string()), "day": pa.array([], pa.date32())},
+    )
+    if not symbols or not ctx.tables.exists(BARS):
+        return empty
+    dataset = ctx.tables.dataset(BARS)
+    frame = pl.from_arrow(dataset.to_table(columns=["symbol", "ts", "source"]))
+    assert isinstance(frame, pl.DataFrame)
+    keep = pl.col("symbol").is_in(symbols)
+    if source is not None:
+        keep = keep & (pl.col("source") == source)
+    picked = frame.filter(keep).select("symbol", pl.col("ts").dt.date().alias("day"))
+    return picked.to_arrow().cast(empty.schema)
+
+
+def read_fetch_log(ctx: RunContext, source: str, symbols: list[str]) -> pa.Table:
+    """Rows of the fetch log of ``source`` for ``symbols``."""
+    import polars as pl
+
+    if not symbols or not ctx.tables.exists(FETCH_LOG):
+        return FETCH_LOG_SCHEMA.empty_table()
+    frame = pl.from_arrow(ctx.tables.dataset(FETCH_LOG).to_table())
+    assert isinstance(frame, pl.DataFrame)
+    picked = frame.filter(pl.col("symbol").is_in(symbols) & (pl.col("source") == source))
+    return picked.to_arrow().select(FETCH_LOG_SCHEMA.names).cast(FETCH_LOG_SCHEMA)
+
+
+def _coverage(
+    symbols: list[str], sessions: np.ndarray, days: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A (symbols x sessions) mask of sessions with a row in ``days``, plus each row's
+    symbol code and day (codes are -1 for symbols not asked for)."""
+    import pyarrow.compute as pc
+
+    mask = np.zeros((len(symbols), len(sessions)), dtype=bool)
+    if days.num_rows == 0 or sessions.size == 0:
+        return mask, np.array([], np.int64), np.array([], "datetime64[D]")
+    codes = pc.index_in(days.column("symbol"), value_set=pa.array(symbols, pa.string()))
+    code = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    day = days.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    position = np.minimum(np.searchsorted(sessions, day), sessions.size - 1)
+    hit = (code >= 0) & (sessions[position] == day)
+    mask[code[hit], position[hit]] = True
+    return mask, code, day
+
+
+def plan_fetches(ctx: RunContext) -> FetchPlan:
+    """The requests that bring each run symbol up to date with the calendar (see module doc)."""
+    source = source_name(ctx)
+    symbols = ctx.symbols
+    sessions = expected_sessions(ctx)
+    bar_days = stored_bar_days(ctx, symbols, source)
+    covered, code, day = _coverage(symbols, sessions, bar_days)
+    for row in read_fetch_log(ctx, source, symbols).to_pylist():
+        i = symbols.index(row["symbol"])
+        lo = np.searchsorted(sessions, np.datetime64(row["start"].date(), "D"), side="left")
+        hi = np.searchsorted(sessions, np.datetime64(row["end"].date(), "D"), side="right")
+        covered[i, lo:hi] = True
+    requests: list[FetchRequest] = []
+    up_to_date: list[str] = []
+    for i, symbol in enumerate(symbols):
+        missing = sessions[~covered[i]]
+        if missing.size == 0:
+            up_to_date.append(symbol)
+            continue
+        first, last = missing[0], missing[-1]
+        mine = day[(code == i) & (day >= first) & (day <= last)]
+        requests.append(
+            FetchRequest(
+                symbol,
+                first.astype(object),
+                last.astype(object),
+                int(missing.size),
+                np.unique(mine),
+            )
+        )
+    return FetchPlan(requests, up_to_date)
+
+
+def fetch_log_rows(
+    requests: list[FetchRequest], source: str, kind: str, run_id: str, now: datetime
+) -> pa.Table:
+    """Fetch-log rows for ``requests`` (re-fetches are logged as already checked)."""
+    return pa.table(
+        {
+            "symbol": [r.symbol for r in requests],
+            "source": [source] * len(requests),
+            "start": [midnight(r.start) for r in requests],
+            "end": [midnight(r.end) for r in requests],
+            "kind": [kind] * len(requests),
+            "checked": [kind == REFETCH] * len(requests),
+            "run_id": [run_id] * len(requests),
+            "requested_at": [now] * len(requests),
+        },
+        schema=FETCH_LOG_SCHEMA,
+    )

@@ -1,0 +1,137 @@
+"""Fetched history onto the bus: raw payload kept, already-delivered bars dropped, span logged.
+
+Every request's payload is stored under ``raw/`` before its records are published. A
+request's bars, corporate actions and parser rejects go out as one message per dataset and
+symbol, keyed by symbol; the request's fetch-log row follows them on the same key, so the lake
+writer sees it only after the bars it covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.pipeline.incremental import (
+    REFETCH,
+    FetchRequest,
+    fetch_log_rows,
+    source_name,
+    to_days,
+)
+from marketlake.pipeline.messages import HISTORY_TOPIC, encode_table, history_headers
+from marketlake.pipeline.result import StageResult
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.context import RunContext
+    from marketlake.sources.base import HistoryBatch
+
+FETCH_LOG_DATASET = "fetch_log"
+
+
+def per_symbol(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Split ``table`` (sorted or not) into one table per symbol."""
+    if table.num_rows == 0:
+        return
+    symbols = table.column("symbol")
+    unique = pc.unique(symbols)
+    if len(unique) == 1:
+        yield unique[0].as_py(), table
+        return
+    table = table.sort_by([("symbol", "ascending")])
+    ends = pc.run_end_encode(table.column("symbol").combine_chunks()).run_ends.to_pylist()
+    begin = 0
+    for end in ends:
+        part = table.slice(begin, end - begin)
+        yield part.column("symbol")[0].as_py(), part
+        begin = end
+
+
+def drop_delivered(bars: pa.Table, symbol: str, delivered: np.ndarray | None) -> pa.Table:
+    """``bars`` of ``symbol`` without the days in ``delivered`` (``datetime64[D]``)."""
+    if delivered is None or delivered.size == 0 or bars.num_rows == 0:
+        return bars
+    keep = ~np.isin(to_days(bars.column("ts")), delivered)
+    return bars.filter(pa.array(keep, pa.bool_()))
+
+
+def publish_batch(
+    ctx: RunContext,
+    producer: Any,
+    batch: HistoryBatch,
+    *,
+    delivered: Mapping[str, np.ndarray] | None = None,
+    raw_suffix: str = "",
+) -> tuple[int, int]:
+    """Keep ``batch``'s raw payload and publish its records; return (bars, rejects) published."""
+    from marketlake.lake.raw import write_raw
+
+    if batch.raw:
+        write_raw(
+            ctx.storage,
+            source=batch.source,
+            dataset="bars_1d",
+            batch_id=batch.batch_id + raw_suffix,
+            payload=batch.raw,
+            fmt=batch.raw_format,
+            ingest_date=ctx.now.date(),
+        )
+    sent = 0
+    for symbol, part in per_symbol(batch.bars):
+        part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
+        sent += part.num_rows
+        _send(producer, "bars_1d", symbol, part, batch)
+    for symbol, part in per_symbol(batch.actions):
+        _send(producer, "corporate_actions", symbol, part, batch)
+    _send(producer, "quarantine", batch.batch_id, batch.rejects, batch)
+    return sent, batch.rejects.num_rows
+
+
+def _send(producer: Any, dataset: str, key: str, table: pa.Table, batch: HistoryBatch) -> None:
+    if table.num_rows:
+        headers = history_headers(dataset, batch.source, batch.batch_id)
+        producer.send(HISTORY_TOPIC, key, encode_table(table), headers)
+
+
+def check_budget(ctx: RunContext, requests: list[FetchRequest]) -> None:
+    """Let a source with a request budget refuse the whole plan before any request."""
+    check = getattr(ctx.source, "check_budget", None)
+    if check is None or not requests:
+        return
+    start = min(r.start for r in requests)
+    end = max(r.end for r in requests)
+    check([r.symbol for r in requests], start, end)
+
+
+def publish_requests(
+    ctx: RunContext, producer: Any, requests: list[FetchRequest], kind: str, result: StageResult
+) -> int:
+    """Fetch every request from the run's source and publish it; return bars published.
+
+    Requests sharing a span are fetched in one call of the source (the simulator computes
+    them together). Each request's fetch-log row is published after its records.
+    """
+    groups: dict[tuple[Any, Any], list[FetchRequest]] = {}
+    for request in requests:
+        groups.setdefault((request.start, request.end), []).append(request)
+    published = 0
+    done = 0
+    suffix = f"-{REFETCH}" if kind == REFETCH else ""
+    for (start, end), group in groups.items():
+        delivered = {r.symbol: r.delivered for r in group}
+        for batch in ctx.source.fetch_history([r.symbol for r in group], start, end):
+            bars, rejects = publish_batch(
+                ctx, producer, batch, delivered=delivered, raw_suffix=suffix
+            )
+            published += bars
+            result.quarantined += rejects
+            done += 1
+            ctx.progress("fetch_history", done, max(len(requests), done))
+        log = fetch_log_rows(group, source_name(ctx), kind, ctx.run_id, ctx.now)
+        for symbol, part in per_symbol(log):
+            headers = history_headers(FETCH_LOG_DATASET, source_name(ctx), f"{symbol}-log")
+            producer.send(HISTORY_TOPIC, symbol, encode_table(part), headers)
+    return published

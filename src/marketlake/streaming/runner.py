@@ -1,0 +1,79 @@
+"""``marketlake stream`` in one process: a producer thread feeding the bus, and the pipeline.
+
+The producer sends the source's ticks to the bus in its own thread while the pipeline consumes
+them in the calling thread. The run ends once the source is exhausted (``count``), the
+``duration_s`` has passed or ``stop()`` turned true, and the pipeline has caught up with
+everything the producer sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from marketlake.streaming.producer import ProduceStats, TickProducer, produce_ticks
+
+if TYPE_CHECKING:
+    from marketlake.sources.live import TickSource
+    from marketlake.streaming.pipeline import StreamPipeline
+    from marketlake.streaming.stats import ProcessStats
+
+
+@dataclass
+class StreamRun:
+    """The counts of a one-process run."""
+
+    produced: ProduceStats
+    processed: ProcessStats
+
+
+def stream_in_process(
+    source: TickSource,
+    producer: TickProducer,
+    pipeline: StreamPipeline,
+    *,
+    duration_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[ProduceStats, ProcessStats], None] | None = None,
+    progress_every_s: float = 1.0,
+) -> StreamRun:
+    """Produce ``source`` to the bus in a thread and process it here until caught up."""
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    errors: list[BaseException] = []
+
+    def stop_producing() -> bool:
+        if stop is not None and stop():
+            return True
+        return deadline is not None and time.monotonic() >= deadline
+
+    def produce() -> None:
+        try:
+            produce_ticks(producer, source, stop=stop_producing)
+        except BaseException as exc:  # raised again in the calling thread
+            errors.append(exc)
+
+    producer.open()
+    thread = threading.Thread(target=produce, name="stream-producer", daemon=True)
+    thread.start()
+
+    def report(stats: ProcessStats) -> None:
+        if on_progress is not None:
+            on_progress(producer.stats, stats)
+
+    try:
+        processed = pipeline.run(
+            until_caught_up=True,
+            upstream_done=lambda: not thread.is_alive(),
+            stop=lambda: bool(errors) or (stop is not None and stop()),
+            on_progress=report,
+            progress_every_s=progress_every_s,
+        )
+    finally:
+        thread.join()
+        producer.close()
+    if errors:
+        raise errors[0]
+    return StreamRun(producer.stats, processed)

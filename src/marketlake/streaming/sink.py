@@ -1,0 +1,234 @@
+"""Sinks of the stream pipeline: the lake's Delta tables and the warehouse, exactly-once.
+
+Every write is idempotent, so a batch written again after a crash changes nothing:
+
+- ``curated/ticks`` is appended to, one Delta commit per batch, and each commit records the
+  bus positions it reaches (commit metadata ``marketlake.stream.<group>``). A restarted
+  processor reads the newest such positions and does not append ticks of messages below them
+  again; the commit and its positions are atomic, so no tick is lost or doubled. With
+  ``ticks_mode="merge"`` the ticks are MERGEd on (symbol, ts, seq) instead, which also absorbs
+  ticks that were produced to the bus twice, at a higher cost per batch.
+- bars, windows, late ticks and alerts are MERGEd on their natural keys (a later row with the
+  same key is a correction or the final version of a provisional window);
+- rejected ticks go to ``quarantine/ticks``; the warehouse gets upserts on the same keys.
+
+The processor checkpoint is stored last, then the bus offsets may be committed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from marketlake.errors import ConfigError
+from marketlake.schemas import TICK_KEYS, TICK_SCHEMA
+from marketlake.streaming.offsets import (
+    Checkpoint,
+    CheckpointStore,
+    Positions,
+    positions_from_json,
+    positions_to_json,
+)
+from marketlake.streaming.outputs import ALERT_KEYS, BARS_1M_KEYS, WINDOW_KEYS, StreamOutput
+
+if TYPE_CHECKING:
+    from marketlake.lake.tables import LakeTables
+    from marketlake.warehouse.base import Warehouse
+
+TICKS_TABLE = "curated/ticks"
+BARS_TABLE = "curated/bars_1m"
+LATE_TABLE = "curated/late_ticks"
+WINDOWS_TABLE = "analytics/stream_windows"
+ALERTS_TABLE = "analytics/stream_alerts"
+STREAM_TABLES = (TICKS_TABLE, BARS_TABLE, LATE_TABLE, WINDOWS_TABLE, ALERTS_TABLE)
+TICKS_MODES = ("append", "merge")
+_METADATA_PREFIX = "marketlake.stream."
+_HISTORY_DEPTH = 500
+
+# (lake table, warehouse table, output field, keys)
+_OUTPUT_TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (BARS_TABLE, "bars_1m", "bars_1m", BARS_1M_KEYS),
+    (WINDOWS_TABLE, "stream_windows", "windows", WINDOW_KEYS),
+    (LATE_TABLE, "late_ticks", "late", TICK_KEYS),
+    (ALERTS_TABLE, "stream_alerts", "alerts", ALERT_KEYS),
+)
+
+
+@dataclass
+class SinkBatch:
+    """Everything one commit of the pipeline writes: the new ticks, the processor's outputs,
+    and the state and bus positions they reach."""
+
+    positions: Positions
+    state: bytes
+    counts: dict[str, int]
+    ticks: list[pa.Table] = field(default_factory=list)
+    in_lake: list[bool] = field(default_factory=list)  # per ticks table: already appended
+    outputs: list[StreamOutput] = field(default_factory=list)
+
+    def add_ticks(self, ticks: pa.Table, in_lake: bool) -> None:
+        """Add valid ticks; ``in_lake`` when an earlier run already appended them."""
+        self.ticks.append(ticks)
+        self.in_lake.append(in_lake)
+
+    @property
+    def tick_count(self) -> int:
+        """Ticks in the batch."""
+        return sum(t.num_rows for t in self.ticks)
+
+
+class StreamSink:
+    """Writes :class:`SinkBatch` es to the lake (and the warehouse, when given), then stores
+    the checkpoint."""
+
+    def __init__(
+        self,
+        tables: LakeTables,
+        group: str,
+        warehouse: Warehouse | None = None,
+        ticks_mode: Literal["append", "merge"] = "append",
+    ) -> None:
+        if ticks_mode not in TICKS_MODES:
+            raise ConfigError(f"ticks_mode must be one of {TICKS_MODES}, got {ticks_mode!r}")
+        self.tables = tables
+        self.group = group
+        self.warehouse = warehouse
+        self.ticks_mode = ticks_mode
+        self.checkpoints = CheckpointStore(tables.storage, group)
+        self.written: dict[str, int] = {}
+
+    def written_positions(self) -> Positions:
+        """The bus positions the newest tick commit of this group reached (empty: none)."""
+        if not self.tables.exists(TICKS_TABLE):
+            return {}
+        key = _METADATA_PREFIX + self.group
+        for commit in self.tables.history(TICKS_TABLE, limit=_HISTORY_DEPTH):
+            if key in commit:
+                return positions_from_json(json.loads(commit[key]))
+        return {}
+
+    def write(self, batch: SinkBatch) -> None:
+        """Write ``batch`` durably and idempotently, then its checkpoint."""
+        output = StreamOutput.concat(batch.outputs)
+        self._write_ticks(batch)
+        for lake_name, _, attribute, keys in _OUTPUT_TABLES:
+            rows: pa.Table = getattr(output, attribute)
+            if rows.num_rows:
+                self.tables.merge(lake_name, rows, keys)
+                self._count(lake_name, rows.num_rows)
+        if output.quarantine.num_rows:
+            from marketlake.lake.quarantine import write_quarantine
+
+            write_quarantine(self.tables, output.quarantine)
+            self._count("quarantine/ticks", output.quarantine.num_rows)
+        if self.warehouse is not None:
+            self._load_warehouse(batch, output)
+        self.checkpoints.save(
+            Checkpoint(self.group, dict(batch.positions), batch.state, dict(batch.counts))
+        )
+
+    def _write_ticks(self, batch: SinkBatch) -> None:
+        if self.ticks_mode == "merge":
+            fresh = batch.ticks
+        else:
+            fresh = [t for t, done in zip(batch.ticks, batch.in_lake, strict=True) if not done]
+        if not fresh:
+            return
+        ticks = pa.concat_tables(fresh)
+        if ticks.num_rows == 0:
+            return
+        if self.ticks_mode == "merge":
+            self.tables.merge(TICKS_TABLE, ticks, TICK_KEYS, update_existing=False)
+        else:
+            self._append_ticks(ticks, batch.positions)
+        self._count(TICKS_TABLE, ticks.num_rows)
+
+    def _append_ticks(self, ticks: pa.Table, positions: Positions) -> None:
+        from deltalake import CommitProperties, write_deltalake
+
+        storage = self.tables.storage
+        metadata = {_METADATA_PREFIX + self.group: json.dumps(positions_to_json(positions))}
+
+        def append() -> None:
+            write_deltalake(
+                storage.uri(TICKS_TABLE),
+                ticks.cast(TICK_SCHEMA),
+                mode="append",
+                storage_options=storage.storage_options(),
+                commit_properties=CommitProperties(custom_metadata=metadata),
+            )
+
+        storage.run(f"appending to table {TICKS_TABLE}", append)
+
+    def _load_warehouse(self, batch: SinkBatch, output: StreamOutput) -> None:
+        assert self.warehouse is not None
+        loads: list[tuple[str, pa.Table]] = []
+        if batch.ticks:
+            loads.append(("ticks", pa.concat_tables(batch.ticks)))
+        loads += [(name, getattr(output, attr)) for _, name, attr, _ in _OUTPUT_TABLES]
+        loads.append(("quarantine", output.quarantine))
+        for name, rows in loads:
+            if rows.num_rows:
+                self.warehouse.upsert(name, rows)
+
+    def _count(self, table: str, rows: int) -> None:
+        self.written[table] = self.written.get(table, 0) + rows
+
+
+class SinkWriter(threading.Thread):
+    """Writes sealed batches in a thread, in order; the first error is raised again in the
+    caller's thread."""
+
+    def __init__(self, sink: StreamSink) -> None:
+        super().__init__(name="stream-sink", daemon=True)
+        self.sink = sink
+        self.batches: queue.Queue[SinkBatch | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            batch = self.batches.get()
+            try:
+                if batch is None:
+                    return
+                if self.error is None:
+                    self.sink.write(batch)
+            except BaseException as exc:  # handed to the processing thread
+                self.error = exc
+            finally:
+                self.batches.task_done()
+
+    def submit(self, batch: SinkBatch) -> None:
+        """Queue ``batch`` (blocks while two batches wait); raise an earlier write error."""
+        self.check()
+        self.batches.put(batch)
+
+    def drain(self) -> None:
+        """Wait until every queued batch is written; raise a write error."""
+        self.batches.join()
+        self.check()
+
+    def check(self) -> None:
+        """Raise the first write error, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
+        self.batches.put(None)
+        self.join()
+
+
+def compact_stream_tables(tables: LakeTables, names: Sequence[str] | None = None) -> list[Any]:
+    """Compact the streaming tables' small files (``names`` default: every existing one).
+
+    Returns ``(table, metrics)`` pairs, one per compacted table.
+    """
+    chosen = list(names) if names else [*STREAM_TABLES, "quarantine/ticks"]
+    return [(name, tables.compact(name)) for name in chosen if tables.exists(name)]

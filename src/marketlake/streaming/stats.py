@@ -1,0 +1,58 @@
+"""Live figures of a stream-processor run: throughput, lag, late and quarantined ticks,
+tick-to-window latency."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+_LATENCY_SAMPLES = 200_000
+
+
+@dataclass
+class ProcessStats:
+    """Counts of one processor run (this process only; the checkpoint keeps the totals)."""
+
+    ticks: int = 0
+    messages: int = 0
+    skipped: int = 0  # messages already covered by the restored checkpoint
+    late: int = 0
+    quarantined: int = 0
+    windows: int = 0
+    bars: int = 0
+    alerts: int = 0
+    commits: int = 0
+    written_ticks: int = 0
+    lag: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Ticks processed per second since the start."""
+        return self.ticks / max(self.elapsed_s, 1e-9)
+
+    def latency_ms(self, quantile: float = 0.99) -> float | None:
+        """The ``quantile`` of send-to-window latencies seen so far, in milliseconds."""
+        if not self.latencies_us:
+            return None
+        ordered = sorted(self.latencies_us)
+        index = min(int(quantile * len(ordered)), len(ordered) - 1)
+        return ordered[index] / 1000.0
+
+    def line(self) -> str:
+        """A one-line summary for the terminal."""
+        lag = "?" if self.lag is None else f"{self.lag:,}"
+        p99 = self.latency_ms()
+        latency = "" if p99 is None else f"  p99 latency {p99:,.1f} ms"
+        return (
+            f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
+            f"late {self.late:,}  quarantined {self.quarantined:,}  windows {self.windows:,}  "
+            f"alerts {self.alerts:,}  commits {self.commits}{latency}"
+        )
