@@ -61,6 +61,79 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 QUARANTINE_KEYS = ("dataset", "record_id", "rule")
 
+SERIES_KEYS = ("symbol", "ts")  # per-symbol daily series: one row per symbol and session
+
+
+def series_schema(*fields: pa.Field) -> pa.Schema:
+    """A per-symbol time series keyed by (symbol, ts), both required."""
+    return pa.schema(
+        [
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("ts", UTC_US, nullable=False),
+            *fields,
+        ]
+    )
+
+
+def float_fields(*names: str) -> list[pa.Field]:
+    """Nullable float64 fields named ``names``."""
+    return [pa.field(name, pa.float64()) for name in names]
+
+
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+
+ADJUSTED_BAR_SCHEMA = series_schema(*float_fields(*OHLCV_COLUMNS, "price_factor", "volume_factor"))
+
+METRIC_COLUMNS = ("change_pct", "log_return", "range_pct", "gap_pct", "volatility_20d")
+DAILY_METRICS_SCHEMA = series_schema(*float_fields("close", *METRIC_COLUMNS))
+
+INDICATOR_COLUMNS = (
+    "sma_20",
+    "ema_20",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "atr_14",
+    "stddev_20",
+    "obv",
+)
+INDICATORS_SCHEMA = series_schema(*float_fields(*INDICATOR_COLUMNS))
+
+MISSING_SESSION_SCHEMA = series_schema(
+    pa.field("source", pa.string()),
+    pa.field("detected_at", UTC_US, nullable=False),
+)
+
+RECONCILIATION_SCHEMA = series_schema(
+    pa.field("source_a", pa.string(), nullable=False),  # the stored bar's source
+    pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's source
+    *float_fields("close_a", "close_b", "rel_diff"),
+    pa.field("flagged_at", UTC_US, nullable=False),
+)
+RECONCILIATION_KEYS = ("symbol", "ts", "source_a", "source_b")
+
+RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # one of RUN_STATUSES
+        pa.field("attempt", pa.int64()),
+        pa.field("started_at", UTC_US),
+        pa.field("finished_at", UTC_US),
+        pa.field("rows_in", pa.int64()),
+        pa.field("rows_out", pa.int64()),
+        pa.field("quarantined", pa.int64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("detail", pa.string()),
+    ]
+)
+RUNS_KEYS = ("run_id", "stage")
+
 SPLIT = "split"
 DIVIDEND = "dividend"
 

@@ -156,7 +156,7 @@ def test_quarantine_rows_follow_the_contract() -> None:
     }
     assert json.loads(row["record"]) == expected_record
     assert row["record"] == json.dumps(expected_record, sort_keys=True, separators=(",", ":"))
-    assert row["record_id"] == hashlib.sha1(f"bars_1d|{row['record']}".encode()).hexdigest()
+    assert row["record_id"] == hashlib.sha1(f"bars_1d\n{row['record']}".encode()).hexdigest()
     assert row["dataset"] == "bars_1d"
     assert (row["symbol"], row["ts"], row["source"]) == ("AAPL", day(WEEK[0]), "test")
     assert row["quarantined_at"] == NOW

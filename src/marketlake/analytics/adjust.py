@@ -23,25 +23,12 @@ import polars as pl
 import pyarrow as pa
 
 from marketlake.quality.order import sort_by_key
-from marketlake.schemas import DIVIDEND, SPLIT, UTC_US
+from marketlake.schemas import ADJUSTED_BAR_SCHEMA, DIVIDEND, SPLIT
 
 log = logging.getLogger(__name__)
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
-ADJUSTED_BAR_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),
-        pa.field("open", pa.float64()),
-        pa.field("high", pa.float64()),
-        pa.field("low", pa.float64()),
-        pa.field("close", pa.float64()),
-        pa.field("volume", pa.float64()),
-        pa.field("price_factor", pa.float64()),
-        pa.field("volume_factor", pa.float64()),
-    ]
-)
 
 _EVENT_SCHEMA = pl.Schema(
     {

@@ -16,19 +16,9 @@ from abc import ABC, abstractmethod
 
 import pyarrow as pa
 
-from marketlake.analytics.indicators import INDICATOR_COLUMNS
-from marketlake.analytics.metrics import METRIC_COLUMNS
 from marketlake.errors import ConfigError, MissingExtraError, TerminalError
-from marketlake.schemas import UTC_US
+from marketlake.schemas import DAILY_METRICS_SCHEMA, INDICATOR_COLUMNS, INDICATORS_SCHEMA
 
-_KEYS = [pa.field("symbol", pa.string(), nullable=False), pa.field("ts", UTC_US, nullable=False)]
-DAILY_METRICS_SCHEMA = pa.schema(
-    [*_KEYS, pa.field("close", pa.float64())]
-    + [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
-)
-INDICATORS_SCHEMA = pa.schema(
-    [*_KEYS] + [pa.field(name, pa.float64()) for name in INDICATOR_COLUMNS]
-)
 ANALYTICS_SCHEMA = pa.schema(
     list(DAILY_METRICS_SCHEMA) + [INDICATORS_SCHEMA.field(name) for name in INDICATOR_COLUMNS]
 )

@@ -43,24 +43,11 @@ import numpy as np
 from marketlake.analytics.kernels import resynced_stddev
 from marketlake.analytics.panel import Layout, allocate, first_valid, size_buckets
 from marketlake.analytics.sweep import OUTPUTS, Panels, sweep_indicators
+from marketlake.schemas import INDICATOR_COLUMNS
 
 if TYPE_CHECKING:
     import polars as pl
 
-INDICATOR_COLUMNS = (
-    "sma_20",
-    "ema_20",
-    "rsi_14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "bb_upper",
-    "bb_middle",
-    "bb_lower",
-    "atr_14",
-    "stddev_20",
-    "obv",
-)
 REQUIRED_COLUMNS = ("symbol", "ts", "high", "low", "close", "volume")
 _BAND_STD = "_bband_stddev"  # BBANDS' standard deviation (STDDEV re-sums, BBANDS does not)
 _BAND_WIDTH = 2.0

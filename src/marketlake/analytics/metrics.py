@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from marketlake.schemas import METRIC_COLUMNS
+
 if TYPE_CHECKING:
     import polars as pl
 
-METRIC_COLUMNS = ("change_pct", "log_return", "range_pct", "gap_pct", "volatility_20d")
 VOLATILITY_WINDOW = 20
 TRADING_DAYS = 252
 

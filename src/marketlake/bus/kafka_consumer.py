@@ -18,6 +18,8 @@ _CONSUMER_DEFAULTS = {
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,
 }
+# The end-offset probe wants "no more records" at once, not after a long-polling fetch.
+_PROBE_FETCH_WAIT_MS = 10
 
 
 class KafkaConsumer(Consumer):
@@ -109,16 +111,10 @@ class KafkaConsumer(Consumer):
 
         Some Kafka-protocol brokers (Tansu) report the last batch's base offset + 1 as the high
         watermark, so the records from the high watermark - 1 on are read to find the end.
+        The watermarks are asked through a separate client: on the group member's connection
+        the request would queue behind its pending fetch (up to ``fetch.wait.max.ms``).
         """
         tp = self._driver.TopicPartition
-        ends: dict[tuple[str, int], tuple[int, int]] = {}
-        for topic, partition in pairs:
-            ends[(topic, partition)] = self._consumer.get_watermark_offsets(
-                tp(topic, partition), timeout=10, cached=False
-            )
-        pending = {pair for pair, (low, high) in ends.items() if high > low}
-        if not pending:
-            return ends
         if self._probe is None:
             self._probe = self._driver.Consumer(
                 {
@@ -126,8 +122,17 @@ class KafkaConsumer(Consumer):
                     "group.id": "marketlake-end-offsets",
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
+                    "fetch.wait.max.ms": _PROBE_FETCH_WAIT_MS,
                 }
             )
+        ends: dict[tuple[str, int], tuple[int, int]] = {}
+        for topic, partition in pairs:
+            ends[(topic, partition)] = self._probe.get_watermark_offsets(
+                tp(topic, partition), timeout=10, cached=False
+            )
+        pending = {pair for pair, (low, high) in ends.items() if high > low}
+        if not pending:
+            return ends
         self._probe.assign([tp(t, p, ends[(t, p)][1] - 1) for t, p in sorted(pending)])
         reached: set[tuple[str, int]] = set()
         deadline = time.monotonic() + 10

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from marketlake.cli.lake import lake_app
+from marketlake.cli.options import (
+    BusOption,
+    ConfigOption,
+    FormatOption,
+    HomeOption,
+    LakeOption,
+    OutputFormat,
+    QuietOption,
+    WarehouseOption,
+)
 from marketlake.cli.stream import stream_app
 from marketlake.errors import MarketlakeError
 
@@ -23,21 +32,6 @@ app = typer.Typer(
 )
 app.add_typer(lake_app, name="lake")
 app.add_typer(stream_app, name="stream")
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        help="Folder of lake, bus and warehouse [env: MARKETLAKE_HOME; default ./marketlake-data]",
-        show_default=False,
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="TOML config file [env: MARKETLAKE_CONFIG; default <home>/marketlake.toml]"
-    ),
-]
 
 
 @app.command()
@@ -59,18 +53,12 @@ def run(
     end: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last session (YYYY-MM-DD)")
     ] = None,
-    bus: Annotated[
-        str | None, typer.Option(help="Bus: local, memory://, kafka://host:port")
-    ] = None,
-    lake: Annotated[
-        str | None, typer.Option(help="Lake root: file:///path or s3://bucket/prefix")
-    ] = None,
+    bus: BusOption = None,
+    lake: LakeOption = None,
     engine: Annotated[str | None, typer.Option(help="Batch engine: local or spark")] = None,
-    warehouse: Annotated[
-        str | None, typer.Option(help="Warehouse: duckdb:///path, postgresql://...")
-    ] = None,
+    warehouse: WarehouseOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the sim source")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run the batch pipeline: fetch_history → consume_history → process → load_warehouse."""
     from marketlake.cli.run import run_pipeline
@@ -97,25 +85,13 @@ def run(
     raise typer.Exit(0 if report.succeeded else 1)
 
 
-class OutputFormat(StrEnum):
-    """Formats of ``marketlake sql``."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help='A SQL query, e.g. "SELECT * FROM bars_1d LIMIT 5"')],
     home: HomeOption = None,
     config: ConfigOption = None,
-    warehouse: Annotated[
-        str | None, typer.Option(help="Warehouse URL [default: <home>/warehouse.duckdb]")
-    ] = None,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format")
-    ] = OutputFormat.table,
+    warehouse: WarehouseOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Query the warehouse (read-only)."""
     from marketlake.cli.sql import run_sql

@@ -80,9 +80,8 @@ def _check_lake(settings: Settings) -> str:
     probe_writes(storage)
     infos = describe_tables(LakeTables(storage))
     found = "; ".join(f"{i.name} v{i.version} {i.rows:,} rows" for i in infos)
-    return (
-        f"{storage.describe()}: reachable, writable; {len(infos)} Delta tables"
-        + (f": {found}" if found else " (none yet; `marketlake run` creates them)")
+    return f"{storage.describe()}: reachable, writable; {len(infos)} Delta tables" + (
+        f": {found}" if found else " (none yet; `marketlake run` creates them)"
     )
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from marketlake.cli.options import ConfigOption, FormatOption, HomeOption, LakeOption, OutputFormat
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from marketlake.lake.tables import LakeTables
+    from marketlake.settings import Settings
 
 lake_app = typer.Typer(
     help="Maintain the lake: tables, compact, vacuum, history, read --as-of, reprocess.",
@@ -22,35 +25,6 @@ lake_app = typer.Typer(
 )
 
 
-class Format(StrEnum):
-    """Output formats of the lake commands."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        help="Folder of lake, bus and warehouse [env: MARKETLAKE_HOME; default ./marketlake-data]",
-        show_default=False,
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="TOML config file [env: MARKETLAKE_CONFIG; default <home>/marketlake.toml]"
-    ),
-]
-LakeOption = Annotated[
-    str | None,
-    typer.Option(
-        "--lake", help="Lake root: file:///path or s3://bucket/prefix [default: <home>/lake]"
-    ),
-]
-FormatOption = Annotated[Format, typer.Option("--format", help="Output format")]
 TablesArgument = Annotated[
     list[str] | None,
     typer.Argument(
@@ -65,22 +39,42 @@ AsOfOption = Annotated[
 ]
 
 
-def _open(home: Path | None, config: Path | None, lake: str | None) -> LakeTables:
-    from marketlake.lake.maintenance import open_storage
-    from marketlake.lake.tables import LakeTables
+def _settings(
+    home: Path | None, config: Path | None, lake: str | None, **overrides: Any
+) -> Settings:
     from marketlake.settings import load_settings
 
-    settings = load_settings(config=config, home=home, lake=lake)
+    return load_settings(config=config, home=home, lake=lake, **overrides)
+
+
+def _tables(settings: Settings) -> LakeTables:
+    """The lake's tables; a remote lake is checked first, so a wrong endpoint, bucket or key
+    fails here, in one line."""
+    from marketlake.lake.maintenance import open_storage
+    from marketlake.lake.tables import LakeTables
+
     storage = open_storage(settings)
-    if not storage.is_local:  # a wrong endpoint, bucket or key fails here, in one line
+    if not storage.is_local:
         storage.check()
     return LakeTables(storage)
 
 
-def _emit(rows: pa.Table, fmt: Format) -> None:
+def _open(home: Path | None, config: Path | None, lake: str | None) -> LakeTables:
+    return _tables(_settings(home, config, lake))
+
+
+def _emit(rows: pa.Table, fmt: OutputFormat) -> None:
     from marketlake.cli.sql import FORMATS
 
     sys.stdout.write(FORMATS[fmt.value](rows))
+
+
+def _emit_counts(rows: list[dict[str, Any]], counts: Sequence[str], fmt: OutputFormat) -> None:
+    """Print ``rows`` of a ``table`` name and the integer columns ``counts``."""
+    import pyarrow as pa
+
+    schema = pa.schema([("table", pa.string())] + [(name, pa.int64()) for name in counts])
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
 
 
 @lake_app.command("tables")
@@ -88,11 +82,9 @@ def tables_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List the Delta tables with their version, live files, rows and size."""
-    import pyarrow as pa
-
     from marketlake.lake.maintenance import describe_tables
 
     infos = describe_tables(_open(home, config, lake))
@@ -106,10 +98,7 @@ def tables_command(
         }
         for i in infos
     ]
-    schema = pa.schema(
-        [("table", pa.string())] + [(c, pa.int64()) for c in ("version", "files", "rows", "bytes")]
-    )
-    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    _emit_counts(rows, ("version", "files", "rows", "bytes"), fmt)
 
 
 @lake_app.command("compact")
@@ -118,11 +107,9 @@ def compact_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Rewrite small data files into larger ones (one commit per table; rows unchanged)."""
-    import pyarrow as pa
-
     from marketlake.lake.maintenance import choose_tables
 
     tables = _open(home, config, lake)
@@ -137,11 +124,7 @@ def compact_command(
                 "version": tables.version(name),
             }
         )
-    schema = pa.schema(
-        [("table", pa.string())]
-        + [(c, pa.int64()) for c in ("files_removed", "files_added", "version")]
-    )
-    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    _emit_counts(rows, ("files_removed", "files_added", "version"), fmt)
 
 
 @lake_app.command("vacuum")
@@ -161,7 +144,7 @@ def vacuum_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Delete data files no version within the retention period uses, and orphaned files."""
     import pyarrow as pa
@@ -184,7 +167,7 @@ def history_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The commits of a table, newest first: version, time, operation, rows and files."""
     from marketlake.lake.maintenance import choose_tables, history_rows
@@ -211,7 +194,7 @@ def read_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Print a table's rows, as of a version or a time (time travel), sorted by symbol and ts."""
     from marketlake.lake.maintenance import choose_tables
@@ -234,26 +217,18 @@ def reprocess_command(
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
-    fmt: FormatOption = Format.table,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Recompute the analytics tables from the curated bars and actions of an earlier snapshot.
 
     A version number is a version of curated/bars_1d (actions as of its commit); a time
     selects both tables as of that time. The warehouse is not touched.
     """
-    import pyarrow as pa
-
-    from marketlake.lake.maintenance import open_storage
     from marketlake.lake.snapshots import parse_snapshot, reprocess_snapshot
-    from marketlake.lake.tables import LakeTables
-    from marketlake.settings import load_settings
 
     snapshot = parse_snapshot(as_of)
-    settings = load_settings(config=config, home=home, lake=lake, engine=engine)
-    storage = open_storage(settings)
-    if not storage.is_local:
-        storage.check()
-    tables = LakeTables(storage)
+    settings = _settings(home, config, lake, engine=engine)
+    tables = _tables(settings)
     result = reprocess_snapshot(tables, snapshot, engine=settings.engine, symbols=_split(symbols))
     rows = [
         {
@@ -266,14 +241,7 @@ def reprocess_command(
         }
         for name, count in result.rows.items()
     ]
-    schema = pa.schema(
-        [("table", pa.string())]
-        + [
-            (c, pa.int64())
-            for c in ("rows", "symbols", "bars_version", "actions_version", "version")
-        ]
-    )
-    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    _emit_counts(rows, ("rows", "symbols", "bars_version", "actions_version", "version"), fmt)
 
 
 def _split(symbols: str | None) -> list[str] | None:

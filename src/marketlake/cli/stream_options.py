@@ -1,5 +1,6 @@
 """Options of the ``marketlake stream`` commands, shared by the one-process command and the
-``produce`` and ``process`` sub-commands."""
+``produce`` and ``process`` sub-commands (the options of every command are in
+:mod:`marketlake.cli.options`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,6 @@ from typing import Annotated
 
 import typer
 
-Home = Annotated[Path | None, typer.Option("--home", help="Folder of lake, bus and warehouse")]
-Config = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
-BusOpt = Annotated[
-    str | None, typer.Option("--bus", help="Bus: local (default), kafka://host:port")
-]
-LakeOpt = Annotated[str | None, typer.Option("--lake", help="Lake root: file:///... or s3://...")]
-WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL")]
 Source = Annotated[str, typer.Option("--source", help="Tick source: sim or replay")]
 Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated symbols (sim)")]
 Rate = Annotated[float | None, typer.Option("--rate", help="Ticks per second (default: max)")]
@@ -48,4 +42,3 @@ CommitInterval = Annotated[
     float, typer.Option("--commit-interval", help="Seconds between sink commits")
 ]
 MaxMessages = Annotated[int, typer.Option("--max-messages", help="Messages per poll at most")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success")]

@@ -1,4 +1,5 @@
-"""Lake maintenance: find and describe Delta tables, their history, and write probes.
+"""Lake maintenance: find and describe Delta tables, their history, compaction and vacuum,
+and write probes.
 
 These work on any lake root (local disk or S3) through :class:`LakeStorage` and
 :class:`LakeTables`; the command line (``marketlake lake ...``) and ``marketlake doctor`` call
@@ -20,6 +21,7 @@ from marketlake.lake.tables import LakeTables, validate_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
     from marketlake.settings import Settings
 
@@ -60,16 +62,32 @@ def find_tables(storage: LakeStorage) -> list[str]:
     return sorted(names)
 
 
+def compact_table(tables: LakeTables, name: str) -> dict[str, Any]:
+    """Rewrite the small files of table ``name`` into larger ones (one commit; content
+    unchanged); return Delta's metrics (``numFilesRemoved``, ``numFilesAdded``, ...)."""
+    validate_table_name(name)
+    return tables.storage.run(
+        f"compacting table {name}", lambda: dict(_delta(tables.storage, name).optimize.compact())
+    )
+
+
+def table_history(tables: LakeTables, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The commits of table ``name``, newest first (version, timestamp, operation, metrics)."""
+    validate_table_name(name)
+    return tables.storage.run(
+        f"reading history of table {name}", lambda: _delta(tables.storage, name).history(limit)
+    )
+
+
 def describe_table(tables: LakeTables, name: str) -> TableInfo:
     """Version, live file count, row count and size of table ``name`` (from its Delta log)."""
     import pyarrow as pa
-    from deltalake import DeltaTable
 
     validate_table_name(name)
     storage = tables.storage
 
     def inspect() -> TableInfo:
-        table = DeltaTable(storage.uri(name), storage_options=storage.storage_options())
+        table = _delta(storage, name)
         actions = pa.table(table.get_add_actions(flatten=True))
         records = actions.column("num_records").to_pylist() if actions.num_rows else []
         if any(count is None for count in records):  # files written without statistics
@@ -155,8 +173,6 @@ def vacuum_table(
     files still stored are listed. Time travel to versions older than the retention stops
     working once their files are gone.
     """
-    from deltalake import DeltaTable
-
     validate_table_name(name)
     if retention_hours < 0:
         raise TerminalError(f"retention_hours must be >= 0, got {retention_hours}")
@@ -170,8 +186,7 @@ def vacuum_table(
         return path.lstrip("/")
 
     def sweep(dry: bool) -> list[str]:
-        table = DeltaTable(storage.uri(name), storage_options=storage.storage_options())
-        found = table.vacuum(
+        found = _delta(storage, name).vacuum(
             retention_hours=retention_hours,
             dry_run=dry,
             enforce_retention_duration=False,
@@ -201,6 +216,13 @@ def probe_writes(storage: LakeStorage) -> str:
     if not storage.list_files(PROBE_FOLDER):
         storage.delete(PROBE_FOLDER)
     return relpath
+
+
+def _delta(storage: LakeStorage, name: str) -> DeltaTable:
+    """The Delta table ``name`` at its current version."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(storage.uri(name), storage_options=storage.storage_options())
 
 
 def _metric(metrics: dict[str, Any], *names: str) -> int | None:

@@ -1,23 +1,20 @@
 """Rejected records as data: one Delta table per dataset under ``quarantine/<dataset>``.
 
 Each rejected row is kept whole as compact JSON (sorted keys, ISO timestamps) with the rule
-that rejected it. ``record_id`` is the SHA-1 of the dataset and that JSON, so quarantining the
-same record again (a re-run) finds the existing row instead of adding a copy.
+that rejected it. ``record_id`` is the SHA-1 of the dataset and that JSON
+(:mod:`marketlake.records`), so quarantining the same record again (a re-run) finds the
+existing row instead of adding a copy.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from marketlake.errors import TerminalError
+from marketlake.records import record_id, record_json
 from marketlake.schemas import QUARANTINE_KEYS, QUARANTINE_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
@@ -35,41 +32,6 @@ def _check_dataset(dataset: str) -> str:
             f"invalid quarantine dataset {dataset!r}: lower-case letters, digits and '_'"
         )
     return dataset
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-safe form of one Arrow value (non-finite floats become strings)."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def record_json(row: dict[str, Any]) -> str:
-    """``row`` as compact JSON with sorted keys and ISO timestamps."""
-    return json.dumps(
-        _jsonable(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def record_id(dataset: str, record: str) -> str:
-    """The stable id of a quarantined record: SHA-1 of its dataset and JSON."""
-    return hashlib.sha1(f"{dataset}\n{record}".encode()).hexdigest()
 
 
 def quarantine_rows(

@@ -1,56 +1,33 @@
 """Where the lake lives: one root URL on local disk or S3, addressed by relative paths.
 
 ``LakeStorage.from_url`` picks the filesystem from the URL scheme (``file://`` or a plain path:
-local disk; ``s3://bucket/prefix``: S3 or any S3-compatible store). The rest of marketlake
-reads and writes through this class and the Delta tables built on it, never knowing which.
+local disk; ``s3://bucket/prefix``: S3 or any S3-compatible store; see
+:mod:`marketlake.lake.paths`). The rest of marketlake reads and writes through this class and
+the Delta tables built on it, never knowing which.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
-from marketlake.errors import ConfigError, TerminalError, TransientError
+from marketlake.errors import TerminalError, TransientError
 from marketlake.lake.exceptions import translate_error
+from marketlake.lake.paths import (
+    is_temp_name,
+    resolve_root,
+    validate_relpath,
+    write_local_atomic,
+)
 from marketlake.lake.retry import RetryPolicy, call_with_retry
-from marketlake.lake.s3 import S3Location, parse_s3_url
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
+    from marketlake.lake.s3 import S3Location
+
 T = TypeVar("T")
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.=\-^%+]+$")
-_TEMP_SUFFIX = ".tmp"
-
-
-def validate_relpath(relpath: str, *, allow_root: bool = False) -> str:
-    """Check a path relative to the lake root; return it without surrounding slashes.
-
-    Allowed: segments of letters, digits and ``_ . = - ^ % +`` joined by ``/``. Rejected:
-    absolute paths, ``..`` or ``.`` segments, empty segments, backslashes and other characters.
-    """
-    if not isinstance(relpath, str):
-        raise TerminalError(f"lake path must be a string, got {type(relpath).__name__}")
-    if relpath.startswith("/") or "\\" in relpath or "\x00" in relpath:
-        raise TerminalError(f"invalid lake path {relpath!r}: must be relative, with '/' only")
-    cleaned = relpath.strip("/") if relpath.endswith("/") else relpath
-    if not cleaned:
-        if allow_root:
-            return ""
-        raise TerminalError("invalid lake path '': a file path is required")
-    for segment in cleaned.split("/"):
-        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
-            raise TerminalError(
-                f"invalid lake path {relpath!r}: segment {segment!r} is not allowed (use "
-                "letters, digits and _ . = - ^ % +; no empty, '.' or '..' segments)"
-            )
-    return cleaned
 
 
 class LakeStorage:
@@ -87,35 +64,8 @@ class LakeStorage:
         Operations failing with a TransientError are tried up to ``max_attempts`` times.
         """
         retry = RetryPolicy(max_attempts=max_attempts, backoff_s=backoff_s)
-        if not isinstance(url, str) or not url:
-            raise ConfigError("lake URL is empty: use file:///path, a path, or s3://bucket/prefix")
-        scheme = urlsplit(url).scheme.lower()
-        if scheme == "s3":
-            location = parse_s3_url(url, options)
-            return cls(
-                location.url,
-                location.filesystem(),
-                location.base_path,
-                s3=location,
-                retry=retry,
-            )
-        if options:
-            raise ConfigError(f"lake options {sorted(options)} only apply to s3:// URLs, not {url}")
-        if scheme == "file":
-            parts = urlsplit(url)
-            if parts.netloc not in ("", "localhost"):
-                raise ConfigError(f"file URL {url!r} names host {parts.netloc!r}; use file:///path")
-            root = Path(url2pathname(unquote(parts.path)))
-        elif len(scheme) <= 1:  # a plain path (or a Windows drive letter)
-            root = Path(url)
-        else:
-            raise ConfigError(
-                f"unsupported lake URL {url!r}: use file:///path, a plain path, or s3://bucket/prefix"
-            )
-        import pyarrow.fs as pafs
-
-        root = root.expanduser().resolve()
-        return cls(root.as_uri(), pafs.LocalFileSystem(), str(root), retry=retry)
+        root = resolve_root(url, options)
+        return cls(root.url, root.filesystem, root.base_path, s3=root.s3, retry=retry)
 
     # -- addressing ---------------------------------------------------------------------------
 
@@ -194,7 +144,7 @@ class LakeStorage:
         """Write ``data`` to ``relpath``, replacing it atomically (temp file + rename locally)."""
         target = self.path(validate_relpath(relpath))
         if self._s3 is None:
-            self.run(f"writing {relpath}", lambda: _write_local_atomic(Path(target), data))
+            self.run(f"writing {relpath}", lambda: write_local_atomic(Path(target), data))
             return
 
         def put() -> None:
@@ -245,7 +195,7 @@ class LakeStorage:
         return sorted(
             info.path[start:]
             for info in self.run(f"listing {prefix or 'the lake'}", listing)
-            if info.type == pafs.FileType.File and not _is_temp(info.base_name)
+            if info.type == pafs.FileType.File and not is_temp_name(info.base_name)
         )
 
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -302,22 +252,3 @@ class LakeStorage:
 
     def __repr__(self) -> str:
         return f"LakeStorage({self.describe()!r})"
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
-
-
-def _write_local_atomic(target: Path, data: bytes) -> None:
-    """Write to a hidden temp file beside ``target``, fsync it, then rename over ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

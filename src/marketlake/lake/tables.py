@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from marketlake.errors import TerminalError
-from marketlake.lake.merge import changed_predicate, check_keys, conform_to, dedupe_last
-from marketlake.lake.merge import merge_predicate as on_keys
+from marketlake.lake.commits import MergeStats, create_table, merge_rows, replace_rows
+from marketlake.lake.merge import check_keys, dedupe_last
 from marketlake.lake.storage import LakeStorage
 from marketlake.symbols import validate_symbols
 
@@ -27,19 +26,6 @@ if TYPE_CHECKING:
 
 TABLE_AREAS = ("curated", "analytics", "quarantine")
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)+$")
-
-
-@dataclass(frozen=True)
-class MergeStats:
-    """What a write did: rows inserted and updated, and the table version it produced.
-
-    ``version`` is None when nothing was written to a table that does not exist yet. For
-    :meth:`LakeTables.replace_symbols`, ``inserted`` counts every row written.
-    """
-
-    inserted: int
-    updated: int
-    version: int | None
 
 
 def validate_table_name(name: str) -> str:
@@ -121,25 +107,15 @@ class LakeTables:
         predicate = "symbol IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
 
         def replace() -> MergeStats:
-            from deltalake import write_deltalake
-
             table = self._open_or_none(name)
             if table is None:
                 if data.num_rows == 0:
                     return MergeStats(0, 0, None)
-                created = self._create(name, data, partition_by)
+                created = create_table(self.storage, name, data, partition_by)
                 if created is not None:
                     return created
                 table = self._open(name)
-            source, evolves = conform_to(data, self._schema(table), name)
-            write_deltalake(
-                table,
-                source,
-                mode="overwrite",
-                predicate=predicate,
-                schema_mode="merge" if evolves else None,
-            )
-            return MergeStats(data.num_rows, 0, table.version())
+            return replace_rows(table, name, data, predicate)
 
         return self.storage.run(f"replacing symbols in table {name}", replace)
 
@@ -219,10 +195,9 @@ class LakeTables:
 
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (version, timestamp, operation, metrics)."""
-        validate_table_name(name)
-        return self.storage.run(
-            f"reading history of table {name}", lambda: self._open(name).history(limit)
-        )
+        from marketlake.lake.maintenance import table_history
+
+        return table_history(self, name, limit)
 
     def list_tables(self) -> list[str]:
         """Names of the Delta tables under curated/, analytics/ and quarantine/."""
@@ -233,33 +208,21 @@ class LakeTables:
                     names.append(f"{area}/{folder}")
         return sorted(names)
 
-    # -- maintenance --------------------------------------------------------------------------
+    # -- maintenance (see :mod:`marketlake.lake.maintenance`) -------------------------------
 
     def compact(self, name: str) -> dict[str, Any]:
         """Rewrite small files into larger ones (one commit; content unchanged)."""
-        validate_table_name(name)
-        return self.storage.run(
-            f"compacting table {name}", lambda: dict(self._open(name).optimize.compact())
-        )
+        from marketlake.lake.maintenance import compact_table
+
+        return compact_table(self, name)
 
     def vacuum(self, name: str, retention_hours: int, dry_run: bool = False) -> list[str]:
-        """Delete files no version newer than ``retention_hours`` ago refers to; list them.
+        """Delete files no version newer than ``retention_hours`` ago refers to, and orphaned
+        files; list them (relative to the table). See
+        :func:`marketlake.lake.maintenance.vacuum_table`."""
+        from marketlake.lake.maintenance import vacuum_table
 
-        Time travel to versions older than the retention stops working once they are removed.
-        """
-        validate_table_name(name)
-        if retention_hours < 0:
-            raise TerminalError(f"retention_hours must be >= 0, got {retention_hours}")
-
-        def sweep() -> list[str]:
-            files = self._open(name).vacuum(
-                retention_hours=retention_hours,
-                dry_run=dry_run,
-                enforce_retention_duration=False,
-            )
-            return sorted(files)
-
-        return self.storage.run(f"vacuuming table {name}", sweep)
+        return vacuum_table(self, name, retention_hours, dry_run=dry_run)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -290,33 +253,6 @@ class LakeTables:
     def _version_or_none(self, name: str) -> int | None:
         return self.version(name) if self.exists(name) else None
 
-    @staticmethod
-    def _schema(table: DeltaTable) -> pa.Schema:
-        import pyarrow as pa
-
-        return pa.schema(table.schema().to_arrow())
-
-    def _create(
-        self, name: str, data: pa.Table, partition_by: Sequence[str] | None
-    ) -> MergeStats | None:
-        """Write a new table; None when another writer created it first."""
-        from deltalake import write_deltalake
-        from deltalake.exceptions import DeltaError
-
-        try:
-            write_deltalake(
-                self.storage.uri(name),
-                data,
-                mode="error",
-                partition_by=list(partition_by) if partition_by else None,
-                storage_options=self.storage.storage_options(),
-            )
-        except DeltaError as exc:
-            if "already exists" in str(exc):
-                return None
-            raise
-        return MergeStats(data.num_rows, 0, 0)
-
     def _merge_once(
         self,
         name: str,
@@ -327,31 +263,11 @@ class LakeTables:
     ) -> MergeStats:
         table = self._open_or_none(name)
         if table is None:
-            created = self._create(name, data, partition_by)
+            created = create_table(self.storage, name, data, partition_by)
             if created is not None:
                 return created
             table = self._open(name)
-        source, evolves = conform_to(data, self._schema(table), name)
-        merger = table.merge(
-            source,
-            on_keys(keys),
-            source_alias="s",
-            target_alias="t",
-            merge_schema=evolves,
-            streamed_exec=False,
-        )
-        if update_existing and evolves:  # new columns: every matched row gets their values
-            merger = merger.when_matched_update_all()
-        elif update_existing:
-            changed = changed_predicate(source.column_names, keys)
-            if changed is not None:
-                merger = merger.when_matched_update_all(predicate=changed)
-        metrics = merger.when_not_matched_insert_all().execute()
-        return MergeStats(
-            int(metrics.get("num_target_rows_inserted", 0)),
-            int(metrics.get("num_target_rows_updated", 0)),
-            table.version(),
-        )
+        return merge_rows(table, name, data, keys, update_existing)
 
 
 def _as_expression(

@@ -146,14 +146,9 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     from marketlake.lake.quarantine import write_quarantine
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.incremental import FETCH_LOG, FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
-    from marketlake.pipeline.reconcile import (
-        RECONCILIATION,
-        RECONCILIATION_KEYS,
-        max_source_diff,
-        reconcile_bars,
-    )
+    from marketlake.pipeline.reconcile import RECONCILIATION, max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
-    from marketlake.schemas import QUARANTINE_SCHEMA
+    from marketlake.schemas import QUARANTINE_SCHEMA, RECONCILIATION_KEYS
 
     bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA)
     actions = _drop_redeliveries(

@@ -13,17 +13,9 @@ import pyarrow.compute as pc
 from marketlake.pipeline.context import FILE_SOURCES, RunContext
 from marketlake.pipeline.lake_names import ACTIONS, ADJUSTED, BARS, INDICATORS, METRICS, MISSING
 from marketlake.pipeline.result import StageResult
-from marketlake.schemas import CORPORATE_ACTION_SCHEMA, UTC_US
+from marketlake.schemas import CORPORATE_ACTION_SCHEMA, MISSING_SESSION_SCHEMA, SERIES_KEYS
 
-ANALYTICS_KEYS = ("symbol", "ts")
-MISSING_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),
-        pa.field("source", pa.string()),
-        pa.field("detected_at", UTC_US, nullable=False),
-    ]
-)
+ANALYTICS_KEYS = SERIES_KEYS
 
 
 def plain_strings(table: pa.Table) -> pa.Table:
@@ -84,7 +76,7 @@ def missing_sessions(ctx: RunContext, bars: pa.Table) -> pa.Table:
     import polars as pl
 
     if bars.num_rows == 0:
-        return MISSING_SCHEMA.empty_table()
+        return MISSING_SESSION_SCHEMA.empty_table()
     range_start, range_end = ctx.session_range
     frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
@@ -112,4 +104,4 @@ def missing_sessions(ctx: RunContext, bars: pa.Table) -> pa.Table:
         "source",
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("detected_at"),
     )
-    return out.to_arrow().cast(MISSING_SCHEMA)
+    return out.to_arrow().cast(MISSING_SESSION_SCHEMA)

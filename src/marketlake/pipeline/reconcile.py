@@ -25,25 +25,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from marketlake.schemas import UTC_US
+from marketlake.schemas import RECONCILIATION_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.settings import Settings
 
 RECONCILIATION = "quality/reconciliation"
-RECONCILIATION_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),
-        pa.field("source_a", pa.string(), nullable=False),  # the stored bar's source
-        pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's source
-        pa.field("close_a", pa.float64()),
-        pa.field("close_b", pa.float64()),
-        pa.field("rel_diff", pa.float64()),
-        pa.field("flagged_at", UTC_US, nullable=False),
-    ]
-)
-RECONCILIATION_KEYS = ("symbol", "ts", "source_a", "source_b")
 
 
 @dataclass(frozen=True)

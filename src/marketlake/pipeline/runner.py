@@ -16,25 +16,9 @@ from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
-from marketlake.schemas import UTC_US
+from marketlake.schemas import RUNS_SCHEMA
 
 Stage = Callable[[RunContext], StageResult]
-
-RUNS_SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("stage", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("attempt", pa.int64()),
-        pa.field("started_at", UTC_US),
-        pa.field("finished_at", UTC_US),
-        pa.field("rows_in", pa.int64()),
-        pa.field("rows_out", pa.int64()),
-        pa.field("quarantined", pa.int64()),
-        pa.field("duration_s", pa.float64()),
-        pa.field("detail", pa.string()),
-    ]
-)
 
 
 def success(ctx: RunContext) -> StageResult:

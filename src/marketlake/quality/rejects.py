@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
+from marketlake.records import record_id, record_json
 from marketlake.schemas import QUARANTINE_SCHEMA
 
 RULE = "_rule"
 DETAIL = "_detail"
-
-
-def record_json(row: dict[str, Any]) -> str:
-    """``row`` as compact JSON with sorted keys, ISO-8601 timestamps and non-finite floats as
-    the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``."""
-    return json.dumps(
-        {key: _plain(value) for key, value in row.items()},
-        sort_keys=True,
-        separators=(",", ":"),
-        allow_nan=False,
-    )
-
-
-def record_id(dataset: str, record: str) -> str:
-    """The stable id of a quarantined record: sha1 of ``dataset + "|" + record``."""
-    return hashlib.sha1(f"{dataset}|{record}".encode()).hexdigest()
 
 
 def build_rejects(
@@ -72,11 +53,3 @@ def stack(frames: Sequence[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts, how="vertical")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value

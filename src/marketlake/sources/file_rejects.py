@@ -1,19 +1,19 @@
 """Reject records for rows of provider files that could not be parsed.
 
-A reject keeps the raw row as compact JSON (columns in file order) with the rule that refused
-it and a detail naming the file and line. ``record_id`` is the SHA-1 of the dataset name and
-that JSON, so reading the same file again rejects the same rows under the same ids.
+A reject keeps the raw row as compact JSON (:func:`marketlake.records.record_json`) with the
+rule that refused it and a detail naming the file and line. ``record_id`` is the SHA-1 of the
+dataset name and that JSON, so reading the same file again rejects the same rows under the
+same ids.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from marketlake.records import quarantine_record
 from marketlake.schemas import QUARANTINE_SCHEMA
 from marketlake.symbols import is_valid_symbol
 
@@ -28,16 +28,14 @@ def make_reject(
     day: date | None = None,
 ) -> dict[str, Any]:
     """One reject of ``DATASET``: ``record`` as JSON, its id, ``rule`` and ``detail``."""
-    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-    return {
-        "dataset": DATASET,
-        "record_id": hashlib.sha1((DATASET + text).encode()).hexdigest(),
-        "rule": rule,
-        "detail": detail,
-        "symbol": symbol,
-        "ts": datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None,
-        "record": text,
-    }
+    return quarantine_record(
+        DATASET,
+        record,
+        rule=rule,
+        detail=detail,
+        symbol=symbol,
+        ts=datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None,
+    )
 
 
 def collect_rejects(rejected: Any, header: list[str], file: str) -> list[dict[str, Any]]:

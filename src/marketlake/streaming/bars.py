@@ -63,12 +63,14 @@ def aggregate_minutes(ticks: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def merge_minutes(state: pl.LazyFrame, fresh: pl.LazyFrame) -> pl.LazyFrame:
-    """``state`` with the aggregates of ``fresh`` merged into it (same keys combine)."""
-    known = state.join(fresh.select(KEYS), on=KEYS, how="semi")
-    overlap = fresh.join(known.select(KEYS), on=KEYS, how="semi")
-    new = fresh.join(known.select(KEYS), on=KEYS, how="anti")
+    """``state`` with the aggregates of ``fresh`` merged into it (same keys combine).
+
+    The state's rows for the keys of ``fresh`` are grouped with ``fresh``'s rows (a new key is a
+    group of one); the other state rows are kept as they are.
+    """
+    keys = fresh.select(KEYS)
     merged = (
-        pl.concat([known, overlap])
+        pl.concat([state.join(keys, on=KEYS, how="semi"), fresh])
         .sort(["first_ts", "first_seq"])
         .group_by(KEYS)
         .agg(
@@ -86,8 +88,7 @@ def merge_minutes(state: pl.LazyFrame, fresh: pl.LazyFrame) -> pl.LazyFrame:
         )
         .select(list(STATE_SCHEMA))
     )
-    rest = state.join(fresh.select(KEYS), on=KEYS, how="anti")
-    return pl.concat([rest, merged, new])
+    return pl.concat([state.join(keys, on=KEYS, how="anti"), merged])
 
 
 def bar_rows(bars: pl.LazyFrame) -> pl.LazyFrame:

@@ -42,40 +42,50 @@ class Emission:
 
 def to_table(frame: pl.LazyFrame, schema: pa.Schema, stamps: tuple[str, ...]) -> pa.Table:
     """``frame`` (µs integers in ``stamps``) as an Arrow table with ``schema``."""
-    frame = frame.with_columns(pl.col(c).cast(_UTC_TS) for c in stamps).select(schema.names)
-    return frame.collect().to_arrow().cast(schema)
+    return as_table(shape(frame, schema, stamps).collect(), schema)
+
+
+def as_table(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """A frame already shaped by :func:`shape` as an Arrow table with ``schema``."""
+    return frame.to_arrow().cast(schema)
+
+
+def shape(frame: pl.LazyFrame, schema: pa.Schema, stamps: tuple[str, ...]) -> pl.LazyFrame:
+    """``frame`` with µs integers in ``stamps`` turned into UTC timestamps and the columns of
+    ``schema`` selected, ready for :func:`as_table`."""
+    return frame.with_columns(pl.col(c).cast(_UTC_TS) for c in stamps).select(schema.names)
+
+
+def provisional_windows(
+    config: StreamConfig, state: pl.LazyFrame, touched: pl.LazyFrame, now: datetime
+) -> pl.LazyFrame | None:
+    """The not-yet-final sliding windows containing ``touched`` minutes, as a lazy frame shaped
+    for :data:`WINDOW_SCHEMA` (None without sliding windows).
+
+    Meant for batches where no watermark crossed a minute boundary and no tick was late, so
+    nothing became final or needs correcting. Lazy, so that a caller can collect it together
+    with the state update it reads from.
+    """
+    if not config.sliding:
+        return None
+    requests = (
+        pl.concat([sliding_candidates(touched, spec) for spec in config.sliding])
+        .unique(REQUEST_KEYS)
+        .with_columns(is_final=pl.lit(False))
+    )
+    rows = aggregate_windows(requests, state).with_columns(updated_at=pl.lit(now))
+    return shape(rows, WINDOW_SCHEMA, _STAMPS)
 
 
 def emit_provisional(
     config: StreamConfig, state: pl.DataFrame, touched: pl.DataFrame, now: datetime
 ) -> pa.Table:
     """Not-yet-final sliding windows containing ``touched`` minutes (no watermark crossed a
-    minute boundary and no tick was late, so nothing became final or needs correcting).
-
-    The few window keys are listed in Python (a batch touches a handful of minutes per
-    symbol); the aggregation stays vectorised.
-    """
-    keys: set[tuple[str, str, int, int]] = set()
-    minutes = touched.select(KEYS).rows()
-    for spec in config.sliding:
-        period, every = to_us(spec.period), to_us(spec.every)
-        for symbol, minute in minutes:
-            start = minute // every * every
-            while start + period > minute:
-                keys.add((symbol, spec.kind, start, start + period))
-                start -= every
-    requests = pl.DataFrame(
-        sorted(keys),
-        schema={
-            "symbol": pl.String,
-            "kind": pl.String,
-            "window_start": pl.Int64,
-            "window_end": pl.Int64,
-        },
-        orient="row",
-    ).with_columns(is_final=pl.lit(False))
-    rows = aggregate_windows(requests.lazy(), state.lazy()).with_columns(updated_at=pl.lit(now))
-    return to_table(rows, WINDOW_SCHEMA, _STAMPS)
+    minute boundary and no tick was late, so nothing became final or needs correcting)."""
+    rows = provisional_windows(config, state.lazy(), touched.lazy().select(KEYS), now)
+    if rows is None:
+        return WINDOW_SCHEMA.empty_table()
+    return as_table(rows.collect(), WINDOW_SCHEMA)
 
 
 def emit_changes(

@@ -202,8 +202,12 @@ class _Run:
         self.stats.messages += len(messages)
         if not fresh and not stored:
             return
-        parts = [pa.Table.from_batches(group) for group in (stored, fresh) if group]
-        ticks = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        parts = [
+            (pa.Table.from_batches(group), flag)
+            for group, flag in ((stored, True), (fresh, False))
+            if group
+        ]
+        ticks = pa.concat_tables([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
         out = self.processor.process(ticks)
         done_us = time.time_ns() // 1000
         for m in messages:
@@ -211,11 +215,9 @@ class _Run:
             if sent is not None:
                 self.stats.latencies_us.append(done_us - int(sent))
         clean = out.quarantine.num_rows == 0  # then every part of ``ticks`` is valid as it is
-        for group, stored_flag in ((stored, True), (fresh, False)):
-            if group:
-                table = pa.Table.from_batches(group)
-                valid = table if clean else split_invalid_ticks(table, datetime.now(UTC))[0]
-                self.batch.add_ticks(valid, stored_flag)
+        for table, stored_flag in parts:
+            valid = table if clean else split_invalid_ticks(table, datetime.now(UTC))[0]
+            self.batch.add_ticks(valid, stored_flag)
         self.stats.ticks += ticks.num_rows
         self.add(out)
 

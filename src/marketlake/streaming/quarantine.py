@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from datetime import datetime
 from functools import lru_cache
@@ -13,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.errors import TerminalError
+from marketlake.records import quarantine_record
 from marketlake.schemas import QUARANTINE_SCHEMA, TICK_SCHEMA
 from marketlake.symbols import is_valid_symbol
 
@@ -84,15 +83,13 @@ def _rule_of(record: dict[str, Any]) -> tuple[str, str]:
 
 def _quarantine_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     rule, detail = _rule_of(record)
-    text = json.dumps(record, default=str, sort_keys=True)
-    return {
-        "dataset": DATASET,
-        "record_id": hashlib.sha256(text.encode()).hexdigest()[:32],
-        "rule": rule,
-        "detail": detail,
-        "symbol": record["symbol"],
-        "ts": record["ts"],
-        "record": text,
-        "source": record["source"],
-        "quarantined_at": now,
-    }
+    return quarantine_record(
+        DATASET,
+        record,
+        rule=rule,
+        detail=detail,
+        symbol=record["symbol"],
+        ts=record["ts"],
+        source=record["source"],
+        quarantined_at=now,
+    )

@@ -14,15 +14,27 @@ import pyarrow as pa
 
 from marketlake.errors import ConfigError
 from marketlake.schemas import (
+    ADJUSTED_BAR_SCHEMA,
     BAR_KEYS,
     BAR_SCHEMA,
     CORPORATE_ACTION_KEYS,
     CORPORATE_ACTION_SCHEMA,
+    DAILY_METRICS_SCHEMA,
+    INDICATORS_SCHEMA,
+    MISSING_SESSION_SCHEMA,
+    OHLCV_COLUMNS,
     QUARANTINE_KEYS,
     QUARANTINE_SCHEMA,
+    RECONCILIATION_KEYS,
+    RECONCILIATION_SCHEMA,
+    RUNS_KEYS,
+    RUNS_SCHEMA,
+    SERIES_KEYS,
     TICK_KEYS,
     TICK_SCHEMA,
     UTC_US,
+    float_fields,
+    series_schema,
 )
 
 
@@ -50,40 +62,12 @@ def _required(name: str, type_: pa.DataType) -> pa.Field:
     return pa.field(name, type_, nullable=False)
 
 
-def _floats(*names: str) -> list[pa.Field]:
-    return [pa.field(name, pa.float64()) for name in names]
-
-
-def _series(*fields: pa.Field) -> pa.Schema:
-    """A per-symbol time series keyed by (symbol, ts)."""
-    return pa.schema([_required("symbol", pa.string()), _required("ts", UTC_US), *fields])
-
-
 def _keyed(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
     """``schema`` with its key columns marked non-nullable."""
     return pa.schema(
         [field.with_nullable(False) if field.name in keys else field for field in schema]
     )
 
-
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-METRIC_COLUMNS = ("close", "change_pct", "log_return", "range_pct", "gap_pct", "volatility_20d")
-INDICATOR_COLUMNS = (
-    "sma_20",
-    "ema_20",
-    "rsi_14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "bb_upper",
-    "bb_middle",
-    "bb_lower",
-    "atr_14",
-    "stddev_20",
-    "obv",
-)
-RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
-SERIES_KEYS = ("symbol", "ts")
 
 _SPECS = (
     TableSpec(
@@ -127,19 +111,19 @@ _SPECS = (
     ),
     TableSpec(
         "bars_1d_adjusted",
-        _series(*_floats(*PRICE_COLUMNS, "price_factor", "volume_factor")),
+        ADJUSTED_BAR_SCHEMA,
         SERIES_KEYS,
         "Daily bars back-adjusted for splits and dividends, with the factors applied.",
     ),
     TableSpec(
         "daily_metrics",
-        _series(*_floats(*METRIC_COLUMNS)),
+        DAILY_METRICS_SCHEMA,
         SERIES_KEYS,
         "Per-session returns, ranges, gaps and 20-session volatility.",
     ),
     TableSpec(
         "indicators_1d",
-        _series(*_floats(*INDICATOR_COLUMNS)),
+        INDICATORS_SCHEMA,
         SERIES_KEYS,
         "Technical indicators on daily bars, with TA-Lib definitions and warm-up (null).",
     ),
@@ -151,7 +135,7 @@ _SPECS = (
     ),
     TableSpec(
         "bars_1m",
-        _series(*_floats(*PRICE_COLUMNS, "vwap"), pa.field("trades", pa.int64())),
+        series_schema(*float_fields(*OHLCV_COLUMNS, "vwap"), pa.field("trades", pa.int64())),
         SERIES_KEYS,
         "One-minute bars built from ticks (ts is the start of the minute).",
     ),
@@ -163,7 +147,7 @@ _SPECS = (
                 _required("window_start", UTC_US),
                 pa.field("window_end", UTC_US),
                 _required("kind", pa.string()),
-                *_floats("mean_price", "vwap", "volatility", "high", "low", "volume"),
+                *float_fields("mean_price", "vwap", "volatility", "high", "low", "volume"),
                 pa.field("ticks", pa.int64()),
                 pa.field("is_final", pa.bool_()),
                 pa.field("updated_at", UTC_US),
@@ -202,51 +186,21 @@ _SPECS = (
     ),
     TableSpec(
         "missing_sessions",
-        pa.schema(
-            [
-                _required("symbol", pa.string()),
-                _required("ts", UTC_US),
-                pa.field("source", pa.string()),
-                pa.field("detected_at", UTC_US),
-            ]
-        ),
+        MISSING_SESSION_SCHEMA,
         SERIES_KEYS,
         "Sessions the exchange calendar expects but no source delivered.",
     ),
     TableSpec(
         "reconciliation",
-        pa.schema(
-            [
-                _required("symbol", pa.string()),
-                _required("ts", UTC_US),
-                _required("source_a", pa.string()),
-                _required("source_b", pa.string()),
-                *_floats("close_a", "close_b", "rel_diff"),
-                pa.field("flagged_at", UTC_US),
-            ]
-        ),
-        ("symbol", "ts", "source_a", "source_b"),
+        RECONCILIATION_SCHEMA,
+        RECONCILIATION_KEYS,
         "Sessions where two sources' closes differ by more than the threshold "
         "(source_a: the bar stored first, source_b: the bar that replaced it).",
     ),
     TableSpec(
         "runs",
-        pa.schema(
-            [
-                _required("run_id", pa.string()),
-                _required("stage", pa.string()),
-                pa.field("status", pa.string()),  # running | succeeded | failed | retrying
-                pa.field("attempt", pa.int64()),
-                pa.field("started_at", UTC_US),
-                pa.field("finished_at", UTC_US),
-                pa.field("rows_in", pa.int64()),
-                pa.field("rows_out", pa.int64()),
-                pa.field("quarantined", pa.int64()),
-                pa.field("duration_s", pa.float64()),
-                pa.field("detail", pa.string()),
-            ]
-        ),
-        ("run_id", "stage"),
+        RUNS_SCHEMA,
+        RUNS_KEYS,
         "The pipeline run log: one row per stage of each run, with row counts and timing.",
     ),
 )

@@ -1,0 +1,144 @@
+"""The parts the ``marketlake stream`` commands assemble from their options: settings, the
+tick source, the producer, the processing pipeline, stop signals and progress lines."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.context import RunContext
+    from marketlake.sources.live import TickSource
+    from marketlake.streaming.pipeline import StreamPipeline
+    from marketlake.streaming.producer import ProduceStats, TickProducer
+
+
+def stream_context(home: Path | None, config: Path | None, **overrides: Any) -> RunContext:
+    """The run context of settings loaded from ``home``, ``config`` and the CLI overrides."""
+    from marketlake.pipeline.context import RunContext
+    from marketlake.settings import load_settings
+
+    return RunContext(load_settings(config=config, home=home, **overrides))
+
+
+def stop_flag() -> Callable[[], bool]:
+    """A callable that turns true after SIGINT or SIGTERM (for a clean stop and commit)."""
+    stopped: list[int] = []
+
+    def handle(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return lambda: bool(stopped)
+
+
+def line_printer(quiet: bool) -> Callable[[str], None]:
+    """A function printing progress lines at once, or nothing when ``quiet``."""
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, flush=True)
+
+    return say
+
+
+@dataclass(frozen=True)
+class TickOptions:
+    """The options that choose and shape the tick source (sim or replay)."""
+
+    source: str
+    rate: float | None
+    count: int | None
+    path: Path | None
+    speed: float
+    seed: int | None
+    start: datetime | None
+    event_rate: float | None
+    late_fraction: float
+    late_by: float
+
+    def open(self, ctx: RunContext) -> TickSource:
+        """The tick source these options describe, for the symbols of ``ctx``."""
+        from datetime import UTC
+
+        from marketlake.errors import ConfigError
+
+        if self.source == "sim":
+            from marketlake.sources.live import SimTickSource
+
+            start = self.start
+            return SimTickSource(
+                ctx.settings.symbols,
+                rate_per_s=self.rate,
+                seed=ctx.settings.sources.sim.seed if self.seed is None else self.seed,
+                start=start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
+                count=self.count,
+                calendar=ctx.settings.calendar,
+                event_rate_per_s=self.event_rate,
+                late_fraction=self.late_fraction,
+                late_by_s=self.late_by,
+            )
+        if self.source == "replay":
+            from marketlake.sources.replay import ReplaySource
+
+            if self.path is None:
+                raise ConfigError("the replay source needs --path FILE (1-minute bars, CSV)")
+            symbols = ctx.settings.symbols if ctx.settings.symbols else None
+            explicit = symbols[0] if symbols and len(symbols) == 1 else None
+            return ReplaySource(self.path, self.speed, symbol=explicit)
+        raise ConfigError(f"unknown tick source {self.source!r}: valid sources are sim, replay")
+
+
+def tick_producer(ctx: RunContext, topic: str, partitions: int) -> TickProducer:
+    """A producer of ticks to ``topic`` on the bus of ``ctx`` that says when it waits."""
+    from marketlake.streaming.producer import TickProducer
+
+    def waiting(stats: ProduceStats) -> None:
+        if stats.retries % 10 == 1:
+            print(f"bus unreachable: {stats.ticks:,} ticks sent so far wait for it", flush=True)
+
+    return TickProducer(ctx.bus, topic, partitions, on_wait=waiting)
+
+
+def stream_pipeline(
+    ctx: RunContext,
+    topic: str,
+    partitions: int,
+    group: str,
+    lateness: float,
+    no_warehouse: bool,
+    ticks_mode: str,
+    commit_interval: float,
+) -> StreamPipeline:
+    """The processing pipeline from the bus of ``ctx`` into its lake (and warehouse)."""
+    from datetime import timedelta
+
+    from marketlake.errors import ConfigError
+    from marketlake.streaming.config import StreamConfig
+    from marketlake.streaming.pipeline import PipelineOptions, StreamPipeline
+
+    if ticks_mode not in ("append", "merge"):
+        raise ConfigError(f"--ticks-mode must be append or merge, got {ticks_mode!r}")
+    options = PipelineOptions(
+        group=group,
+        topic=topic,
+        partitions=partitions,
+        ticks_mode="merge" if ticks_mode == "merge" else "append",
+        commit_interval_s=commit_interval,
+        config=StreamConfig(
+            allowed_lateness=timedelta(seconds=lateness), calendar=ctx.settings.calendar
+        ),
+    )
+    warehouse = None if no_warehouse else ctx.warehouse
+    return StreamPipeline(ctx.bus, ctx.tables, options, warehouse)
+
+
+def produced_line(stats: ProduceStats) -> str:
+    """One progress line of the producer."""
+    wait = "  (waiting for the bus)" if stats.waiting else ""
+    return f"produced {stats.ticks:,} ticks ({stats.rate:,.0f}/s) in {stats.messages:,} msgs{wait}"

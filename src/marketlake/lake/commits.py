@@ -1,0 +1,105 @@
+"""The Delta commits behind :class:`~marketlake.lake.tables.LakeTables` writes: creating a
+table, one MERGE on natural keys, and replacing the rows a predicate selects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from marketlake.lake.merge import changed_predicate, conform_to
+from marketlake.lake.merge import merge_predicate as on_keys
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from marketlake.lake.storage import LakeStorage
+
+
+@dataclass(frozen=True)
+class MergeStats:
+    """What a write did: rows inserted and updated, and the table version it produced.
+
+    ``version`` is None when nothing was written to a table that does not exist yet. For
+    :meth:`LakeTables.replace_symbols`, ``inserted`` counts every row written.
+    """
+
+    inserted: int
+    updated: int
+    version: int | None
+
+
+def table_schema(table: DeltaTable) -> pa.Schema:
+    """The Arrow schema of the Delta table's current version."""
+    import pyarrow as pa
+
+    return pa.schema(table.schema().to_arrow())
+
+
+def create_table(
+    storage: LakeStorage, name: str, data: pa.Table, partition_by: Sequence[str] | None
+) -> MergeStats | None:
+    """Write ``data`` as the new table ``name``; None when another writer created it first."""
+    from deltalake import write_deltalake
+    from deltalake.exceptions import DeltaError
+
+    try:
+        write_deltalake(
+            storage.uri(name),
+            data,
+            mode="error",
+            partition_by=list(partition_by) if partition_by else None,
+            storage_options=storage.storage_options(),
+        )
+    except DeltaError as exc:
+        if "already exists" in str(exc):
+            return None
+        raise
+    return MergeStats(data.num_rows, 0, 0)
+
+
+def merge_rows(
+    table: DeltaTable, name: str, data: pa.Table, keys: Sequence[str], update_existing: bool
+) -> MergeStats:
+    """One MERGE commit of ``data`` into ``table`` on ``keys``.
+
+    Matched rows are updated only when their content changed (never when ``update_existing``
+    is False); new columns of ``data`` extend the table's schema.
+    """
+    source, evolves = conform_to(data, table_schema(table), name)
+    merger = table.merge(
+        source,
+        on_keys(keys),
+        source_alias="s",
+        target_alias="t",
+        merge_schema=evolves,
+        streamed_exec=False,
+    )
+    if update_existing and evolves:  # new columns: every matched row gets their values
+        merger = merger.when_matched_update_all()
+    elif update_existing:
+        changed = changed_predicate(source.column_names, keys)
+        if changed is not None:
+            merger = merger.when_matched_update_all(predicate=changed)
+    metrics = merger.when_not_matched_insert_all().execute()
+    return MergeStats(
+        int(metrics.get("num_target_rows_inserted", 0)),
+        int(metrics.get("num_target_rows_updated", 0)),
+        table.version(),
+    )
+
+
+def replace_rows(table: DeltaTable, name: str, data: pa.Table, predicate: str) -> MergeStats:
+    """One commit that removes the rows matching SQL ``predicate`` and adds ``data``."""
+    from deltalake import write_deltalake
+
+    source, evolves = conform_to(data, table_schema(table), name)
+    write_deltalake(
+        table,
+        source,
+        mode="overwrite",
+        predicate=predicate,
+        schema_mode="merge" if evolves else None,
+    )
+    return MergeStats(data.num_rows, 0, table.version())
