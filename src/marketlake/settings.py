@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from marketlake.errors import ConfigError, MarketlakeError
+from marketlake.redaction import redact_url
 from marketlake.symbols import DEFAULT_SYMBOLS, validate_symbols
 
 DEFAULT_HOME = "marketlake-data"
@@ -245,21 +246,9 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The settings as plain data with secrets masked, for display."""
     data: dict[str, Any] = settings.model_dump(mode="json")
     data["lake_url"] = settings.lake_url
-    data["warehouse_url"] = _mask_url(settings.warehouse_url)
-    data["bus_url"] = _mask_url(settings.bus_url)
+    data["warehouse_url"] = redact_url(settings.warehouse_url)
+    data["bus_url"] = redact_url(settings.bus_url)
+    data["bus"] = redact_url(settings.bus)
     if settings.warehouse:
-        data["warehouse"] = _mask_url(settings.warehouse)
+        data["warehouse"] = redact_url(settings.warehouse)
     return data
-
-
-def _mask_url(url: str) -> str:
-    """Replace a password in ``scheme://user:password@host`` with ``***``."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

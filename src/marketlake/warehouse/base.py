@@ -56,9 +56,9 @@ class Warehouse(ABC):
     _tables_ready: bool = False
 
     @classmethod
+    @abstractmethod
     def from_url(cls, url: str, read_only: bool = False) -> Warehouse:
         """Open the warehouse a URL names (used by :func:`open_warehouse`)."""
-        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
 
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:

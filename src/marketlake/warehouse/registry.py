@@ -9,9 +9,9 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from marketlake.errors import ConfigError, MissingExtraError
+from marketlake.redaction import redact_url
 from marketlake.warehouse.base import Warehouse
 
 
@@ -42,7 +42,6 @@ ADAPTERS: dict[str, Adapter] = {
     ),
 }
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_SECRET_PARAMS = {"password", "passwd", "pwd", "token", "private_key", "private_key_passphrase"}
 
 
 def open_warehouse(url: str, read_only: bool = False) -> Warehouse:
@@ -71,26 +70,3 @@ def _import(adapter: Adapter) -> object:
         if adapter.extra and (missing == adapter.module or missing.split(".")[0] == adapter.driver):
             raise MissingExtraError(adapter.package, adapter.extra) from exc
         raise
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the user part or a query parameter) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user, _, host = netloc.rpartition("@")
-            netloc = f"{user.partition(':')[0]}:***@{host}"
-        query = urlencode(
-            [
-                (key, "***" if key.lower() in _SECRET_PARAMS else value)
-                for key, value in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
-        if netloc == parts.netloc and query == parts.query:
-            return url
-        rebuilt = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-        return rebuilt + (f"#{parts.fragment}" if parts.fragment else "")
-    except ValueError:
-        return "<unparseable URL>"
