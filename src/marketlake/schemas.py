@@ -116,6 +116,76 @@ RECONCILIATION_SCHEMA = series_schema(
 )
 RECONCILIATION_KEYS = ("symbol", "ts", "source_a", "source_b")
 
+BARS_1M_SCHEMA = series_schema(  # ts: the start of the minute
+    *float_fields(*OHLCV_COLUMNS, "vwap"), pa.field("trades", pa.int64())
+)
+
+WINDOW_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("window_start", UTC_US, nullable=False),
+        pa.field("window_end", UTC_US, nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("mean_price", pa.float64()),  # mean of the 1-minute closes in the window
+        pa.field("vwap", pa.float64()),
+        pa.field("volatility", pa.float64()),  # sample std of 1-minute log returns
+        pa.field("high", pa.float64()),
+        pa.field("low", pa.float64()),
+        pa.field("volume", pa.float64()),
+        pa.field("ticks", pa.int64()),
+        pa.field("is_final", pa.bool_(), nullable=False),
+        pa.field("updated_at", UTC_US, nullable=False),
+    ]
+)
+WINDOW_KEYS = ("symbol", "kind", "window_start")
+
+LATE_SCHEMA = TICK_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
+LATE_REASONS = ("behind_watermark", "beyond_retention")
+
+ALERT_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", UTC_US, nullable=False),  # the end of the window that moved
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("pct_move", pa.float64(), nullable=False),  # percent: 2.5 means +2.5 %
+        pa.field("detail", pa.string()),
+    ]
+)
+ALERT_KEYS = ("symbol", "kind", "ts")
+
+FETCH_LOG_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("start", UTC_US, nullable=False),  # first session asked for, 00:00 UTC
+        pa.field("end", UTC_US, nullable=False),  # last session asked for, 00:00 UTC
+        pa.field("kind", pa.string(), nullable=False),  # fetch | refetch
+        pa.field("checked", pa.bool_(), nullable=False),  # completeness re-fetch done
+        pa.field("run_id", pa.string()),
+        pa.field("requested_at", UTC_US, nullable=False),
+    ]
+)
+FETCH_LOG_KEYS = ("symbol", "source", "start", "end")
+
+SYMBOLS_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("first_ts", UTC_US),
+        pa.field("last_ts", UTC_US),
+        pa.field("bars", pa.int64()),
+    ]
+)
+
+SESSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("calendar", pa.string(), nullable=False),
+        pa.field("ts", UTC_US, nullable=False),
+        pa.field("open_at", UTC_US),
+        pa.field("close_at", UTC_US),
+    ]
+)
+
 RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
 RUNS_SCHEMA = pa.schema(
     [
@@ -143,6 +213,28 @@ def empty_table(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Select and cast ``table``'s columns to ``schema`` (extra columns are dropped)."""
-    return table.select(schema.names).cast(schema)
+def conform(table: pa.Table, schema: pa.Schema, name: str = "data") -> pa.Table:
+    """Select and cast ``table``'s columns to ``schema`` (extra columns are dropped).
+
+    Raise TerminalError naming ``name`` when a column is missing, a required column holds
+    nulls or a column cannot be cast.
+    """
+    from marketlake.errors import TerminalError
+
+    missing = [column for column in schema.names if column not in table.column_names]
+    if missing:
+        raise TerminalError(
+            f"cannot load {name}: data lacks column(s) {', '.join(missing)}; "
+            f"the table has {', '.join(schema.names)}"
+        )
+    selected = table.select(schema.names)
+    for field in schema:
+        nulls = selected.column(field.name).null_count
+        if not field.nullable and nulls:
+            raise TerminalError(
+                f"cannot load {name}: column {field.name} is required but has {nulls} null(s)"
+            )
+    try:
+        return selected.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise TerminalError(f"cannot load {name}: {exc}") from exc

@@ -132,10 +132,8 @@ class Settings(BaseSettings):
     end: date | None = None
     bus: str = "local"  # local | memory | kafka://host:port
     lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
-    engine: str = "local"  # local | spark
-    warehouse: str | None = (
-        None  # duckdb:///path | postgresql://...; default <home>/warehouse.duckdb
-    )
+    engine: str = "local"  # a name of marketlake.engines.registry.ENGINES
+    warehouse: str | None = None  # duckdb:///path; default <home>/warehouse.duckdb
     calendar: str = "XNYS"
     sources: SourcesSettings = SourcesSettings()
     validation: ValidationSettings = ValidationSettings()

@@ -19,7 +19,8 @@ from marketlake.lake.maintenance import (
     probe_writes,
     vacuum_table,
 )
-from marketlake.lake.snapshots import Snapshot, parse_snapshot, read_snapshot, reprocess_snapshot
+from marketlake.lake.snapshots import Snapshot, parse_snapshot, read_snapshot
+from marketlake.pipeline.reprocess import reprocess_snapshot
 from marketlake.schemas import BAR_KEYS, CORPORATE_ACTION_SCHEMA
 
 BARS = "curated/bars_1d"
@@ -43,14 +44,14 @@ def test_find_and_describe_tables(lake_tables: LakeTables, make_bars) -> None:  
     lake_tables.merge("quality/checks", pa.table({"k": [1, 2]}), ["k"])
     lake_tables.storage.write_bytes("raw/sim/bars_1d/x.json.gz", b"x")
     assert find_tables(lake_tables.storage) == ["curated/bars_1d", "quality/checks"]
-    info = describe_table(lake_tables, BARS)
+    info = describe_table(lake_tables.storage, BARS)
     independent = _delta(lake_tables, BARS)
     assert info.version == independent.version() == 2
     assert info.rows == independent.to_pyarrow_table().num_rows == 8
     assert info.files == len(independent.file_uris()) == 3
     assert info.size_bytes > 0
     with pytest.raises(TerminalError, match="tables found: curated/bars_1d, quality/checks"):
-        choose_tables(lake_tables, ["curated/nope"])
+        choose_tables(lake_tables.storage, ["curated/nope"])
 
 
 def test_compact_keeps_rows_and_vacuum_removes_old_files(
@@ -61,7 +62,7 @@ def test_compact_keeps_rows_and_vacuum_removes_old_files(
     before = lake_tables.read(BARS).sort_by([("symbol", "ascending"), ("ts", "ascending")])
     metrics = lake_tables.compact(BARS)
     assert metrics["numFilesRemoved"] == 3 and metrics["numFilesAdded"] == 1
-    after = describe_table(lake_tables, BARS)
+    after = describe_table(lake_tables.storage, BARS)
     assert (after.files, after.rows, after.version) == (1, 8, 3)
     assert (
         _delta(lake_tables, BARS)
@@ -74,16 +75,16 @@ def test_compact_keeps_rows_and_vacuum_removes_old_files(
     orphan = f"{BARS}/part-00000-orphan-c000.snappy.parquet"
     lake_tables.storage.write_bytes(orphan, b"not committed")
 
-    assert vacuum_table(lake_tables, BARS, retention_hours=24, dry_run=True) == []
-    planned = vacuum_table(lake_tables, BARS, retention_hours=0, dry_run=True)
+    assert vacuum_table(lake_tables.storage, BARS, retention_hours=24, dry_run=True) == []
+    planned = vacuum_table(lake_tables.storage, BARS, retention_hours=0, dry_run=True)
     assert len(planned) == 4 and "part-00000-orphan-c000.snappy.parquet" in planned
     stored = lake_tables.storage.list_files(BARS)
     assert all(f"{BARS}/{path}" in stored for path in planned)
-    deleted = vacuum_table(lake_tables, BARS, retention_hours=0)
+    deleted = vacuum_table(lake_tables.storage, BARS, retention_hours=0)
     assert deleted == planned
     remaining = lake_tables.storage.list_files(BARS)
     assert not any(f"{BARS}/{path}" in remaining for path in deleted)
-    assert vacuum_table(lake_tables, BARS, retention_hours=0) == []
+    assert vacuum_table(lake_tables.storage, BARS, retention_hours=0) == []
     assert lake_tables.read(BARS).num_rows == 8
     with pytest.raises(Exception):  # noqa: B017 - the old files are gone, whatever the error type
         _delta(lake_tables, BARS, version=1).to_pyarrow_table()
@@ -91,12 +92,13 @@ def test_compact_keeps_rows_and_vacuum_removes_old_files(
 
 def test_history_lists_each_commit_newest_first(lake_tables: LakeTables, make_bars) -> None:  # type: ignore[no-untyped-def]
     _three_commits(lake_tables, make_bars)
-    rows = history_rows(lake_tables, BARS).to_pylist()
+    rows = history_rows(lake_tables.storage, BARS).to_pylist()
     assert [r["version"] for r in rows] == [2, 1, 0]
     assert [r["operation"] for r in rows] == ["MERGE", "MERGE", "WRITE"]
     assert [r["rows_added"] for r in rows] == [2, 3, 3]
     assert all(r["committed_at"].tzinfo is not None for r in rows)
-    assert [r["version"] for r in history_rows(lake_tables, BARS, limit=1).to_pylist()] == [2]
+    latest = history_rows(lake_tables.storage, BARS, limit=1).to_pylist()
+    assert [r["version"] for r in latest] == [2]
 
 
 def test_read_snapshot_by_version_and_time(lake_tables: LakeTables, make_bars) -> None:  # type: ignore[no-untyped-def]

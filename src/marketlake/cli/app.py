@@ -21,7 +21,9 @@ from marketlake.cli.options import (
     WarehouseOption,
 )
 from marketlake.cli.stream import stream_app
+from marketlake.engines.registry import ENGINES
 from marketlake.errors import MarketlakeError
+from marketlake.runspec import STAGE_NAMES
 
 app = typer.Typer(
     name="marketlake",
@@ -55,10 +57,28 @@ def run(
     ] = None,
     bus: BusOption = None,
     lake: LakeOption = None,
-    engine: Annotated[str | None, typer.Option(help="Batch engine: local or spark")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} [default: local]")
+    ] = None,
     warehouse: WarehouseOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the sim source")] = None,
     quiet: QuietOption = False,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Id of the run: a planned run's stored spec is used; a new id plans the run",
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only this stage of run --run-id: " + ", ".join(STAGE_NAMES),
+        ),
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Plan a run, store its spec and print its id")
+    ] = False,
 ) -> None:
     """Run the batch pipeline: fetch_history → consume_history → process → load_warehouse."""
     from marketlake.cli.run import run_pipeline
@@ -81,8 +101,11 @@ def run(
         engine=engine,
         warehouse=warehouse,
         sources=sources or None,
+        run_id=run_id,
+        stage=stage,
+        plan_only=plan,
     )
-    raise typer.Exit(0 if report.succeeded else 1)
+    raise typer.Exit(0 if report is None or report.succeeded else 1)
 
 
 @app.command()

@@ -72,13 +72,13 @@ def _check_warehouse(settings: Settings) -> str:
 
 def _check_lake(settings: Settings) -> str:
     """Reachable, writable (a probe object under ``_doctor/``), and the Delta tables found."""
-    from marketlake.lake.maintenance import describe_tables, open_storage, probe_writes
-    from marketlake.lake.tables import LakeTables
+    from marketlake.components import open_lake
+    from marketlake.lake.maintenance import describe_tables, probe_writes
 
-    storage = open_storage(settings)
+    storage = open_lake(settings)
     storage.check()
     probe_writes(storage)
-    infos = describe_tables(LakeTables(storage))
+    infos = describe_tables(storage)
     found = "; ".join(f"{i.name} v{i.version} {i.rows:,} rows" for i in infos)
     return f"{storage.describe()}: reachable, writable; {len(infos)} Delta tables" + (
         f": {found}" if found else " (none yet; `marketlake run` creates them)"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from marketlake.cli.options import ConfigOption, FormatOption, HomeOption, LakeOption, OutputFormat
+from marketlake.engines.registry import ENGINES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,10 +51,10 @@ def _settings(
 def _tables(settings: Settings) -> LakeTables:
     """The lake's tables; a remote lake is checked first, so a wrong endpoint, bucket or key
     fails here, in one line."""
-    from marketlake.lake.maintenance import open_storage
+    from marketlake.components import open_lake
     from marketlake.lake.tables import LakeTables
 
-    storage = open_storage(settings)
+    storage = open_lake(settings)
     if not storage.is_local:
         storage.check()
     return LakeTables(storage)
@@ -87,7 +88,7 @@ def tables_command(
     """List the Delta tables with their version, live files, rows and size."""
     from marketlake.lake.maintenance import describe_tables
 
-    infos = describe_tables(_open(home, config, lake))
+    infos = describe_tables(_open(home, config, lake).storage)
     rows = [
         {
             "table": i.name,
@@ -114,7 +115,7 @@ def compact_command(
 
     tables = _open(home, config, lake)
     rows = []
-    for name in choose_tables(tables, names):
+    for name in choose_tables(tables.storage, names):
         metrics = tables.compact(name)
         rows.append(
             {
@@ -153,8 +154,8 @@ def vacuum_command(
 
     tables = _open(home, config, lake)
     rows = []
-    for name in choose_tables(tables, names):
-        for path in vacuum_table(tables, name, retention_hours, dry_run=dry_run):
+    for name in choose_tables(tables.storage, names):
+        for path in vacuum_table(tables.storage, name, retention_hours, dry_run=dry_run):
             rows.append({"table": name, "file": path, "deleted": not dry_run})
     schema = pa.schema([("table", pa.string()), ("file", pa.string()), ("deleted", pa.bool_())])
     _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
@@ -173,8 +174,8 @@ def history_command(
     from marketlake.lake.maintenance import choose_tables, history_rows
 
     tables = _open(home, config, lake)
-    (chosen,) = choose_tables(tables, [name])
-    _emit(history_rows(tables, chosen, limit), fmt)
+    (chosen,) = choose_tables(tables.storage, [name])
+    _emit(history_rows(tables.storage, chosen, limit), fmt)
 
 
 @lake_app.command("read")
@@ -202,7 +203,7 @@ def read_command(
 
     snapshot = parse_snapshot(as_of) if as_of is not None else None
     tables = _open(home, config, lake)
-    (chosen,) = choose_tables(tables, [name])
+    (chosen,) = choose_tables(tables.storage, [name])
     wanted = _split(symbols)
     _emit(read_snapshot(tables, chosen, snapshot, symbols=wanted, limit=limit), fmt)
 
@@ -213,7 +214,9 @@ def reprocess_command(
     symbols: Annotated[
         str | None, typer.Option(help="Comma-separated symbols [default: all in the snapshot]")
     ] = None,
-    engine: Annotated[str | None, typer.Option(help="Batch engine: local or spark")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} [default: local]")
+    ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
     lake: LakeOption = None,
@@ -224,7 +227,8 @@ def reprocess_command(
     A version number is a version of curated/bars_1d (actions as of its commit); a time
     selects both tables as of that time. The warehouse is not touched.
     """
-    from marketlake.lake.snapshots import parse_snapshot, reprocess_snapshot
+    from marketlake.lake.snapshots import parse_snapshot
+    from marketlake.pipeline.reprocess import reprocess_snapshot
 
     snapshot = parse_snapshot(as_of)
     settings = _settings(home, config, lake, engine=engine)

@@ -44,7 +44,7 @@ WarehouseOption = Annotated[
     str | None,
     typer.Option(
         "--warehouse",
-        help="Warehouse URL: duckdb:///path, postgresql://... [default: <home>/warehouse.duckdb]",
+        help="Warehouse: duckdb:///path or a DuckDB file path [default: <home>/warehouse.duckdb]",
     ),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format")]

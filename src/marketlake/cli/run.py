@@ -2,22 +2,61 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from marketlake.components import Components, open_lake
+from marketlake.errors import ConfigError
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.runner import Runner, RunReport
-from marketlake.settings import load_settings
+from marketlake.pipeline.plan import (
+    check_split_stages,
+    load_spec,
+    plan_run,
+    require_spec,
+    save_spec,
+)
+from marketlake.pipeline.runner import Runner, RunReport, get_stage, stage_names
+from marketlake.runspec import RunSpec
+from marketlake.settings import Settings, load_settings
+
+RUN_DEFINING = ("source", "symbols", "start", "end", "engine", "sources")
 
 
-def run_pipeline(*, config: Any = None, quiet: bool = False, **overrides: Any) -> RunReport:
-    """Build the settings from ``overrides``, run every stage and print the summary."""
+def run_pipeline(
+    *,
+    config: Any = None,
+    quiet: bool = False,
+    run_id: str | None = None,
+    stage: str | None = None,
+    plan_only: bool = False,
+    **overrides: Any,
+) -> RunReport | None:
+    """Run a whole run, one stage of a run (``stage`` with ``run_id``), or only plan one.
+
+    A new run's spec is resolved once from the settings and stored with the run; an existing
+    run id (``run_id``) loads its spec, so every process of the run does the same work.
+    Returns None when only planning.
+    """
     console = Console(stderr=False, quiet=quiet)
     settings = load_settings(config=config, **overrides)
-    ctx = RunContext(settings, symbols_explicit=overrides.get("symbols") is not None)
+    if stage is not None:
+        get_stage(stage)
+        if run_id is None:
+            raise ConfigError(
+                f"--stage {stage} runs one stage of a planned run: pass --run-id ID "
+                "(`marketlake run --plan` plans a run and prints its id)"
+            )
+    if stage is not None or plan_only:
+        check_split_stages(settings)
+    spec = _load_or_plan(settings, overrides, run_id, stage)
+    if plan_only:
+        sys.stdout.write(spec.run_id + "\n")
+        return None
+    ctx = RunContext(settings, spec)
     progress = Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -29,21 +68,52 @@ def run_pipeline(*, config: Any = None, quiet: bool = False, **overrides: Any) -
     )
     tasks: dict[str, Any] = {}
 
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
+    def on_progress(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task(name, total=total)
+        progress.update(tasks[name], completed=done, total=total)
 
     ctx.progress = on_progress
     try:
-        ctx.source  # noqa: B018 - configuration mistakes surface before any stage runs
+        if stage in (None, stage_names()[0]):
+            ctx.source  # noqa: B018 - configuration mistakes surface before any stage runs
         ctx.storage.check()
         with progress:
-            report = Runner(ctx).run()
+            report = Runner(ctx, [stage] if stage else None).run()
     finally:
         ctx.close()
     console.print(summary_table(report, ctx))
     return report
+
+
+def _load_or_plan(
+    settings: Settings, overrides: dict[str, Any], run_id: str | None, stage: str | None
+) -> RunSpec:
+    """The stored spec of ``run_id``, or a new spec planned now (and stored)."""
+    storage = open_lake(settings)
+    spec = load_spec(storage, run_id) if run_id else None
+    if spec is not None:
+        given = [name for name in RUN_DEFINING if overrides.get(name) is not None]
+        if given:
+            flags = ", ".join(f"--{name}" for name in given)
+            raise ConfigError(
+                f"run {spec.run_id} is already planned ({spec.source}, {len(spec.symbols)} "
+                f"symbols, {spec.start} to {spec.end}, engine {spec.engine}); its stages take "
+                f"what it was planned with: drop {flags}"
+            )
+        return spec
+    if stage is not None and stage != stage_names()[0]:
+        require_spec(storage, run_id or "")
+    with Components(settings) as components:
+        spec = plan_run(
+            settings,
+            components.source,
+            run_id=run_id,
+            symbols_explicit=overrides.get("symbols") is not None,
+        )
+    storage.check()
+    save_spec(storage, spec)
+    return spec
 
 
 def summary_table(report: RunReport, ctx: RunContext) -> Table:

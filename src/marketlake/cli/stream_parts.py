@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from marketlake.pipeline.context import RunContext
+    from marketlake.components import Components
     from marketlake.sources.live import TickSource
     from marketlake.streaming.pipeline import StreamPipeline
     from marketlake.streaming.producer import ProduceStats, TickProducer
 
 
-def stream_context(home: Path | None, config: Path | None, **overrides: Any) -> RunContext:
-    """The run context of settings loaded from ``home``, ``config`` and the CLI overrides."""
-    from marketlake.pipeline.context import RunContext
+def stream_context(home: Path | None, config: Path | None, **overrides: Any) -> Components:
+    """The components of settings loaded from ``home``, ``config`` and the CLI overrides."""
+    from marketlake.components import Components
     from marketlake.settings import load_settings
 
-    return RunContext(load_settings(config=config, home=home, **overrides))
+    return Components(load_settings(config=config, home=home, **overrides))
 
 
 def stop_flag() -> Callable[[], bool]:
@@ -62,7 +62,7 @@ class TickOptions:
     late_fraction: float
     late_by: float
 
-    def open(self, ctx: RunContext) -> TickSource:
+    def open(self, ctx: Components) -> TickSource:
         """The tick source these options describe, for the symbols of ``ctx``."""
         from datetime import UTC
 
@@ -94,7 +94,7 @@ class TickOptions:
         raise ConfigError(f"unknown tick source {self.source!r}: valid sources are sim, replay")
 
 
-def tick_producer(ctx: RunContext, topic: str, partitions: int) -> TickProducer:
+def tick_producer(ctx: Components, topic: str, partitions: int) -> TickProducer:
     """A producer of ticks to ``topic`` on the bus of ``ctx`` that says when it waits."""
     from marketlake.streaming.producer import TickProducer
 
@@ -106,7 +106,7 @@ def tick_producer(ctx: RunContext, topic: str, partitions: int) -> TickProducer:
 
 
 def stream_pipeline(
-    ctx: RunContext,
+    ctx: Components,
     topic: str,
     partitions: int,
     group: str,

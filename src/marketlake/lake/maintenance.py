@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from marketlake.errors import TerminalError
+from marketlake.lake.names import validate_table_name
 from marketlake.lake.storage import LakeStorage
-from marketlake.lake.tables import LakeTables, validate_table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    from marketlake.settings import Settings
 
 PROBE_FOLDER = "_doctor"
 _TABLE_SEGMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -41,15 +40,6 @@ class TableInfo:
     size_bytes: int
 
 
-def open_storage(settings: Settings) -> LakeStorage:
-    """The lake of ``settings``: its root URL with, for an s3:// lake, the configured options.
-
-    Options come from the settings' ``[s3]`` section (endpoint, region, keys); anything not
-    set there falls back to the AWS_* environment variables.
-    """
-    return LakeStorage.from_url(settings.lake_url, settings.lake_options() or None)
-
-
 def find_tables(storage: LakeStorage) -> list[str]:
     """Names of every Delta table in the lake (``area/table``, any area but raw/), sorted."""
     names: list[str] = []
@@ -62,29 +52,30 @@ def find_tables(storage: LakeStorage) -> list[str]:
     return sorted(names)
 
 
-def compact_table(tables: LakeTables, name: str) -> dict[str, Any]:
+def compact_table(storage: LakeStorage, name: str) -> dict[str, Any]:
     """Rewrite the small files of table ``name`` into larger ones (one commit; content
     unchanged); return Delta's metrics (``numFilesRemoved``, ``numFilesAdded``, ...)."""
     validate_table_name(name)
-    return tables.storage.run(
-        f"compacting table {name}", lambda: dict(_delta(tables.storage, name).optimize.compact())
+    return storage.run(
+        f"compacting table {name}", lambda: dict(_delta(storage, name).optimize.compact())
     )
 
 
-def table_history(tables: LakeTables, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+def table_history(
+    storage: LakeStorage, name: str, limit: int | None = None
+) -> list[dict[str, Any]]:
     """The commits of table ``name``, newest first (version, timestamp, operation, metrics)."""
     validate_table_name(name)
-    return tables.storage.run(
-        f"reading history of table {name}", lambda: _delta(tables.storage, name).history(limit)
+    return storage.run(
+        f"reading history of table {name}", lambda: _delta(storage, name).history(limit)
     )
 
 
-def describe_table(tables: LakeTables, name: str) -> TableInfo:
+def describe_table(storage: LakeStorage, name: str) -> TableInfo:
     """Version, live file count, row count and size of table ``name`` (from its Delta log)."""
     import pyarrow as pa
 
     validate_table_name(name)
-    storage = tables.storage
 
     def inspect() -> TableInfo:
         table = _delta(storage, name)
@@ -100,33 +91,32 @@ def describe_table(tables: LakeTables, name: str) -> TableInfo:
     return storage.run(f"describing table {name}", inspect)
 
 
-def describe_tables(tables: LakeTables, names: Sequence[str] | None = None) -> list[TableInfo]:
+def describe_tables(storage: LakeStorage, names: Sequence[str] | None = None) -> list[TableInfo]:
     """:func:`describe_table` for ``names`` (default: every table of the lake)."""
-    return [describe_table(tables, name) for name in choose_tables(tables, names)]
+    return [describe_table(storage, name) for name in choose_tables(storage, names)]
 
 
-def choose_tables(tables: LakeTables, names: Sequence[str] | None) -> list[str]:
+def choose_tables(storage: LakeStorage, names: Sequence[str] | None) -> list[str]:
     """``names`` checked to exist, or every table of the lake when none are given."""
-    found = find_tables(tables.storage)
+    found = find_tables(storage)
     if not names:
         return found
     unknown = [validate_table_name(n) for n in names if n not in found]
     if unknown:
         listed = ", ".join(found) or "none yet"
         raise TerminalError(
-            f"no Delta table {', '.join(unknown)} in {tables.storage.describe()}; "
-            f"tables found: {listed}"
+            f"no Delta table {', '.join(unknown)} in {storage.describe()}; tables found: {listed}"
         )
     return list(names)
 
 
-def history_rows(tables: LakeTables, name: str, limit: int | None = None) -> pa.Table:
+def history_rows(storage: LakeStorage, name: str, limit: int | None = None) -> pa.Table:
     """Commits of table ``name``, newest first: version, UTC time, operation, rows and files."""
     import pyarrow as pa
 
     from marketlake.schemas import UTC_US
 
-    commits = tables.history(name, limit)
+    commits = table_history(storage, name, limit)
     rows = []
     for commit in commits:
         metrics = commit.get("operationMetrics") or {}
@@ -163,7 +153,7 @@ def history_rows(tables: LakeTables, name: str, limit: int | None = None) -> pa.
 
 
 def vacuum_table(
-    tables: LakeTables, name: str, retention_hours: int, *, dry_run: bool = False
+    storage: LakeStorage, name: str, retention_hours: int, *, dry_run: bool = False
 ) -> list[str]:
     """Delete the files of table ``name`` that no version of the last ``retention_hours`` uses.
 
@@ -176,7 +166,6 @@ def vacuum_table(
     validate_table_name(name)
     if retention_hours < 0:
         raise TerminalError(f"retention_hours must be >= 0, got {retention_hours}")
-    storage = tables.storage
     prefixes = (f"{storage.uri(name)}/", f"{storage.path(name)}/")
 
     def relative(path: str) -> str:

@@ -1,4 +1,4 @@
-"""Time travel on the lake: choosing a snapshot, reading it, and recomputing analytics from it.
+"""Time travel on the lake: choosing a snapshot and reading it.
 
 A snapshot is a table version or a moment; a moment selects, in each table, the newest
 version committed at or before it (by the commit's own timestamp).
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from marketlake.errors import TerminalError
+from marketlake.lake.names import TableRef
 from marketlake.lake.tables import LakeTables
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def parse_snapshot(text: str) -> Snapshot:
     return Snapshot(at=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def resolve_version(tables: LakeTables, name: str, snapshot: Snapshot) -> int | None:
+def resolve_version(tables: LakeTables, name: TableRef, snapshot: Snapshot) -> int | None:
     """The version of ``name`` that ``snapshot`` selects; None when the table is newer."""
     if snapshot.at is None:
         return snapshot.version
@@ -77,7 +78,7 @@ def read_snapshot(
                 f"table {name} has no version as of {snapshot.describe()} (its first commit "
                 "is later); see `marketlake lake history`"
             )
-        _check_version(tables, name, version)
+        check_version(tables, name, version)
     wanted = validate_symbols(symbols) if symbols else None
     data = tables.read(
         name, version=version, filter=pc.field("symbol").isin(wanted) if wanted else None
@@ -87,74 +88,8 @@ def read_snapshot(
     return data.slice(0, limit) if limit is not None else data
 
 
-@dataclass(frozen=True)
-class ReprocessResult:
-    """What :func:`reprocess_snapshot` did: the snapshot read and the rows written per table."""
-
-    bars_version: int
-    actions_version: int | None
-    symbols: list[str]
-    rows: dict[str, int]
-
-
-def reprocess_snapshot(
-    tables: LakeTables,
-    snapshot: Snapshot,
-    *,
-    engine: str = "local",
-    symbols: Sequence[str] | None = None,
-) -> ReprocessResult:
-    """Recompute the analytics tables from curated bars and actions as they were at ``snapshot``.
-
-    A version number selects that version of ``curated/bars_1d`` and the corporate actions
-    current when it was committed; a time selects both tables as of that time. The adjusted
-    bars, daily metrics and indicators of the symbols (default: every symbol in the snapshot)
-    are replaced, one commit per table, by what the process stage computes from the snapshot,
-    so the analytics describe exactly that snapshot until the next ``marketlake run``.
-    """
-    import pyarrow.compute as pc
-
-    from marketlake.analytics.adjust import adjust_table
-    from marketlake.analytics.engine import create_engine
-    from marketlake.pipeline.lake_names import ACTIONS, ADJUSTED, BARS, INDICATORS, METRICS
-    from marketlake.pipeline.process import ANALYTICS_KEYS, plain_strings, symbol_filter
-    from marketlake.schemas import CORPORATE_ACTION_SCHEMA
-    from marketlake.symbols import validate_symbols
-
-    if not tables.exists(BARS):
-        raise TerminalError(f"no {BARS} table in {tables.storage.describe()}: nothing to reprocess")
-    bars_version = resolve_version(tables, BARS, snapshot)
-    if bars_version is None:
-        raise TerminalError(f"{BARS} has no version as of {snapshot.describe()}")
-    _check_version(tables, BARS, bars_version)
-    moment = snapshot.at
-    if moment is None:
-        (commit,) = [c for c in tables.history(BARS) if int(c["version"]) == bars_version]
-        moment = datetime.fromtimestamp(commit["timestamp"] / 1000, UTC)
-    actions_version = (
-        resolve_version(tables, ACTIONS, Snapshot(at=moment)) if tables.exists(ACTIONS) else None
-    )
-    if symbols:
-        chosen = validate_symbols(symbols)
-    else:
-        names = tables.read(BARS, columns=["symbol"], version=bars_version).column("symbol")
-        chosen = sorted(str(s) for s in pc.unique(names).to_pylist())
-    bars = tables.read(BARS, filter=symbol_filter(chosen), version=bars_version)
-    actions = CORPORATE_ACTION_SCHEMA.empty_table()
-    if actions_version is not None:
-        actions = tables.read(ACTIONS, filter=symbol_filter(chosen), version=actions_version)
-        actions = actions.cast(CORPORATE_ACTION_SCHEMA)
-    adjusted = adjust_table(bars, actions)
-    metrics, indicators = create_engine(engine).run(adjusted)
-    written: dict[str, int] = {}
-    for name, table in ((ADJUSTED, adjusted), (METRICS, metrics), (INDICATORS, indicators)):
-        table = plain_strings(table)
-        tables.replace_symbols(name, table, chosen, keys=ANALYTICS_KEYS)
-        written[name] = table.num_rows
-    return ReprocessResult(bars_version, actions_version, chosen, written)
-
-
-def _check_version(tables: LakeTables, name: str, version: int) -> None:
+def check_version(tables: LakeTables, name: TableRef, version: int) -> None:
+    """Raise TerminalError unless table ``name`` has ``version``."""
     current = tables.version(name)
     if not 0 <= version <= current:
         raise TerminalError(

@@ -7,14 +7,15 @@ files written before the kill are orphans that :meth:`LakeTables.vacuum` removes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from marketlake.errors import TerminalError
+from marketlake.lake import maintenance
 from marketlake.lake.commits import MergeStats, create_table, merge_rows, replace_rows
 from marketlake.lake.merge import check_keys, dedupe_last
+from marketlake.lake.names import TableRef, validate_table_name
 from marketlake.lake.storage import LakeStorage
 from marketlake.symbols import validate_symbols
 
@@ -24,17 +25,12 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     from deltalake import DeltaTable
 
-TABLE_AREAS = ("curated", "analytics", "quarantine")
-_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)+$")
 
+def symbol_filter(symbols: Sequence[str]) -> pc.Expression:
+    """A pyarrow filter selecting the rows of ``symbols``."""
+    import pyarrow.compute as pc
 
-def validate_table_name(name: str) -> str:
-    """Check a table name (``area/table``, lower-case letters, digits and ``_``)."""
-    if not isinstance(name, str) or not _TABLE_NAME.match(name):
-        raise TerminalError(
-            f"invalid table name {name!r}: use lower-case path segments like 'curated/bars_1d'"
-        )
-    return name
+    return pc.field("symbol").isin(list(symbols))
 
 
 class LakeTables:
@@ -47,7 +43,7 @@ class LakeTables:
 
     def merge(
         self,
-        name: str,
+        name: TableRef,
         data: pa.Table,
         keys: Sequence[str],
         partition_by: Sequence[str] | None = None,
@@ -62,7 +58,7 @@ class LakeTables:
         with the same data changes nothing and makes no new version. Duplicate keys in
         ``data`` are reduced to their last row. Empty data is a no-op.
         """
-        validate_table_name(name)
+        name = validate_table_name(name)
         if data.num_rows == 0:
             return MergeStats(0, 0, self._version_or_none(name))
         check_keys(data, keys, name)
@@ -74,7 +70,7 @@ class LakeTables:
 
     def replace_symbols(
         self,
-        name: str,
+        name: TableRef,
         data: pa.Table,
         symbols: Sequence[str],
         keys: Sequence[str] | None = None,
@@ -88,7 +84,7 @@ class LakeTables:
         """
         import pyarrow.compute as pc
 
-        validate_table_name(name)
+        name = validate_table_name(name)
         wanted = validate_symbols(symbols)
         if not wanted:
             return MergeStats(0, 0, self._version_or_none(name))
@@ -119,12 +115,12 @@ class LakeTables:
 
         return self.storage.run(f"replacing symbols in table {name}", replace)
 
-    def delete(self, name: str, predicate: str) -> int:
+    def delete(self, name: TableRef, predicate: str) -> int:
         """Delete the rows matching SQL ``predicate`` (e.g. ``"symbol = 'AAPL'"``); return count.
 
         ``predicate`` is SQL text: build it from validated values only.
         """
-        validate_table_name(name)
+        name = validate_table_name(name)
 
         def remove() -> int:
             metrics = self._open(name).delete(predicate)
@@ -136,7 +132,7 @@ class LakeTables:
 
     def read(
         self,
-        name: str,
+        name: TableRef,
         columns: Sequence[str] | None = None,
         filter: pc.Expression | Sequence[tuple[str, str, Any]] | None = None,
         version: int | None = None,
@@ -162,10 +158,10 @@ class LakeTables:
         return self.storage.run(f"reading table {name}", scan)
 
     def dataset(
-        self, name: str, version: int | None = None, as_of: datetime | None = None
+        self, name: TableRef, version: int | None = None, as_of: datetime | None = None
     ) -> pads.Dataset:
         """A pyarrow Dataset of the table's current (or chosen) files, for zero-copy scans."""
-        validate_table_name(name)
+        name = validate_table_name(name)
 
         if as_of is not None and as_of.tzinfo is None:
             raise TerminalError(f"as_of must be timezone-aware (UTC), got {as_of}")
@@ -177,52 +173,43 @@ class LakeTables:
 
         return self.storage.run(f"opening table {name}", build)
 
-    def exists(self, name: str) -> bool:
+    def exists(self, name: TableRef) -> bool:
         """True when a Delta table with at least one commit exists at ``name``."""
         from deltalake import DeltaTable
 
-        validate_table_name(name)
+        name = validate_table_name(name)
         uri, options = self.storage.uri(name), self.storage.storage_options()
         return self.storage.run(
             f"looking up table {name}",
             lambda: bool(DeltaTable.is_deltatable(uri, storage_options=options)),
         )
 
-    def version(self, name: str) -> int:
+    def version(self, name: TableRef) -> int:
         """The table's current version (0 after the first write)."""
-        validate_table_name(name)
+        name = validate_table_name(name)
         return self.storage.run(f"reading table {name}", lambda: self._open(name).version())
 
-    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def history(self, name: TableRef, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (version, timestamp, operation, metrics)."""
-        from marketlake.lake.maintenance import table_history
-
-        return table_history(self, name, limit)
+        return maintenance.table_history(self.storage, validate_table_name(name), limit)
 
     def list_tables(self) -> list[str]:
-        """Names of the Delta tables under curated/, analytics/ and quarantine/."""
-        names: list[str] = []
-        for area in TABLE_AREAS:
-            for folder in self.storage.list_dirs(area):
-                if self.storage.exists(f"{area}/{folder}/_delta_log"):
-                    names.append(f"{area}/{folder}")
-        return sorted(names)
+        """Names of every Delta table in the lake (``area/table``, any area but raw/), sorted."""
+        return maintenance.find_tables(self.storage)
 
     # -- maintenance (see :mod:`marketlake.lake.maintenance`) -------------------------------
 
-    def compact(self, name: str) -> dict[str, Any]:
+    def compact(self, name: TableRef) -> dict[str, Any]:
         """Rewrite small files into larger ones (one commit; content unchanged)."""
-        from marketlake.lake.maintenance import compact_table
+        return maintenance.compact_table(self.storage, validate_table_name(name))
 
-        return compact_table(self, name)
-
-    def vacuum(self, name: str, retention_hours: int, dry_run: bool = False) -> list[str]:
+    def vacuum(self, name: TableRef, retention_hours: int, dry_run: bool = False) -> list[str]:
         """Delete files no version newer than ``retention_hours`` ago refers to, and orphaned
         files; list them (relative to the table). See
         :func:`marketlake.lake.maintenance.vacuum_table`."""
-        from marketlake.lake.maintenance import vacuum_table
-
-        return vacuum_table(self, name, retention_hours, dry_run=dry_run)
+        return maintenance.vacuum_table(
+            self.storage, validate_table_name(name), retention_hours, dry_run=dry_run
+        )
 
     # -- internals ----------------------------------------------------------------------------
 

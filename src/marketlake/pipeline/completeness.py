@@ -20,16 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketlake.catalogue import FETCH_LOG
 from marketlake.pipeline.incremental import (
     FETCH,
-    FETCH_LOG,
-    FETCH_LOG_KEYS,
-    FETCH_LOG_SCHEMA,
     FetchRequest,
     read_fetch_log,
     source_name,
     stored_bar_days,
 )
+from marketlake.schemas import FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext

@@ -30,29 +30,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from marketlake.pipeline.context import FILE_SOURCES
-from marketlake.pipeline.lake_names import BARS
-from marketlake.schemas import UTC_US
+from marketlake.catalogue import BARS_1D, FETCH_LOG
+from marketlake.pipeline.plan import FILE_SOURCES
+from marketlake.schemas import FETCH_LOG_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
 
-FETCH_LOG = "quality/fetch_log"
 FETCH = "fetch"
 REFETCH = "refetch"
-FETCH_LOG_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("start", UTC_US, nullable=False),  # first session asked for, 00:00 UTC
-        pa.field("end", UTC_US, nullable=False),  # last session asked for, 00:00 UTC
-        pa.field("kind", pa.string(), nullable=False),  # fetch | refetch
-        pa.field("checked", pa.bool_(), nullable=False),  # completeness re-fetch done
-        pa.field("run_id", pa.string()),
-        pa.field("requested_at", UTC_US, nullable=False),
-    ]
-)
-FETCH_LOG_KEYS = ("symbol", "source", "start", "end")
 _DAY_US = 86_400_000_000
 
 
@@ -133,9 +119,9 @@ def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> 
     empty = pa.table(
         {"symbol": pa.array([], pa.string()), "day": pa.array([], pa.date32())},
     )
-    if not symbols or not ctx.tables.exists(BARS):
+    if not symbols or not ctx.tables.exists(BARS_1D):
         return empty
-    dataset = ctx.tables.dataset(BARS)
+    dataset = ctx.tables.dataset(BARS_1D)
     frame = pl.from_arrow(dataset.to_table(columns=["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     keep = pl.col("symbol").is_in(symbols)

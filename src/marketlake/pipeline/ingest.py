@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, RECONCILIATION
 from marketlake.errors import TransientError
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.lake_names import ACTIONS, BARS
 from marketlake.pipeline.messages import (
     DATASET_HEADER,
     HISTORY_TOPIC,
@@ -106,10 +106,10 @@ def _drop_redeliveries(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _stored_bars(ctx: RunContext, bars: pa.Table) -> pa.Table | None:
     """Every stored bar of the chunk's symbols (None when there are none)."""
-    if not ctx.tables.exists(BARS) or bars.num_rows == 0:
+    if not ctx.tables.exists(BARS_1D) or bars.num_rows == 0:
         return None
     symbols = pc.unique(bars.column("symbol")).to_pylist()
-    stored = ctx.tables.read(BARS, filter=pc.field("symbol").isin(symbols))
+    stored = ctx.tables.read(BARS_1D, filter=pc.field("symbol").isin(symbols))
     return stored.select(BAR_SCHEMA.names).cast(BAR_SCHEMA) if stored.num_rows else None
 
 
@@ -145,10 +145,14 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
     from marketlake.lake.quarantine import write_quarantine
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
-    from marketlake.pipeline.incremental import FETCH_LOG, FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
-    from marketlake.pipeline.reconcile import RECONCILIATION, max_source_diff, reconcile_bars
+    from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
-    from marketlake.schemas import QUARANTINE_SCHEMA, RECONCILIATION_KEYS
+    from marketlake.schemas import (
+        FETCH_LOG_KEYS,
+        FETCH_LOG_SCHEMA,
+        QUARANTINE_SCHEMA,
+        RECONCILIATION_KEYS,
+    )
 
     bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA)
     actions = _drop_redeliveries(
@@ -165,11 +169,11 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     good_actions = feed_actions.kept
     rejects.append(feed_actions.rejects)
     if good_actions.num_rows:
-        ctx.tables.merge(ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
+        ctx.tables.merge(CORPORATE_ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
     known_actions = good_actions
-    if ctx.tables.exists(ACTIONS) and bars.num_rows:
+    if ctx.tables.exists(CORPORATE_ACTIONS) and bars.num_rows:
         symbols = pc.unique(bars.column("symbol")).to_pylist()
-        known_actions = ctx.tables.read(ACTIONS, filter=pc.field("symbol").isin(symbols))
+        known_actions = ctx.tables.read(CORPORATE_ACTIONS, filter=pc.field("symbol").isin(symbols))
     known_actions = known_actions.cast(CORPORATE_ACTION_SCHEMA)
 
     feed_bars = check_feed_bars(bars, known_actions, previous)
@@ -187,7 +191,7 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     if reconciled.flagged.num_rows:
         ctx.tables.merge(RECONCILIATION, reconciled.flagged, RECONCILIATION_KEYS)
     if checked.bars.num_rows:
-        ctx.tables.merge(BARS, checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
+        ctx.tables.merge(BARS_1D, checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
     log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
     if log.num_rows:
         ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)

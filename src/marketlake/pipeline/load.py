@@ -9,22 +9,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketlake.catalogue import BARS_1D, BATCH_LOADS, QUARANTINE, SESSIONS, SYMBOLS
+from marketlake.lake.tables import symbol_filter
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.lake_names import ACTIONS, ADJUSTED, BARS, INDICATORS, METRICS, MISSING
-from marketlake.pipeline.process import symbol_filter
-from marketlake.pipeline.reconcile import RECONCILIATION
 from marketlake.pipeline.result import StageResult
 from marketlake.schemas import UTC_US
-
-LOADS: tuple[tuple[str, str], ...] = (
-    (BARS, "bars_1d"),
-    (ACTIONS, "corporate_actions"),
-    (ADJUSTED, "bars_1d_adjusted"),
-    (METRICS, "daily_metrics"),
-    (INDICATORS, "indicators_1d"),
-    (MISSING, "missing_sessions"),
-    (RECONCILIATION, "reconciliation"),
-)
 
 
 def load_warehouse(ctx: RunContext) -> StageResult:
@@ -36,25 +25,26 @@ def load_warehouse(ctx: RunContext) -> StageResult:
     warehouse = ctx.warehouse
     symbols = ctx.symbols
     bars: pa.Table | None = None
-    for done, (lake_name, table_name) in enumerate(LOADS, 1):
-        if not ctx.tables.exists(lake_name):
+    steps = len(BATCH_LOADS) + 3
+    for done, dataset in enumerate(BATCH_LOADS, 1):
+        if not ctx.tables.exists(dataset):
             data = None
         else:
-            data = ctx.tables.read(lake_name, filter=symbol_filter(symbols))
-        if lake_name == BARS:
+            data = ctx.tables.read(dataset, filter=symbol_filter(symbols))
+        if dataset is BARS_1D:
             bars = data
         if data is not None:
             result.rows_in += data.num_rows
-            result.rows_out += warehouse.replace_where(table_name, data, symbols)
-        ctx.progress("load_warehouse", done, len(LOADS) + 3)
+            result.rows_out += warehouse.replace_where(dataset.name, data, symbols)
+        ctx.progress("load_warehouse", done, steps)
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
-        warehouse.upsert("quarantine", quarantine)
+        warehouse.upsert(QUARANTINE.name, quarantine)
     result.quarantined = quarantine.num_rows
     if bars is not None and bars.num_rows:
-        warehouse.upsert("symbols", _symbols(bars))
-        warehouse.upsert("sessions", _sessions(ctx, bars))
-    ctx.progress("load_warehouse", len(LOADS) + 3, len(LOADS) + 3)
+        warehouse.upsert(SYMBOLS.name, _symbols(bars))
+        warehouse.upsert(SESSIONS.name, _sessions(ctx, bars))
+    ctx.progress("load_warehouse", steps, steps)
     return result
 
 

@@ -30,8 +30,6 @@ from marketlake.schemas import RECONCILIATION_SCHEMA
 if TYPE_CHECKING:
     from marketlake.settings import Settings
 
-RECONCILIATION = "quality/reconciliation"
-
 
 @dataclass(frozen=True)
 class Reconciliation:

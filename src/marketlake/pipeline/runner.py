@@ -10,37 +10,28 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from marketlake.errors import MarketlakeError, TransientError
+from marketlake.catalogue import BARS_1D, RUNS
+from marketlake.errors import ConfigError, MarketlakeError, TerminalError, TransientError
+from marketlake.lake.tables import symbol_filter
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
-from marketlake.schemas import RUNS_SCHEMA
+from marketlake.runspec import STAGE_NAMES
 
 Stage = Callable[[RunContext], StageResult]
 
 
 def success(ctx: RunContext) -> StageResult:
     """Check the warehouse holds exactly the lake's bars for the run's symbols."""
-    from marketlake.errors import TerminalError
-    from marketlake.pipeline.lake_names import BARS
-    from marketlake.pipeline.process import symbol_filter
-
     symbols = ctx.symbols
     lake_rows = (
-        ctx.tables.read(BARS, columns=["symbol"], filter=symbol_filter(symbols)).num_rows
-        if ctx.tables.exists(BARS)
+        ctx.tables.read(BARS_1D, columns=["symbol"], filter=symbol_filter(symbols)).num_rows
+        if ctx.tables.exists(BARS_1D)
         else 0
     )
-    placeholders = ", ".join("?" for _ in symbols)
-    warehouse_rows = (
-        ctx.warehouse.query(
-            f"SELECT count(*) AS n FROM bars_1d WHERE symbol IN ({placeholders})", symbols
-        )
-        .column("n")[0]
-        .as_py()
-    )
+    warehouse_rows = ctx.warehouse.count_rows(BARS_1D.name, symbols)
     if lake_rows != warehouse_rows:
         raise TerminalError(
             f"the warehouse holds {warehouse_rows} bars for the run's symbols, the lake {lake_rows}"
@@ -48,12 +39,10 @@ def success(ctx: RunContext) -> StageResult:
     return StageResult(rows_in=lake_rows, rows_out=warehouse_rows)
 
 
-STAGES: tuple[tuple[str, Stage], ...] = (
-    ("fetch_history", fetch_history),
-    ("consume_history", consume_history),
-    ("process", process),
-    ("load_warehouse", load_warehouse),
-    ("success", success),
+STAGES: tuple[tuple[str, Stage], ...] = tuple(
+    zip(
+        STAGE_NAMES, (fetch_history, consume_history, process, load_warehouse, success), strict=True
+    )
 )
 
 
@@ -82,81 +71,110 @@ class RunReport:
         return all(s.status == "succeeded" for s in self.stages)
 
 
+def stage_names() -> list[str]:
+    """The names of the batch stages, in order."""
+    return [name for name, _ in STAGES]
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called ``name``; ConfigError naming the stages otherwise."""
+    for known, stage in STAGES:
+        if known == name:
+            return stage
+    raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(stage_names())}")
+
+
+def run_stage(
+    ctx: RunContext, name: str, sleep: Callable[[float], None] = time.sleep
+) -> StageReport:
+    """Run stage ``name`` of the run: retry transient errors with exponential backoff and
+    record every attempt in the warehouse's ``runs`` table.
+
+    Terminal errors end the stage as failed; an unexpected exception is recorded as failed
+    and raised again.
+    """
+    stage = get_stage(name)
+    report = StageReport(name)
+    settings = ctx.settings.runner
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    while True:
+        report.attempts += 1
+        _record(ctx, report, "running", started, None)
+        try:
+            report.result = stage(ctx)
+            report.status = "succeeded"
+        except TransientError as exc:
+            report.error = str(exc)
+            if report.attempts > settings.retries:
+                report.status = "failed"
+            else:
+                _record(ctx, report, "retrying", started, None)
+                sleep(settings.backoff_s * 2 ** (report.attempts - 1))
+                continue
+        except MarketlakeError as exc:
+            report.error = str(exc)
+            report.status = "failed"
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.status = "failed"
+            report.seconds = time.perf_counter() - clock
+            _record(ctx, report, "failed", started, datetime.now(UTC))
+            raise
+        break
+    report.seconds = time.perf_counter() - clock
+    _record(ctx, report, report.status, started, datetime.now(UTC))
+    return report
+
+
+def _record(
+    ctx: RunContext,
+    report: StageReport,
+    status: str,
+    started: datetime,
+    finished: datetime | None,
+) -> None:
+    detail = dict(report.result.detail)
+    if report.error:
+        detail["error"] = report.error
+    row = {
+        "run_id": [ctx.run_id],
+        "stage": [report.name],
+        "status": [status],
+        "attempt": [report.attempts],
+        "started_at": [started],
+        "finished_at": [finished],
+        "rows_in": [report.result.rows_in],
+        "rows_out": [report.result.rows_out],
+        "quarantined": [report.result.quarantined],
+        "duration_s": [report.seconds],
+        "detail": [json.dumps(detail, default=str, sort_keys=True)],
+    }
+    ctx.warehouse.upsert(RUNS.name, pa.table(row, schema=RUNS.schema))
+
+
 class Runner:
-    """Runs stages in order; retries transient errors; records every stage in ``runs``."""
+    """Runs the stages of one run in order, each through :func:`run_stage`."""
 
     def __init__(
         self,
         ctx: RunContext,
-        stages: Sequence[tuple[str, Stage]] = STAGES,
+        stages: Sequence[str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.ctx = ctx
-        self.stages = list(stages)
+        self.stages = list(stages) if stages is not None else stage_names()
+        for name in self.stages:
+            get_stage(name)
         self._sleep = sleep
 
     def run(self) -> RunReport:
         """Run every stage; stop at the first that fails for good."""
-        report = RunReport(self.ctx.run_id, [StageReport(name) for name, _ in self.stages])
-        for (name, stage), stage_report in zip(self.stages, report.stages, strict=True):
-            self._run_stage(name, stage, stage_report)
-            if stage_report.status != "succeeded":
+        reports: list[StageReport] = []
+        for name in self.stages:
+            report = run_stage(self.ctx, name, self._sleep)
+            reports.append(report)
+            if report.status != "succeeded":
                 break
-        return report
-
-    def _run_stage(self, name: str, stage: Stage, report: StageReport) -> None:
-        settings = self.ctx.settings.runner
-        started = datetime.now(UTC)
-        clock = time.perf_counter()
-        while True:
-            report.attempts += 1
-            self._record(name, "running", report, started, None)
-            try:
-                report.result = stage(self.ctx)
-                report.status = "succeeded"
-            except TransientError as exc:
-                report.error = str(exc)
-                if report.attempts > settings.retries:
-                    report.status = "failed"
-                else:
-                    self._record(name, "retrying", report, started, None)
-                    self._sleep(settings.backoff_s * 2 ** (report.attempts - 1))
-                    continue
-            except MarketlakeError as exc:
-                report.error = str(exc)
-                report.status = "failed"
-            except Exception as exc:
-                report.error = f"{type(exc).__name__}: {exc}"
-                report.status = "failed"
-                report.seconds = time.perf_counter() - clock
-                self._record(name, "failed", report, started, datetime.now(UTC))
-                raise
-            break
-        report.seconds = time.perf_counter() - clock
-        self._record(name, report.status, report, started, datetime.now(UTC))
-
-    def _record(
-        self,
-        stage: str,
-        status: str,
-        report: StageReport,
-        started: datetime,
-        finished: datetime | None,
-    ) -> None:
-        detail = dict(report.result.detail)
-        if report.error:
-            detail["error"] = report.error
-        row = {
-            "run_id": [self.ctx.run_id],
-            "stage": [stage],
-            "status": [status],
-            "attempt": [report.attempts],
-            "started_at": [started],
-            "finished_at": [finished],
-            "rows_in": [report.result.rows_in],
-            "rows_out": [report.result.rows_out],
-            "quarantined": [report.result.quarantined],
-            "duration_s": [report.seconds],
-            "detail": [json.dumps(detail, default=str, sort_keys=True)],
-        }
-        self.ctx.warehouse.upsert("runs", pa.table(row, schema=RUNS_SCHEMA))
+        reports += [StageReport(name) for name in self.stages[len(reports) :]]
+        return RunReport(self.ctx.run_id, reports)

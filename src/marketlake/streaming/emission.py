@@ -13,10 +13,10 @@ from datetime import datetime
 import polars as pl
 import pyarrow as pa
 
+from marketlake.schemas import ALERT_SCHEMA, BARS_1M_SCHEMA, WINDOW_SCHEMA
 from marketlake.streaming.alerts import detect_alerts
 from marketlake.streaming.bars import KEYS, MINUTE_US, bar_rows
 from marketlake.streaming.config import StreamConfig, ma_kind, to_us
-from marketlake.streaming.outputs import ALERT_SCHEMA, BARS_1M_SCHEMA, WINDOW_SCHEMA
 from marketlake.streaming.windows import (
     REQUEST_KEYS,
     aggregate_windows,

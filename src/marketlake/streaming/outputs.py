@@ -12,55 +12,13 @@ from dataclasses import dataclass, field, fields
 
 import pyarrow as pa
 
-from marketlake.schemas import QUARANTINE_SCHEMA, TICK_SCHEMA, UTC_US
-
-BARS_1M_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),  # minute start
-        pa.field("open", pa.float64()),
-        pa.field("high", pa.float64()),
-        pa.field("low", pa.float64()),
-        pa.field("close", pa.float64()),
-        pa.field("volume", pa.float64()),
-        pa.field("vwap", pa.float64()),
-        pa.field("trades", pa.int64()),
-    ]
+from marketlake.schemas import (
+    ALERT_SCHEMA,
+    BARS_1M_SCHEMA,
+    LATE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    WINDOW_SCHEMA,
 )
-BARS_1M_KEYS = ("symbol", "ts")
-
-WINDOW_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("window_start", UTC_US, nullable=False),
-        pa.field("window_end", UTC_US, nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("mean_price", pa.float64()),  # mean of the 1-minute closes in the window
-        pa.field("vwap", pa.float64()),
-        pa.field("volatility", pa.float64()),  # sample std of 1-minute log returns
-        pa.field("high", pa.float64()),
-        pa.field("low", pa.float64()),
-        pa.field("volume", pa.float64()),
-        pa.field("ticks", pa.int64()),
-        pa.field("is_final", pa.bool_(), nullable=False),
-        pa.field("updated_at", UTC_US, nullable=False),
-    ]
-)
-WINDOW_KEYS = ("symbol", "kind", "window_start")
-
-LATE_SCHEMA = TICK_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
-LATE_REASONS = ("behind_watermark", "beyond_retention")
-
-ALERT_SCHEMA = pa.schema(
-    [
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),  # the end of the window that moved
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("pct_move", pa.float64(), nullable=False),  # percent: 2.5 means +2.5 %
-        pa.field("detail", pa.string()),
-    ]
-)
-ALERT_KEYS = ("symbol", "kind", "ts")
 
 
 @dataclass

@@ -35,6 +35,7 @@ import polars as pl
 import pyarrow as pa
 
 from marketlake.errors import ConfigError
+from marketlake.schemas import LATE_SCHEMA
 from marketlake.streaming.bars import (
     KEYS,
     MINUTE_US,
@@ -45,10 +46,7 @@ from marketlake.streaming.bars import (
 from marketlake.streaming.checkpoint import pack_state, unpack_state
 from marketlake.streaming.config import StreamConfig, to_us
 from marketlake.streaming.emission import emit_changes, emit_provisional
-from marketlake.streaming.outputs import (
-    LATE_SCHEMA,
-    StreamOutput,
-)
+from marketlake.streaming.outputs import StreamOutput
 from marketlake.streaming.quarantine import as_tick_table, split_invalid_ticks
 from marketlake.streaming.watermark import NO_WATERMARK, WatermarkTracker
 

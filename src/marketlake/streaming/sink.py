@@ -26,6 +26,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from marketlake.catalogue import (
+    BARS_1M,
+    LATE_TICKS,
+    QUARANTINE,
+    STREAM_ALERTS,
+    STREAM_OUTPUTS,
+    STREAM_WINDOWS,
+    TICKS,
+    quarantine_table,
+)
 from marketlake.errors import ConfigError
 from marketlake.schemas import TICK_KEYS, TICK_SCHEMA
 from marketlake.streaming.offsets import (
@@ -35,28 +45,26 @@ from marketlake.streaming.offsets import (
     positions_from_json,
     positions_to_json,
 )
-from marketlake.streaming.outputs import ALERT_KEYS, BARS_1M_KEYS, WINDOW_KEYS, StreamOutput
+from marketlake.streaming.outputs import StreamOutput
 
 if TYPE_CHECKING:
     from marketlake.lake.tables import LakeTables
     from marketlake.warehouse.base import Warehouse
 
-TICKS_TABLE = "curated/ticks"
-BARS_TABLE = "curated/bars_1m"
-LATE_TABLE = "curated/late_ticks"
-WINDOWS_TABLE = "analytics/stream_windows"
-ALERTS_TABLE = "analytics/stream_alerts"
-STREAM_TABLES = (TICKS_TABLE, BARS_TABLE, LATE_TABLE, WINDOWS_TABLE, ALERTS_TABLE)
+TICKS_TABLE = TICKS.lake_table
 TICKS_MODES = ("append", "merge")
 _METADATA_PREFIX = "marketlake.stream."
 _HISTORY_DEPTH = 500
 
-# (lake table, warehouse table, output field, keys)
-_OUTPUT_TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    (BARS_TABLE, "bars_1m", "bars_1m", BARS_1M_KEYS),
-    (WINDOWS_TABLE, "stream_windows", "windows", WINDOW_KEYS),
-    (LATE_TABLE, "late_ticks", "late", TICK_KEYS),
-    (ALERTS_TABLE, "stream_alerts", "alerts", ALERT_KEYS),
+# (lake table, warehouse table, output field, keys), from the catalogue
+_OUTPUT_TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = tuple(
+    (dataset.lake_table, dataset.name, attribute, dataset.keys)
+    for dataset, attribute in (
+        (BARS_1M, "bars_1m"),
+        (STREAM_WINDOWS, "windows"),
+        (LATE_TICKS, "late"),
+        (STREAM_ALERTS, "alerts"),
+    )
 )
 
 
@@ -126,7 +134,7 @@ class StreamSink:
             from marketlake.lake.quarantine import write_quarantine
 
             write_quarantine(self.tables, output.quarantine)
-            self._count("quarantine/ticks", output.quarantine.num_rows)
+            self._count(quarantine_table(TICKS.name), output.quarantine.num_rows)
         if self.warehouse is not None:
             self._load_warehouse(batch, output)
         self.checkpoints.save(
@@ -172,7 +180,7 @@ class StreamSink:
         if batch.ticks:
             loads.append(("ticks", pa.concat_tables(batch.ticks)))
         loads += [(name, getattr(output, attr)) for _, name, attr, _ in _OUTPUT_TABLES]
-        loads.append(("quarantine", output.quarantine))
+        loads.append((QUARANTINE.name, output.quarantine))
         for name, rows in loads:
             if rows.num_rows:
                 self.warehouse.upsert(name, rows)
@@ -230,5 +238,6 @@ def compact_stream_tables(tables: LakeTables, names: Sequence[str] | None = None
 
     Returns ``(table, metrics)`` pairs, one per compacted table.
     """
-    chosen = list(names) if names else [*STREAM_TABLES, "quarantine/ticks"]
+    chosen = list(names) if names else [d.lake_table for d in STREAM_OUTPUTS]
+    chosen += [] if names else [quarantine_table(TICKS.name)]
     return [(name, tables.compact(name)) for name in chosen if tables.exists(name)]

@@ -132,7 +132,7 @@ class Warehouse(ABC):
     def upsert(self, table: str, data: pa.Table) -> int:
         """Insert or update rows by the table's keys (last row wins); return rows written."""
         spec = self._writable(table)
-        rows = deduplicate(conform(spec, data), spec.keys)
+        rows = deduplicate(spec.conform(data), spec.keys)
         if rows.num_rows:
             self._merge(spec, rows)
         return rows.num_rows
@@ -140,7 +140,7 @@ class Warehouse(ABC):
     def replace(self, table: str, data: pa.Table) -> int:
         """Replace the whole table with ``data`` in one transaction; return rows written."""
         spec = self._writable(table)
-        rows = deduplicate(conform(spec, data), spec.keys)
+        rows = deduplicate(spec.conform(data), spec.keys)
         self._overwrite(spec, rows, None)
         return rows.num_rows
 
@@ -158,7 +158,7 @@ class Warehouse(ABC):
                 f"tables with one: {', '.join(with_symbol)}"
             )
         wanted = validate_symbols(symbols)
-        rows = deduplicate(conform(spec, data), spec.keys)
+        rows = deduplicate(spec.conform(data), spec.keys)
         others = set(pc.unique(rows.column("symbol")).to_pylist()) - set(wanted)
         if others:
             raise TerminalError(
@@ -167,6 +167,20 @@ class Warehouse(ABC):
             )
         self._overwrite(spec, rows, wanted)
         return rows.num_rows
+
+    def count_rows(self, table: str, symbols: Sequence[str] | None = None) -> int:
+        """Rows of ``table`` (only those of ``symbols`` when given)."""
+        spec = get_table_spec(table)
+        sql = f"SELECT count(*) AS n FROM {self.quote(spec.name)}"
+        params: list[Any] = []
+        if symbols is not None:
+            wanted = validate_symbols(symbols)
+            if not wanted:
+                return 0
+            mark = self.capabilities.placeholder
+            sql += f" WHERE symbol IN ({', '.join(mark for _ in wanted)})"
+            params = list(wanted)
+        return int(self.query(sql, params).column("n")[0].as_py())
 
     def quote(self, identifier: str) -> str:
         """``identifier`` quoted for SQL."""
@@ -208,28 +222,6 @@ def sql_type(type_: pa.DataType) -> str:
         if check(type_):
             return name
     raise TerminalError(f"no warehouse column type for Arrow type {type_}")
-
-
-def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
-    """Select and cast ``data`` to ``spec``'s schema; required columns must hold no nulls."""
-    missing = [name for name in spec.columns if name not in data.column_names]
-    if missing:
-        raise TerminalError(
-            f"cannot load {spec.name}: data lacks column(s) {', '.join(missing)}; "
-            f"the table has {', '.join(spec.columns)}"
-        )
-    selected = data.select(spec.columns)
-    for field in spec.schema:
-        nulls = selected.column(field.name).null_count
-        if not field.nullable and nulls:
-            raise TerminalError(
-                f"cannot load {spec.name}: column {field.name} is required but has {nulls} null(s)"
-            )
-    try:
-        table: pa.Table = selected.cast(spec.schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise TerminalError(f"cannot load {spec.name}: {exc}") from exc
-    return table
 
 
 def deduplicate(table: pa.Table, keys: Sequence[str]) -> pa.Table:

@@ -1,9 +1,9 @@
-"""Batch analytics engines: the per-partition computation and the engines that run it.
+"""The per-partition analytics computation every engine runs.
 
-:func:`analyse_partition` is the unit of work a distributed engine runs per partition (one
-or many whole symbols in, one wide table out). :class:`LocalEngine` runs it on all symbols
-at once with Polars; a Spark engine would run the same function per symbol group
-(``applyInArrow``) and split the result with :func:`split_analytics`.
+:func:`analyse_partition` is the unit of work: one or many whole symbols of adjusted bars in,
+one wide table out. The Polars engine runs it per bucket of symbols in process; a distributed
+engine runs the same function per symbol group and splits the result with
+:func:`split_analytics`.
 
 ``ANALYTICS_SCHEMA`` is the wide table: symbol, ts, close, the daily metrics
 (:mod:`marketlake.analytics.metrics`) and the indicators
@@ -12,18 +12,15 @@ at once with Polars; a Spark engine would run the same function per symbol group
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import pyarrow as pa
 
-from marketlake.errors import ConfigError, MissingExtraError, TerminalError
+from marketlake.errors import TerminalError
 from marketlake.schemas import DAILY_METRICS_SCHEMA, INDICATOR_COLUMNS, INDICATORS_SCHEMA
 
 ANALYTICS_SCHEMA = pa.schema(
     list(DAILY_METRICS_SCHEMA) + [INDICATORS_SCHEMA.field(name) for name in INDICATOR_COLUMNS]
 )
 INPUT_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
-ENGINES = ("local", "spark")
 
 
 def analyse_partition(bars: pa.Table) -> pa.Table:
@@ -57,38 +54,3 @@ def split_analytics(wide: pa.Table) -> tuple[pa.Table, pa.Table]:
         wide.select(DAILY_METRICS_SCHEMA.names).cast(DAILY_METRICS_SCHEMA),
         wide.select(INDICATORS_SCHEMA.names).cast(INDICATORS_SCHEMA),
     )
-
-
-class Engine(ABC):
-    """A batch analytics engine: adjusted bars in, (daily_metrics, indicators_1d) out."""
-
-    name: str
-
-    @abstractmethod
-    def run(self, bars: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Analyse ``bars`` (whole symbols) and return (daily_metrics, indicators_1d)."""
-
-
-class LocalEngine(Engine):
-    """Runs :func:`analyse_partition` on all symbols at once, in process, with Polars."""
-
-    name = "local"
-
-    def run(self, bars: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Analyse ``bars`` and return (daily_metrics, indicators_1d)."""
-        return split_analytics(analyse_partition(bars))
-
-
-def create_engine(name: str) -> Engine:
-    """The engine called ``name`` (one of :data:`ENGINES`)."""
-    if name == "local":
-        return LocalEngine()
-    if name == "spark":
-        try:
-            import pyspark  # noqa: F401
-        except ImportError as exc:
-            raise MissingExtraError("pyspark", "spark") from exc
-        raise ConfigError(
-            "the spark analytics engine is not available in this version; use 'local'"
-        )
-    raise ConfigError(f"unknown analytics engine {name!r}; choose one of {', '.join(ENGINES)}")

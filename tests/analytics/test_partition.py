@@ -1,4 +1,4 @@
-"""The analytics engine: partition function, split, local engine and the engine registry."""
+"""The per-partition analytics computation every engine runs, and its split into tables."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from marketlake.analytics.engine import (
+from marketlake.analytics.indicators import compute_indicators
+from marketlake.analytics.metrics import compute_daily_metrics
+from marketlake.analytics.partition import (
     ANALYTICS_SCHEMA,
     DAILY_METRICS_SCHEMA,
     INDICATORS_SCHEMA,
-    Engine,
-    LocalEngine,
     analyse_partition,
-    create_engine,
     split_analytics,
 )
-from marketlake.analytics.indicators import compute_indicators
-from marketlake.analytics.metrics import compute_daily_metrics
-from marketlake.errors import ConfigError, MissingExtraError
 from marketlake.schemas import BAR_SCHEMA
 
 
@@ -69,15 +65,12 @@ def test_analyse_partition_equals_metrics_and_indicators() -> None:
     assert wide.equals(expected)
 
 
-def test_split_and_local_engine() -> None:
+def test_split_gives_the_metrics_and_indicators_tables() -> None:
     bars = bar_table({"X": 40, "Y": 45})
     metrics, indicators = split_analytics(analyse_partition(bars))
     assert metrics.schema.equals(DAILY_METRICS_SCHEMA)
     assert indicators.schema.equals(INDICATORS_SCHEMA)
-    engine = create_engine("local")
-    assert isinstance(engine, LocalEngine) and isinstance(engine, Engine)
-    ran = engine.run(bars)
-    assert ran[0].equals(metrics) and ran[1].equals(indicators)
+    assert metrics.num_rows == indicators.num_rows == 85
 
 
 def test_partitions_analysed_apart_equal_the_whole() -> None:
@@ -96,19 +89,3 @@ def test_missing_columns_are_reported() -> None:
 
     with pytest.raises(TerminalError, match="volume"):
         analyse_partition(bar_table({"A": 5}).drop_columns(["volume"]))
-
-
-def test_unknown_engine_lists_the_choices() -> None:
-    with pytest.raises(ConfigError, match="local, spark"):
-        create_engine("flink")
-
-
-def test_spark_without_pyspark_names_the_extra() -> None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        with pytest.raises(MissingExtraError, match=r"marketlake\[spark\]"):
-            create_engine("spark")
-    else:
-        with pytest.raises(ConfigError, match="spark"):
-            create_engine("spark")

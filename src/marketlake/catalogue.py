@@ -1,0 +1,290 @@
+"""The catalogue: every dataset of marketlake, declared once.
+
+A :class:`Dataset` names its lake table (a path under the lake root, or none for tables that
+live only in the warehouse), its Arrow schema, its natural key, its lake partitioning and its
+warehouse table. Lake writes, warehouse DDL and loads, the stream sink and every table lister
+are derived from these declarations; nothing else spells a table name or a schema.
+
+Key columns are never null. ``ts`` columns are UTC timestamps (the session date at 00:00 UTC
+for daily rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from marketlake.errors import ConfigError, TerminalError
+from marketlake.schemas import (
+    ADJUSTED_BAR_SCHEMA,
+    ALERT_KEYS,
+    ALERT_SCHEMA,
+    BAR_KEYS,
+    BAR_SCHEMA,
+    BARS_1M_SCHEMA,
+    CORPORATE_ACTION_KEYS,
+    CORPORATE_ACTION_SCHEMA,
+    DAILY_METRICS_SCHEMA,
+    FETCH_LOG_KEYS,
+    FETCH_LOG_SCHEMA,
+    INDICATORS_SCHEMA,
+    LATE_SCHEMA,
+    MISSING_SESSION_SCHEMA,
+    QUARANTINE_KEYS,
+    QUARANTINE_SCHEMA,
+    RECONCILIATION_KEYS,
+    RECONCILIATION_SCHEMA,
+    RUNS_KEYS,
+    RUNS_SCHEMA,
+    SERIES_KEYS,
+    SESSIONS_SCHEMA,
+    SYMBOLS_SCHEMA,
+    TICK_KEYS,
+    TICK_SCHEMA,
+    WINDOW_KEYS,
+    WINDOW_SCHEMA,
+    conform,
+)
+
+QUARANTINE_AREA = "quarantine"
+LAKE_AREAS = ("curated", "analytics", "quality", QUARANTINE_AREA)
+
+
+def _keyed(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with its key columns marked non-nullable."""
+    return pa.schema(
+        [field.with_nullable(False) if field.name in keys else field for field in schema]
+    )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: where it lives in the lake and the warehouse, its columns and its key.
+
+    ``name`` is the warehouse table name. ``lake`` is the Delta table path under the lake root
+    (``None``: warehouse only); the quarantine is one lake table per rejected dataset under
+    ``quarantine/<dataset>`` (see :func:`quarantine_table`) and one warehouse table.
+    """
+
+    name: str
+    schema: pa.Schema
+    keys: tuple[str, ...]
+    description: str
+    lake: str | None = None
+    partition_by: tuple[str, ...] = ()
+    in_warehouse: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schema", _keyed(self.schema, self.keys))
+
+    @property
+    def lake_table(self) -> str:
+        """The Delta table path under the lake root; TerminalError for warehouse-only data."""
+        if self.lake is None:
+            raise TerminalError(f"dataset {self.name} is not stored in the lake")
+        return self.lake
+
+    @property
+    def columns(self) -> list[str]:
+        """The column names, in table order."""
+        return list(self.schema.names)
+
+    @property
+    def has_symbol(self) -> bool:
+        """True when rows belong to a symbol (so a symbol's rows can be replaced)."""
+        return "symbol" in self.schema.names
+
+    def conform(self, table: pa.Table) -> pa.Table:
+        """``table``'s columns selected and cast to this dataset's schema (extras dropped).
+
+        Raise TerminalError when a column is missing, a key holds nulls or a cast fails.
+        """
+        return conform(table, self.schema, self.name)
+
+
+BARS_1D = Dataset(
+    "bars_1d",
+    BAR_SCHEMA,
+    BAR_KEYS,
+    "Daily bars as traded (not adjusted for splits or dividends).",
+    lake="curated/bars_1d",
+)
+CORPORATE_ACTIONS = Dataset(
+    "corporate_actions",
+    CORPORATE_ACTION_SCHEMA,
+    CORPORATE_ACTION_KEYS,
+    "Splits (ratio: new shares per old share) and cash dividends (amount per share).",
+    lake="curated/corporate_actions",
+)
+BARS_1D_ADJUSTED = Dataset(
+    "bars_1d_adjusted",
+    ADJUSTED_BAR_SCHEMA,
+    SERIES_KEYS,
+    "Daily bars back-adjusted for splits and dividends, with the factors applied.",
+    lake="analytics/bars_1d_adjusted",
+)
+DAILY_METRICS = Dataset(
+    "daily_metrics",
+    DAILY_METRICS_SCHEMA,
+    SERIES_KEYS,
+    "Per-session returns, ranges, gaps and 20-session volatility.",
+    lake="analytics/daily_metrics",
+)
+INDICATORS_1D = Dataset(
+    "indicators_1d",
+    INDICATORS_SCHEMA,
+    SERIES_KEYS,
+    "Technical indicators on daily bars, with TA-Lib definitions and warm-up (null).",
+    lake="analytics/indicators_1d",
+)
+MISSING_SESSIONS = Dataset(
+    "missing_sessions",
+    MISSING_SESSION_SCHEMA,
+    SERIES_KEYS,
+    "Sessions the exchange calendar expects but no source delivered.",
+    lake="quality/missing_sessions",
+)
+RECONCILIATION = Dataset(
+    "reconciliation",
+    RECONCILIATION_SCHEMA,
+    RECONCILIATION_KEYS,
+    "Sessions where two sources' closes differ by more than the threshold "
+    "(source_a: the bar stored first, source_b: the bar that replaced it).",
+    lake="quality/reconciliation",
+)
+FETCH_LOG = Dataset(
+    "fetch_log",
+    FETCH_LOG_SCHEMA,
+    FETCH_LOG_KEYS,
+    "What was asked of each provider, so the next run fetches only what is missing.",
+    lake="quality/fetch_log",
+    in_warehouse=False,
+)
+TICKS = Dataset(
+    "ticks",
+    TICK_SCHEMA,
+    TICK_KEYS,
+    "Trades or quotes at event time, as received from live sources.",
+    lake="curated/ticks",
+)
+BARS_1M = Dataset(
+    "bars_1m",
+    BARS_1M_SCHEMA,
+    SERIES_KEYS,
+    "One-minute bars built from ticks (ts is the start of the minute).",
+    lake="curated/bars_1m",
+)
+STREAM_WINDOWS = Dataset(
+    "stream_windows",
+    WINDOW_SCHEMA,
+    WINDOW_KEYS,
+    "Streaming window aggregates (kind: ma_15m, ma_1h, sliding_15m_5m, ...); "
+    "is_final once the watermark has passed the window end.",
+    lake="analytics/stream_windows",
+)
+LATE_TICKS = Dataset(
+    "late_ticks",
+    LATE_SCHEMA,
+    TICK_KEYS,
+    "Ticks that arrived behind their symbol's watermark (reason: behind_watermark, "
+    "applied as a correction; beyond_retention, too old to be applied).",
+    lake="curated/late_ticks",
+)
+STREAM_ALERTS = Dataset(
+    "stream_alerts",
+    ALERT_SCHEMA,
+    ALERT_KEYS,
+    "Price-move alerts of final stream windows (ts: the window end; pct_move in percent).",
+    lake="analytics/stream_alerts",
+)
+QUARANTINE = Dataset(
+    "quarantine",
+    QUARANTINE_SCHEMA,
+    QUARANTINE_KEYS,
+    "Rejected records with the rule that rejected them.",
+)
+SYMBOLS = Dataset(
+    "symbols",
+    SYMBOLS_SCHEMA,
+    ("symbol",),
+    "One row per symbol: where its bars come from and the span of sessions loaded.",
+)
+SESSIONS = Dataset(
+    "sessions",
+    SESSIONS_SCHEMA,
+    ("calendar", "ts"),
+    "Exchange sessions: the session date at 00:00 UTC and its open and close instants.",
+)
+RUNS = Dataset(
+    "runs",
+    RUNS_SCHEMA,
+    RUNS_KEYS,
+    "The pipeline run log: one row per stage of each run, with row counts and timing.",
+)
+
+DATASETS: Mapping[str, Dataset] = {
+    d.name: d
+    for d in (
+        SYMBOLS,
+        SESSIONS,
+        BARS_1D,
+        CORPORATE_ACTIONS,
+        BARS_1D_ADJUSTED,
+        DAILY_METRICS,
+        INDICATORS_1D,
+        TICKS,
+        BARS_1M,
+        STREAM_WINDOWS,
+        LATE_TICKS,
+        STREAM_ALERTS,
+        QUARANTINE,
+        MISSING_SESSIONS,
+        RECONCILIATION,
+        FETCH_LOG,
+        RUNS,
+    )
+}
+
+BATCH_LOADS = (
+    BARS_1D,
+    CORPORATE_ACTIONS,
+    BARS_1D_ADJUSTED,
+    DAILY_METRICS,
+    INDICATORS_1D,
+    MISSING_SESSIONS,
+    RECONCILIATION,
+)
+"""Lake tables the batch ``load_warehouse`` stage copies into the warehouse, in order."""
+
+DERIVED = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS)
+"""Datasets an analytics engine computes from curated bars and corporate actions."""
+
+STREAM_OUTPUTS = (TICKS, BARS_1M, LATE_TICKS, STREAM_WINDOWS, STREAM_ALERTS)
+"""Lake tables the stream processor writes (its quarantine aside)."""
+
+
+def warehouse_tables() -> Mapping[str, Dataset]:
+    """The datasets that are warehouse tables, by table name."""
+    return {name: d for name, d in DATASETS.items() if d.in_warehouse}
+
+
+def lake_datasets() -> list[Dataset]:
+    """The datasets stored as lake tables (the quarantine's per-dataset tables aside)."""
+    return [d for d in DATASETS.values() if d.lake is not None]
+
+
+def get_dataset(name: str) -> Dataset:
+    """The dataset called ``name``; raise ConfigError naming the valid datasets otherwise."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}"
+        ) from None
+
+
+def quarantine_table(dataset: str) -> str:
+    """The lake table holding the rejected records of ``dataset``."""
+    return f"{QUARANTINE_AREA}/{dataset}"

@@ -1,0 +1,80 @@
+"""The engine contract: a job in, the derived datasets written to the lake, a result out.
+
+An engine reads what it needs from the lake itself (curated bars and corporate actions of the
+job's symbols, at the job's snapshot), back-adjusts them, computes the daily metrics and the
+indicators, lists the missing sessions, and writes each of the
+:data:`marketlake.catalogue.DERIVED` datasets, replacing the symbols' rows in one commit.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from marketlake.lake.tables import LakeTables
+
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ExpectedSessions:
+    """The sessions a symbol is expected to trade: from its first bar (not before ``start``)
+    to ``end``, or to its last bar when ``to_last_bar`` (file imports without an end date)."""
+
+    calendar: str
+    start: date
+    end: date
+    to_last_bar: bool = False
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    """What to compute: the symbols, the snapshot of the curated tables, the expected sessions.
+
+    ``bars_version``/``actions_version`` select older versions of the curated tables (``None``:
+    the current one). ``expected`` of ``None`` leaves the missing sessions alone.
+    """
+
+    tables: LakeTables
+    symbols: tuple[str, ...]
+    now: datetime
+    expected: ExpectedSessions | None = None
+    bars_version: int | None = None
+    actions_version: int | None = None
+    progress: Progress = _no_progress
+
+
+@dataclass
+class EngineResult:
+    """What an engine did: bars read, the symbols that had bars, rows written per dataset."""
+
+    rows_in: int = 0
+    symbols: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_out(self) -> int:
+        """Rows written across every dataset."""
+        return sum(self.written.values())
+
+
+class Engine(ABC):
+    """A batch analytics engine."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def process(self, job: EngineJob) -> EngineResult:
+        """Read the job's curated data, compute and write the derived datasets."""
+
+    def close(self) -> None:
+        """Release what the engine holds (a no-op unless it holds a cluster session)."""
+        return None

@@ -1,0 +1,37 @@
+"""Engines chosen by name, held as data: ``local`` (Polars, in process)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from marketlake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from marketlake.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """Where an engine class lives and what it is."""
+
+    module: str
+    class_name: str
+    description: str
+
+
+ENGINES: dict[str, EngineEntry] = {
+    "local": EngineEntry(
+        "marketlake.engines.local", "PolarsEngine", "Polars and numpy in this process"
+    ),
+}
+
+
+def create_engine(name: str) -> Engine:
+    """The engine called ``name`` (one of :data:`ENGINES`)."""
+    entry = ENGINES.get(name.strip().lower())
+    if entry is None:
+        raise ConfigError(f"unknown analytics engine {name!r}; choose one of {', '.join(ENGINES)}")
+    engine_class: type[Engine] = getattr(importlib.import_module(entry.module), entry.class_name)
+    return engine_class()
