@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,10 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """The folder of real market data shipped beside the project (never copied into it)."""
+    """The real market data files the tests read, kept in ``tests/data``.
+
+    ``tests/data/MANIFEST.csv`` names each file's origin and licence.
+    """
     if not REAL_DATA.is_dir():
         raise RuntimeError(f"real data folder not found at {REAL_DATA}")
     return REAL_DATA

@@ -1,6 +1,6 @@
 """``marketlake run --source yahoo`` end to end against recorded responses.
 
-A local HTTP server replays the recordings in ../shared/data/real; the sources reach it
+A local HTTP server replays the recordings in tests/data; the sources reach it
 through their base-URL settings, over real HTTP. The Alpha Vantage runs are in
 ``test_providers_e2e_alphavantage.py``.
 """

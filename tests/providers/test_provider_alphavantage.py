@@ -24,11 +24,12 @@ from marketlake.errors import (
 from marketlake.settings import AlphaVantageSettings
 from marketlake.sources.alphavantage import AlphaVantageSource
 from marketlake.sources.budget import BudgetExhaustedError, RequestBudget
+from tests.conftest import REAL_DATA
 
 from .conftest import ProviderServer, Reply, Seen
 
 KEY = "K3YSECRET42XQ"
-AV_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "alpha_vantage"
+AV_DIR = REAL_DATA / "alpha_vantage"
 
 
 def serve_file(server: ProviderServer, path: Path) -> bytes:

@@ -18,6 +18,7 @@ from marketlake.schemas import BAR_SCHEMA, QUARANTINE_SCHEMA
 from marketlake.settings import YahooSettings
 from marketlake.sources.intraday import INTRADAY_SCHEMA
 from marketlake.sources.yahoo import YahooSource
+from tests.conftest import REAL_DATA
 
 from .conftest import ProviderServer, Reply, Seen
 
@@ -73,9 +74,7 @@ def period(query: dict[str, str]) -> tuple[date, date]:
 RECORDINGS = sorted(
     p
     for d in ("recordings", "bodies")
-    for p in (
-        Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "yahoo_chart" / d
-    ).glob("*.json")
+    for p in (REAL_DATA / "yahoo_chart" / d).glob("*.json")
     if "interval-1m" not in p.name
 )
 
