@@ -1,4 +1,7 @@
-"""The bus contract as a test class: subclass it and provide a ``bus`` fixture.
+"""The bus contract as test classes: subclass them and provide a ``bus`` fixture.
+
+:class:`BusContract` holds for every bus; :class:`GroupSplitContract` for buses whose group
+members in one process rebalance quickly (the local log and the in-memory bus).
 
 Every test uses fresh topic and group names (``names``), so one broker can serve them all.
 """
@@ -204,3 +207,31 @@ class BusContract:
         with bus.consumer(names("g"), [topic]) as consumer:
             got = drain(consumer, 3)
         assert [m.value for m in got] == values
+
+
+class GroupSplitContract:
+    """Consumers of one group in one process share the partitions without overlap."""
+
+    def test_consumers_of_one_group_split_the_partitions(
+        self, bus: Bus, names: Callable[[str], str]
+    ) -> None:
+        topic, group = names("split"), names("g")
+        bus.create_topic(topic, 4)
+        one = bus.consumer(group, [topic])
+        two = bus.consumer(group, [topic])
+        send_all(bus, topic, [(f"K{i % 16}", f"{i}".encode()) for i in range(400)])
+        got: dict[str, list[Message]] = {"one": [], "two": []}
+        for _ in range(200):
+            if len(got["one"]) + len(got["two"]) >= 400:
+                break
+            for name, consumer in (("one", one), ("two", two)):
+                got[name] += consumer.poll(20, timeout_s=0.05)
+                consumer.commit()
+        one.close()
+        two.close()
+        seen_one = {(m.partition, m.offset) for m in got["one"]}
+        seen_two = {(m.partition, m.offset) for m in got["two"]}
+        assert not seen_one & seen_two
+        assert sorted(int(m.value) for m in got["one"] + got["two"]) == list(range(400))
+        assert got["one"] and got["two"]
+        assert not {m.partition for m in got["one"]} & {m.partition for m in got["two"]}

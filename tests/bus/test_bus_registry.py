@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from bus_contract import drain, send_all
 
-from marketlake.bus.local import LocalBus
+from marketlake.bus.base import Bus
+from marketlake.bus.local.bus import LocalBus
 from marketlake.bus.memory import MemoryBus
-from marketlake.bus.registry import open_bus
+from marketlake.bus.registry import BUS_SCHEMES, BUSES, open_bus
 from marketlake.errors import ConfigError, MissingExtraError
 
 
@@ -32,6 +33,29 @@ def test_a_memory_url_names_one_shared_bus() -> None:
     send_all(first, "t", [("K", b"v")])
     with open_bus("memory://shared-registry-test").consumer("g", ["t"]) as consumer:
         assert [m.value for m in drain(consumer, 1)] == [b"v"]
+
+
+def test_the_schemes_are_listed_with_what_their_urls_mean() -> None:
+    assert BUS_SCHEMES == ("local", "memory", "kafka")
+    for scheme, entry in BUSES.items():
+        assert entry.description.startswith(f"{scheme}://")
+
+
+EXAMPLES = {
+    "local": "local://{tmp}/bus?partitions=2",
+    "memory": "memory://listed-scheme-test",
+    "kafka": "kafka://127.0.0.1:9092?partitions=2",
+}
+
+
+def test_every_listed_scheme_has_an_example_here() -> None:
+    assert set(EXAMPLES) == set(BUS_SCHEMES)
+
+
+@pytest.mark.parametrize("scheme", BUS_SCHEMES)
+def test_every_listed_scheme_opens(scheme: str, tmp_path: Path) -> None:
+    with open_bus(EXAMPLES[scheme].format(tmp=tmp_path)) as bus:
+        assert isinstance(bus, Bus)
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,15 @@ idempotent sinks).
 
 from __future__ import annotations
 
+import re
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from marketlake.errors import ConfigError
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,19 @@ class Message:
 def partition_for(key: str, partitions: int) -> int:
     """The partition of ``key``: a stable hash, the same in every process and run."""
     return zlib.crc32(key.encode()) % partitions
+
+
+def validate_name(name: str, kind: str = "topic") -> str:
+    """``name`` if it is a valid topic or group name, else a ConfigError saying what is allowed.
+
+    The rule is Kafka's, so a name valid on one bus is valid on every bus.
+    """
+    if not _NAME.fullmatch(name) or name in {".", ".."}:
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use 1 to 249 letters, digits, '.', '_' or '-' "
+            "(not '.' or '..')"
+        )
+    return name
 
 
 class Producer(ABC):

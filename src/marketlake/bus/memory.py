@@ -11,8 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from marketlake.bus.base import Bus, Consumer, Message, Producer, partition_for
-from marketlake.bus.local import validate_name
+from marketlake.bus.base import Bus, Consumer, Message, Producer, partition_for, validate_name
 from marketlake.errors import ConfigError
 
 

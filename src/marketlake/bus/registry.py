@@ -1,48 +1,36 @@
-"""Open a bus from its URL: ``local:///path``, ``memory://name`` or ``kafka://host:port``."""
+"""The buses by URL scheme, held as data: ``local:///path``, ``memory://name``, ``kafka://host``.
+
+:func:`open_bus` is the one way to open a bus; :data:`BUSES` and :data:`BUS_SCHEMES` describe
+what can be opened, for help texts and ``doctor``. Adapters are imported only when opened, so
+a missing driver concerns only the URLs that need it.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from marketlake.bus.base import Bus
-from marketlake.errors import ConfigError, MissingExtraError
+from marketlake.errors import ConfigError
 
-SCHEMES = ("local", "memory", "kafka")
 _LOCAL_OPTIONS = {"partitions", "segment_bytes", "retention_bytes", "retention_ms"}
 _memory_buses: dict[str, Bus] = {}
 _memory_lock = threading.Lock()
 
 
-def open_bus(url: str) -> Bus:
-    """The bus named by ``url``.
+class BusScheme(NamedTuple):
+    """One kind of bus: what its URL looks like and means, and how to open it."""
 
-    - ``local:///abs/path[?partitions=4&segment_bytes=..&retention_bytes=..&retention_ms=..]``:
-      the durable local log in that folder.
-    - ``memory://name[?partitions=4]``: a process-wide in-memory bus; the same name gives the
-      same bus, so producing and consuming code paths share it.
-    - ``kafka://host:port[,host:port][?option=value...]``: Kafka (needs the ``kafka`` extra).
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme == "local":
-        return _open_local(url)
-    if scheme == "memory":
-        return _open_memory(url)
-    if scheme == "kafka":
-        try:
-            import confluent_kafka  # noqa: F401
-        except ImportError as exc:
-            raise MissingExtraError("confluent-kafka", "kafka") from exc
-        from marketlake.bus.kafka import KafkaBus
-
-        return KafkaBus.from_url(url)
-    raise ConfigError(f"unknown bus URL {_without_query(url)!r}: valid schemes are {SCHEMES}")
+    description: str
+    open: Callable[[str], Bus]
 
 
 def _open_local(url: str) -> Bus:
-    from marketlake.bus.local import LocalBus
+    from marketlake.bus.local.bus import LocalBus
 
     parts = urlsplit(url)
     if parts.netloc or not parts.path.startswith("/"):
@@ -64,6 +52,48 @@ def _open_memory(url: str) -> Bus:
         if bus is None:
             bus = _memory_buses[name] = MemoryBus(**options)
         return bus
+
+
+def _open_kafka(url: str) -> Bus:
+    from marketlake.bus.kafka.bus import KafkaBus
+
+    return KafkaBus.from_url(url)
+
+
+BUSES: Mapping[str, BusScheme] = MappingProxyType(
+    {
+        "local": BusScheme(
+            "local:///abs/path[?partitions=4&segment_bytes=..&retention_bytes=..&retention_ms=..]"
+            ": the durable local log in that folder",
+            _open_local,
+        ),
+        "memory": BusScheme(
+            "memory://name[?partitions=4]: a bus in this process's memory; the same name gives "
+            "the same bus",
+            _open_memory,
+        ),
+        "kafka": BusScheme(
+            "kafka://[user:password@]host:port[,host:port][?setting=value...]: Kafka or any "
+            "Kafka-protocol broker (needs the kafka extra)",
+            _open_kafka,
+        ),
+    }
+)
+BUS_SCHEMES = tuple(BUSES)
+
+
+def open_bus(url: str) -> Bus:
+    """The bus named by ``url``, opened as its scheme's entry in :data:`BUSES` says.
+
+    An unknown scheme is a ConfigError listing the valid ones. A ``memory://`` name is
+    process-wide, so producing and consuming code paths given the same URL share one bus.
+    """
+    scheme = BUSES.get(urlsplit(url).scheme)
+    if scheme is None:
+        raise ConfigError(
+            f"unknown bus URL {_without_query(url)!r}: valid schemes are {BUS_SCHEMES}"
+        )
+    return scheme.open(url)
 
 
 def _int_options(url: str, allowed: set[str]) -> dict[str, int]:

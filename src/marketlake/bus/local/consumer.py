@@ -10,14 +10,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from marketlake.bus.base import Consumer, Message
-from marketlake.bus.groups import Committed, Membership, read_committed, try_lock, write_committed
-from marketlake.bus.reader import PartitionReader
-from marketlake.bus.segments import end_offset, start_offset, sync_folder
+from marketlake.bus.local.groups import (
+    Committed,
+    Membership,
+    read_committed,
+    try_lock,
+    write_committed,
+)
+from marketlake.bus.local.layout import LogLayout
+from marketlake.bus.local.reader import PartitionReader
+from marketlake.bus.local.segments import end_offset, start_offset, sync_folder
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from marketlake.bus.local import LocalBus
 
 _REBALANCE_INTERVAL_S = 0.05
 _MAX_IDLE_SLEEP_S = 0.005
@@ -40,13 +45,13 @@ class LocalConsumer(Consumer):
     records that retention deleted before this consumer reached them.
     """
 
-    def __init__(self, bus: LocalBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(self, layout: LogLayout, group: str, topics: Sequence[str]) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
-        self._bus = bus
-        self._folder = bus.group_folder(group)
+        self._layout = layout
+        self._folder = layout.group_folder(group)
         self._topics = list(dict.fromkeys(topics))
-        self._partitions = {topic: bus.partition_count(topic) for topic in self._topics}
+        self._partitions = {topic: layout.partition_count(topic) for topic in self._topics}
         self._membership = Membership(self._folder, self._topics)
         self._owned: dict[tuple[str, int], _Owned] = {}
         self._released_skips = 0
@@ -145,7 +150,7 @@ class LocalConsumer(Consumer):
         lock_fd = try_lock(locks / f"{partition}.lock")
         if lock_fd is None:
             return False
-        folder = self._bus.partition_folder(topic, partition)
+        folder = self._layout.partition_folder(topic, partition)
         offsets_file = self._folder / "offsets" / topic / f"{partition}.json"
         committed = read_committed(offsets_file)
         if committed is None:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from marketlake.bus.base import Consumer, Message
-from marketlake.bus.kafka import translate_error
-
-if TYPE_CHECKING:
-    from marketlake.bus.kafka import KafkaBus
+from marketlake.bus.kafka.driver import KafkaCluster
 
 _CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
@@ -25,12 +22,12 @@ _PROBE_FETCH_WAIT_MS = 10
 class KafkaConsumer(Consumer):
     """A group member that commits only what was polled, only when told to."""
 
-    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
-        self._bus = bus
-        self._driver = bus._driver
+    def __init__(self, cluster: KafkaCluster, group: str, topics: Sequence[str]) -> None:
+        self._cluster = cluster
+        self._driver = cluster.driver
         settings = {
             **_CONSUMER_DEFAULTS,
-            **bus.config,
+            **cluster.config,
             "group.id": group,
             "enable.auto.commit": False,
         }
@@ -41,21 +38,21 @@ class KafkaConsumer(Consumer):
             self._consumer = self._driver.Consumer(settings)
             self._consumer.subscribe(self._topics, on_revoke=self._revoked, on_lost=self._revoked)
         except self._driver.KafkaException as exc:
-            raise translate_error(exc.args[0], "subscribing", bus.bootstrap_servers) from exc
+            raise cluster.error(exc.args[0], "subscribing") from exc
 
     def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Up to ``max_messages`` messages; an empty list when none arrive within the timeout."""
         try:
             raw = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
         except self._driver.KafkaException as exc:
-            raise translate_error(exc.args[0], "polling", self._bus.bootstrap_servers) from exc
+            raise self._cluster.error(exc.args[0], "polling") from exc
         out: list[Message] = []
         for item in raw:
             error = item.error()
             if error is not None:
                 if error.code() == self._driver.KafkaError._PARTITION_EOF:
                     continue
-                raise translate_error(error, "polling", self._bus.bootstrap_servers)
+                raise self._cluster.error(error, "polling")
             topic, partition, offset = item.topic(), item.partition(), item.offset()
             headers = item.headers()
             out.append(
@@ -83,7 +80,7 @@ class KafkaConsumer(Consumer):
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except self._driver.KafkaException as exc:
-            raise translate_error(exc.args[0], "committing", self._bus.bootstrap_servers) from exc
+            raise self._cluster.error(exc.args[0], "committing") from exc
         self._positions.clear()
 
     def lag(self) -> int:
@@ -99,7 +96,7 @@ class KafkaConsumer(Consumer):
             committed = self._consumer.committed(partitions, timeout=10)
             ends = self._end_offsets([(item.topic, item.partition) for item in committed])
         except self._driver.KafkaException as exc:
-            raise translate_error(exc.args[0], "reading lag", self._bus.bootstrap_servers) from exc
+            raise self._cluster.error(exc.args[0], "reading lag") from exc
         total = 0
         for item in committed:
             low, end = ends[(item.topic, item.partition)]
@@ -118,7 +115,7 @@ class KafkaConsumer(Consumer):
         if self._probe is None:
             self._probe = self._driver.Consumer(
                 {
-                    **self._bus.config,
+                    **self._cluster.config,
                     "group.id": "marketlake-end-offsets",
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
@@ -150,7 +147,7 @@ class KafkaConsumer(Consumer):
                 elif error.code() == self._driver.KafkaError._PARTITION_EOF:
                     pending.discard(pair)
                 else:
-                    raise translate_error(error, "reading end offsets", self._bus.bootstrap_servers)
+                    raise self._cluster.error(error, "reading end offsets")
         self._probe.unassign()
         return ends
 

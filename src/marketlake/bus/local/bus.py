@@ -1,49 +1,28 @@
 """The durable local log: topics are folders, partitions hold CRC-checked segment files.
 
-Layout under the root folder::
-
-    topics/<topic>/topic.json                      {"partitions": N}
-    topics/<topic>/<partition>/<base>.log|.idx     segments (see segments.py, records.py)
-    groups/<group>/members/<id>.member             live consumers (held with flock)
-    groups/<group>/locks/<topic>/<partition>.lock  partition ownership (held with flock)
-    groups/<group>/offsets/<topic>/<partition>.json committed offsets
-
 Several processes may produce and consume at once. Producers append under a per-partition
 ``flock``; consumers read while others append and see records once written. Consumers of one
 group split each topic's partitions between the live members. Retention deletes whole old
 segments like Kafka does, whatever the consumers' positions; a consumer whose position was
-deleted skips to the earliest record left and counts the skipped records.
+deleted skips to the earliest record left and counts the skipped records. The folders are
+described in :mod:`marketlake.bus.local.layout`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from marketlake.bus.appender import PartitionAppender
 from marketlake.bus.base import Bus, Producer, partition_for
-from marketlake.bus.local_consumer import LocalConsumer
-from marketlake.bus.records import encode_headers, encode_record
+from marketlake.bus.local.appender import PartitionAppender
+from marketlake.bus.local.consumer import LocalConsumer
+from marketlake.bus.local.layout import LogLayout
+from marketlake.bus.local.records import encode_headers, encode_record
 from marketlake.errors import ConfigError
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _AUTO_FLUSH_BYTES = 8 * 1024 * 1024
-
-
-def validate_name(name: str, kind: str = "topic") -> str:
-    """``name`` if it is a valid topic or group name, else a ConfigError saying what is allowed."""
-    if not _NAME.fullmatch(name) or name in {".", ".."}:
-        raise ConfigError(
-            f"invalid {kind} name {name!r}: use 1 to 249 letters, digits, '.', '_' or '-' "
-            "(not '.' or '..')"
-        )
-    return name
 
 
 class LocalBus(Bus):
@@ -66,63 +45,40 @@ class LocalBus(Bus):
             raise ConfigError(
                 f"partitions ({partitions}) and segment_bytes ({segment_bytes}) must be >= 1"
             )
-        self.root = Path(root)
-        self.partitions = partitions
+        self.layout = LogLayout(root, partitions)
         self.segment_bytes = segment_bytes
         self.retention_bytes = retention_bytes
         self.retention_ms = retention_ms
-        self._partition_counts: dict[str, int] = {}
-        (self.root / "topics").mkdir(parents=True, exist_ok=True)
-        (self.root / "groups").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        """The folder holding the log."""
+        return self.layout.root
+
+    @property
+    def partitions(self) -> int:
+        """The partition count of topics created without one."""
+        return self.layout.partitions
 
     def create_topic(self, topic: str, partitions: int | None = None) -> None:
         """Create ``topic`` with ``partitions`` (default: the bus's); an existing one is kept."""
-        count = self.partitions if partitions is None else partitions
-        if count < 1:
-            raise ConfigError(f"topic {topic!r} needs at least 1 partition, got {count}")
-        folder = self.topic_folder(topic)
-        meta = folder / "topic.json"
-        if meta.exists():
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".topic.{uuid.uuid4().hex}.tmp"
-        temp.write_text(json.dumps({"partitions": count}))
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(temp, meta)
-        except FileExistsError:
-            pass
-        finally:
-            temp.unlink()
-        for partition in range(self.partition_count(topic)):
-            (folder / str(partition)).mkdir(exist_ok=True)
+        self.layout.create_topic(topic, partitions)
 
     def partition_count(self, topic: str) -> int:
         """The number of partitions of ``topic``, creating the topic if it does not exist."""
-        count = self._partition_counts.get(topic)
-        if count is None:
-            meta = self.topic_folder(topic) / "topic.json"
-            if not meta.exists():
-                self.create_topic(topic)
-            count = int(json.loads(meta.read_text())["partitions"])
-            self._partition_counts[topic] = count
-        return count
+        return self.layout.partition_count(topic)
 
     def topic_folder(self, topic: str) -> Path:
         """The folder of ``topic``."""
-        return self.root / "topics" / validate_name(topic)
+        return self.layout.topic_folder(topic)
 
     def partition_folder(self, topic: str, partition: int) -> Path:
         """The folder of one partition of ``topic``."""
-        return self.topic_folder(topic) / str(partition)
+        return self.layout.partition_folder(topic, partition)
 
     def group_folder(self, group: str) -> Path:
         """The folder of consumer group ``group``."""
-        return self.root / "groups" / validate_name(group, "group")
+        return self.layout.group_folder(group)
 
     def appender(self, topic: str, partition: int) -> PartitionAppender:
         """A writer for one partition, with this bus's segment and retention settings."""
@@ -136,7 +92,7 @@ class LocalBus(Bus):
     def enforce_retention(self) -> int:
         """Delete segments past the retention limits in every topic; returns how many went."""
         deleted = 0
-        for topic in sorted(os.listdir(self.root / "topics")):
+        for topic in self.layout.topics():
             for partition in range(self.partition_count(topic)):
                 appender = self.appender(topic, partition)
                 try:
@@ -151,7 +107,7 @@ class LocalBus(Bus):
 
     def consumer(self, group: str, topics: Sequence[str]) -> LocalConsumer:
         """A new consumer of ``topics`` in ``group``; it owns its share of the partitions."""
-        return LocalConsumer(self, group, topics)
+        return LocalConsumer(self.layout, group, topics)
 
 
 class LocalProducer(Producer):

@@ -14,7 +14,7 @@ from pathlib import Path
 from bus_contract import drain, send_all
 
 from marketlake.bus.base import Message
-from marketlake.bus.local import LocalBus
+from marketlake.bus.local.bus import LocalBus
 
 WORKER = Path(__file__).with_name("bus_worker.py")
 KEYS = [f"K{i}" for i in range(8)]

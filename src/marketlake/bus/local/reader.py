@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from marketlake.bus.base import Message
-from marketlake.bus.records import PREFIX, CorruptLogError, parse_records
-from marketlake.bus.segments import SCAN_CHUNK, list_segments, locate, segment_path
+from marketlake.bus.local.records import PREFIX, CorruptLogError, parse_records
+from marketlake.bus.local.segments import SCAN_CHUNK, list_segments, locate, segment_path
 
 
 class PartitionReader:

@@ -8,7 +8,7 @@ import pytest
 from bus_contract import BusContract, drain, send_all
 
 from marketlake.bus.base import Bus
-from marketlake.bus.kafka import KafkaBus
+from marketlake.bus.kafka.bus import KafkaBus
 from marketlake.bus.registry import open_bus
 from marketlake.errors import TransientError
 from services.tansu import tansu_url

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from marketlake.bus.segments import write_all
+from marketlake.bus.local.segments import write_all
 
 
 class Committed(NamedTuple):

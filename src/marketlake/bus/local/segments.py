@@ -1,7 +1,7 @@
 """Segment files of one partition: naming, the sparse offset index, scanning and retention.
 
 A partition folder holds ``<base offset>.log`` segments (records, see
-:mod:`marketlake.bus.records`) and beside each an ``<base offset>.idx`` of fixed 16-byte
+:mod:`marketlake.bus.local.records`) and beside each an ``<base offset>.idx`` of fixed 16-byte
 entries ``(end offset i64, end position i64)``, appended after every flushed batch. The index is
 a hint: entries are checked against the segment's size and a reader scans forward from the
 last usable one.
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from zlib import crc32
 
-from marketlake.bus.records import MIN_BODY, PREFIX
+from marketlake.bus.local.records import MIN_BODY, PREFIX
 
 INDEX_ENTRY = struct.Struct("<qq")
 SCAN_CHUNK = 1 << 20

@@ -1,19 +1,27 @@
-"""The local log on its own: partitions, torn tails, corruption, segments and retention."""
+"""The local log: the bus contract, partitions, torn tails, corruption, segments, retention."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bus_contract import drain, send_all
+from bus_contract import BusContract, GroupSplitContract, drain, send_all
 
-from marketlake.bus.base import partition_for
-from marketlake.bus.local import LocalBus
-from marketlake.bus.records import CorruptLogError, encode_record
+from marketlake.bus.base import Bus, partition_for
+from marketlake.bus.local.bus import LocalBus
+from marketlake.bus.local.records import CorruptLogError, encode_record
 from marketlake.errors import ConfigError
+
+
+class TestLocalBus(BusContract, GroupSplitContract):
+    @pytest.fixture
+    def bus(self, tmp_path: Path) -> Iterator[Bus]:
+        with LocalBus(tmp_path / "bus", segment_bytes=4096) as bus:
+            yield bus
 
 
 def segments(bus: LocalBus, topic: str, partition: int = 0) -> list[Path]:

@@ -16,7 +16,7 @@ import sys
 from itertools import count as counter
 from pathlib import Path
 
-from marketlake.bus.local import LocalBus
+from marketlake.bus.local.bus import LocalBus
 
 KEYS = [f"K{i}" for i in range(8)]
 

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from marketlake.bus.segments import (
+from marketlake.bus.local.segments import (
     INDEX_ENTRY,
     delete_expired,
     index_path,
