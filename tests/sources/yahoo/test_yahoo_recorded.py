@@ -18,8 +18,8 @@ from marketlake.schemas import BAR_SCHEMA, QUARANTINE_SCHEMA
 from marketlake.settings import YahooSettings
 from marketlake.sources.intraday import INTRADAY_SCHEMA
 from marketlake.sources.yahoo import YahooSource
-
-from .conftest import ProviderServer, Reply, Seen
+from tests.conftest import REAL_DATA
+from tests.providers.replay import ProviderServer, Reply, Seen
 
 TODAY = date(2025, 2, 25)  # after every recording was made
 # Splits after the recorded ranges, from the companies' public announcements.
@@ -73,9 +73,7 @@ def period(query: dict[str, str]) -> tuple[date, date]:
 RECORDINGS = sorted(
     p
     for d in ("recordings", "bodies")
-    for p in (
-        Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "yahoo_chart" / d
-    ).glob("*.json")
+    for p in (REAL_DATA / "yahoo_chart" / d).glob("*.json")
     if "interval-1m" not in p.name
 )
 
