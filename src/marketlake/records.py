@@ -4,6 +4,10 @@ Every quarantine row (batch checks, source adapters, provider files, the stream)
 rejected record as compact JSON with sorted keys and ISO timestamps; ``record_id`` is the SHA-1
 of the dataset name, a newline and that JSON. The same record of the same dataset therefore
 always gets the same id, so a re-run finds the row it quarantined before.
+
+:class:`Reject` and :func:`reject_table` are the one way source adapters and feed checks turn
+the records they refuse into ``QUARANTINE_SCHEMA`` rows; they live here, below both, so that
+neither layer imports the other.
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ import base64
 import hashlib
 import json
 import math
-from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+
+import pyarrow as pa
+
+from marketlake.schemas import QUARANTINE_SCHEMA
 
 
 def _jsonable(value: Any) -> Any:
@@ -81,3 +90,37 @@ def quarantine_record(
         "source": source,
         "quarantined_at": quarantined_at,
     }
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected record: the dataset it belongs to, the rule that rejected it and why."""
+
+    dataset: str
+    rule: str
+    detail: str
+    symbol: str | None
+    ts: datetime | None
+    record: Mapping[str, Any]
+    source: str | None
+
+
+def reject_table(rejects: Sequence[Reject], now: datetime | None = None) -> pa.Table:
+    """``rejects`` as a table in ``QUARANTINE_SCHEMA`` with stable record ids."""
+    if not rejects:
+        return QUARANTINE_SCHEMA.empty_table()
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    rows = [
+        quarantine_record(
+            r.dataset,
+            r.record,
+            rule=r.rule,
+            detail=r.detail,
+            symbol=r.symbol,
+            ts=r.ts,
+            source=r.source,
+            quarantined_at=stamp,
+        )
+        for r in rejects
+    ]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)

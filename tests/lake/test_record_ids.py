@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from marketlake.lake.quarantine import quarantine_rows
+from marketlake.records import Reject, reject_table
 from marketlake.schemas import TICK_SCHEMA
-from marketlake.sources.file_rejects import make_reject
-from marketlake.sources.quarantine import Reject, reject_table
+from marketlake.sources.files.rejects import make_reject
 from marketlake.streaming.quarantine import split_invalid_ticks
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)

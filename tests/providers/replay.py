@@ -1,7 +1,7 @@
 """A local HTTP server that replays recorded provider responses (or scripted replies).
 
 Importable from any test package (``from tests.providers.replay import ProviderServer``); the
-``server`` fixture of ``tests/providers/conftest.py`` wraps it.
+``server`` fixture of ``tests/sources/conftest.py`` wraps it.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ from stream_reference import FIXED_NOW
 from marketlake.calendar import get_sessions
 from marketlake.errors import ConfigError, SourceError, SymbolError
 from marketlake.schemas import TICK_SCHEMA
-from marketlake.sources.live import SimTickSource
-from marketlake.sources.replay import ReplaySource
+from marketlake.sources.live import ReplaySource, SimTickSource
 from marketlake.streaming import StreamConfig, StreamOutput, StreamProcessor
 
 START = datetime(2025, 11, 25, 20, 50, tzinfo=UTC)  # ten minutes before the close

@@ -64,34 +64,20 @@ class TickOptions:
 
     def open(self, ctx: Components) -> TickSource:
         """The tick source these options describe, for the symbols of ``ctx``."""
-        from datetime import UTC
+        from marketlake.sources.registry import TickRequest, create_tick_source
 
-        from marketlake.errors import ConfigError
-
-        if self.source == "sim":
-            from marketlake.sources.live import SimTickSource
-
-            start = self.start
-            return SimTickSource(
-                ctx.settings.symbols,
-                rate_per_s=self.rate,
-                seed=ctx.settings.sources.sim.seed if self.seed is None else self.seed,
-                start=start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
-                count=self.count,
-                calendar=ctx.settings.calendar,
-                event_rate_per_s=self.event_rate,
-                late_fraction=self.late_fraction,
-                late_by_s=self.late_by,
-            )
-        if self.source == "replay":
-            from marketlake.sources.replay import ReplaySource
-
-            if self.path is None:
-                raise ConfigError("the replay source needs --path FILE (1-minute bars, CSV)")
-            symbols = ctx.settings.symbols if ctx.settings.symbols else None
-            explicit = symbols[0] if symbols and len(symbols) == 1 else None
-            return ReplaySource(self.path, self.speed, symbol=explicit)
-        raise ConfigError(f"unknown tick source {self.source!r}: valid sources are sim, replay")
+        request = TickRequest(
+            rate=self.rate,
+            count=self.count,
+            path=self.path,
+            speed=self.speed,
+            seed=self.seed,
+            start=self.start,
+            event_rate=self.event_rate,
+            late_fraction=self.late_fraction,
+            late_by=self.late_by,
+        )
+        return create_tick_source(self.source, ctx.settings, request)
 
 
 def tick_producer(ctx: Components, topic: str, partitions: int) -> TickProducer:

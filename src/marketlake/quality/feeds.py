@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketlake.records import Reject, reject_table
 from marketlake.schemas import DIVIDEND, SPLIT
-from marketlake.sources.quarantine import Reject, reject_table
 
 PRICES = ("open", "high", "low", "close")
 UNIT = 2.0  # log10 of the 100x unit error

@@ -22,12 +22,12 @@ from urllib.parse import quote, urlsplit
 import pyarrow as pa
 
 from marketlake.errors import SourceError, TransientError
+from marketlake.records import reject_table
 from marketlake.settings import YahooSettings
-from marketlake.sources import yahoo_chart as chart_io
-from marketlake.sources import yahoo_rows as rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.http import BROWSER_USER_AGENT, HttpClient
-from marketlake.sources.quarantine import reject_table
+from marketlake.sources.yahoo import chart as chart_io
+from marketlake.sources.yahoo import rows
 from marketlake.symbols import validate_symbol
 
 if TYPE_CHECKING:

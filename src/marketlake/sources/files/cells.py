@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from marketlake.errors import SourceError
-from marketlake.sources.file_rejects import make_reject
+from marketlake.sources.files.rejects import make_reject
 
 ROLES = {
     "date": ("date", "timestamp", "datetime", "time", "day", "ts"),

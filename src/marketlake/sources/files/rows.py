@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from marketlake.schemas import DIVIDEND, SPLIT
-from marketlake.sources.file_rejects import collect_rejects
+from marketlake.sources.files.rejects import collect_rejects
 from marketlake.symbols import SYMBOL_PATTERN
 
 PRICES = ("open", "high", "low", "close", "volume")
@@ -30,7 +30,7 @@ def parse_rows(
 ) -> tuple[Any, Any, list[dict[str, Any]]]:
     """Parse the string cells into bars and actions; rows that do not parse become rejects.
 
-    ``frame`` holds the cells ``c0, c1, ...`` and ``__line`` (as read by ``file_cells``),
+    ``frame`` holds the cells ``c0, c1, ...`` and ``__line`` (as read by ``cells``),
     ``roles`` maps roles to column indices and ``symbol`` names every row when the file has
     no symbol column. Returns ``(bars, actions, rejects)``, the frames keyed by ``day``.
     """

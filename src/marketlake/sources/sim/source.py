@@ -12,8 +12,8 @@ size of the move, quarterly dividends for about half of the symbols, and splits 
 ex-date prices fall by the ratio (and volume rises by it); on a dividend ex-date the open and
 close reflect the cash paid out.
 
-This module holds the source and the loop over symbol groups; the model is in ``sim_model``
-and the tables and raw records it emits in ``sim_output``.
+This module holds the source and the loop over symbol groups; the model is in ``model``
+and the tables and raw records it emits in ``output``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import pyarrow as pa
 from marketlake.calendar import DEFAULT_CALENDAR, get_sessions
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 from marketlake.sources.base import HistoryBatch, HistorySource
-from marketlake.sources.sim_model import simulate_paths
-from marketlake.sources.sim_output import (
+from marketlake.sources.sim.model import simulate_paths
+from marketlake.sources.sim.output import (
     ACTION_FIELDS,
     BAR_FIELDS,
     SOURCE,

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from marketlake.errors import ConfigError, SourceError
 from marketlake.schemas import TICK_SCHEMA
-from marketlake.sources.live import Chunk, TickSource
+from marketlake.sources.live.base import Chunk, TickSource
 from marketlake.symbols import validate_symbol
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import pytest
 from marketlake.errors import SourceError
 from marketlake.schemas import BAR_SCHEMA, QUARANTINE_SCHEMA
 from marketlake.sources.base import HistoryBatch
-from marketlake.sources.files import FileSource, snap_ratio, symbol_from_name
+from marketlake.sources.files.source import FileSource, snap_ratio, symbol_from_name
 
 WIDE = (date(1900, 1, 1), date(2100, 12, 31))
 

@@ -1,7 +1,7 @@
 """Canonical tables from checked Alpha Vantage payloads: daily bars, actions, intraday, quotes.
 
 The HTTP side (key, budget, throttling) lives in :mod:`marketlake.sources.alphavantage`; the
-payload checks and field parsing in :mod:`marketlake.sources.alphavantage_payload`.
+payload checks and field parsing in :mod:`marketlake.sources.alphavantage.payload`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import pyarrow as pa
 
 from marketlake.errors import SourceError
+from marketlake.records import Reject
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT, TICK_SCHEMA
-from marketlake.sources import alphavantage_payload as av
+from marketlake.sources.alphavantage import payload as av
 from marketlake.sources.intraday import intraday_table
-from marketlake.sources.quarantine import Reject
 
 log = logging.getLogger("marketlake.sources.alphavantage")
 

@@ -12,8 +12,8 @@ back into as-traded values with the split rows of the same table, which also bec
 corporate actions. Rows that cannot be parsed go to ``rejects`` with the reason; they are
 never dropped silently.
 
-This module holds the source itself; reading files into cells is in ``file_cells``, parsing
-cells into bars and actions in ``file_rows`` and reject records in ``file_rejects``.
+This module holds the source itself; reading files into cells is in ``cells``, parsing
+cells into bars and actions in ``rows`` and reject records in ``rejects``.
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ import pyarrow as pa
 from marketlake.errors import SourceError
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 from marketlake.sources.base import HistoryBatch, HistorySource
-from marketlake.sources.file_cells import (
+from marketlake.sources.files.cells import (
     EXPECTED,
     ROLES,
     find_roles,
     read_csv_cells,
     read_parquet_cells,
 )
-from marketlake.sources.file_rejects import DATASET, reject_table
-from marketlake.sources.file_rows import PRICES, parse_rows, snap_ratio
+from marketlake.sources.files.rejects import DATASET, reject_table
+from marketlake.sources.files.rows import PRICES, parse_rows, snap_ratio
 from marketlake.symbols import is_valid_symbol, validate_symbols
 
 __all__ = [

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from marketlake.errors import ConfigError, SourceError, TransientError
+from marketlake.records import reject_table
 from marketlake.settings import AlphaVantageSettings
-from marketlake.sources import alphavantage_payload as av
-from marketlake.sources import alphavantage_rows as rows
+from marketlake.sources.alphavantage import payload as av
+from marketlake.sources.alphavantage import rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.budget import RequestBudget
 from marketlake.sources.http import HttpClient, redact
-from marketlake.sources.quarantine import reject_table
 from marketlake.symbols import validate_symbol, validate_symbols
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Canonical tables from Yahoo chart payloads: daily bars as traded, actions, intraday bars.
 
 The HTTP side (cookies, crumb, chart requests) lives in :mod:`marketlake.sources.yahoo`; the
-payload parsing in :mod:`marketlake.sources.yahoo_chart`. This module turns a parsed chart into
+payload parsing in :mod:`marketlake.sources.yahoo.chart`. This module turns a parsed chart into
 the Bar / CorporateAction / intraday schemas.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from marketlake.records import Reject
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT
-from marketlake.sources import yahoo_chart as chart_io
 from marketlake.sources.base import HistoryBatch
 from marketlake.sources.intraday import intraday_table
-from marketlake.sources.quarantine import Reject
+from marketlake.sources.yahoo import chart as chart_io
 
 log = logging.getLogger("marketlake.sources.yahoo")
 

@@ -19,8 +19,7 @@ from marketlake.settings import YahooSettings
 from marketlake.sources.intraday import INTRADAY_SCHEMA
 from marketlake.sources.yahoo import YahooSource
 from tests.conftest import REAL_DATA
-
-from .conftest import ProviderServer, Reply, Seen
+from tests.providers.replay import ProviderServer, Reply, Seen
 
 TODAY = date(2025, 2, 25)  # after every recording was made
 # Splits after the recorded ranges, from the companies' public announcements.

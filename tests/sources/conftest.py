@@ -1,4 +1,4 @@
-"""A local HTTP server that replays recorded provider responses, and the live-test gate."""
+"""Fixtures of the source tests: the recorded-response server, the recordings, the live gate."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.providers.replay import ProviderServer, Reply, Route, Seen
-
-__all__ = ["ProviderServer", "Reply", "Route", "Seen"]
+from tests.providers.replay import ProviderServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -44,9 +42,11 @@ def server() -> Iterator[ProviderServer]:
 
 @pytest.fixture
 def yahoo_dir(real_data: Path) -> Path:
+    """Recorded Yahoo chart responses."""
     return real_data / "yahoo_chart"
 
 
 @pytest.fixture
 def av_dir(real_data: Path) -> Path:
+    """Recorded Alpha Vantage responses."""
     return real_data / "alpha_vantage"
