@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
+# Continuous integration installs every system program the tests need, so there a skipped
+# test means something is missing: it fails instead (read once, before fixtures clear the
+# MARKETLAKE_* variables).
+SKIPS_FAIL = os.environ.get("MARKETLAKE_TEST_SKIPS_FAIL") == "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Turn a skip into a failure when ``MARKETLAKE_TEST_SKIPS_FAIL=1``."""
+    report = yield
+    if SKIPS_FAIL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped where every test must run: {report.longrepr}"
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-from marketlake.quality.order import sort_by_key
 from marketlake.schemas import ADJUSTED_BAR_SCHEMA, DIVIDEND, SPLIT
+from marketlake.series import sort_by_key
 
 log = logging.getLogger(__name__)
 

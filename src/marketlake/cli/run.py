@@ -124,7 +124,10 @@ def summary_table(report: RunReport, ctx: RunContext) -> Table:
     )
     table = Table(title=title)
     for column in ("stage", "status", "attempts", "rows in", "rows out", "quarantined", "seconds"):
-        table.add_column(column, justify="left" if column in ("stage", "status") else "right")
+        if column in ("stage", "status"):
+            table.add_column(column, no_wrap=True, min_width=15 if column == "stage" else 9)
+        else:
+            table.add_column(column, justify="right")
     total = 0.0
     for stage in report.stages:
         colour = {"succeeded": "green", "failed": "red"}.get(stage.status, "yellow")

@@ -39,6 +39,12 @@ def plan_run(
     at ``now``; file sources take everything their files hold, and without ``--symbols`` the
     symbols found in the files.
     """
+    from marketlake.engines.registry import ENGINES
+
+    if settings.engine not in ENGINES:
+        raise ConfigError(
+            f"unknown analytics engine {settings.engine!r}; choose one of {', '.join(ENGINES)}"
+        )
     moment = now or datetime.now(UTC)
     symbols = list(settings.symbols)
     if settings.source in FILE_SOURCES and not symbols_explicit:

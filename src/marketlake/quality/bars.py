@@ -24,9 +24,9 @@ from marketlake.quality import details
 from marketlake.quality.actions import validate_actions
 from marketlake.quality.completeness import MISSING_SCHEMA, missing_sessions, session_index
 from marketlake.quality.jumps import flag_jumps
-from marketlake.quality.order import run_starts, sort_by_key
 from marketlake.quality.rejects import DETAIL, RULE, build_rejects, stack
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA, conform
+from marketlake.series import run_starts, sort_by_key
 
 __all__ = ["BAR_RULES", "BarValidation", "validate_actions", "validate_bars"]
 

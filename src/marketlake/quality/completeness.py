@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from marketlake.quality.order import run_starts
 from marketlake.schemas import UTC_US
+from marketlake.series import run_starts
 
 MISSING_SCHEMA = pa.schema(
     [pa.field("symbol", pa.string(), nullable=False), pa.field("ts", UTC_US, nullable=False)]

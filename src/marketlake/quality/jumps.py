@@ -17,8 +17,8 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
-from marketlake.quality.order import run_starts, sort_by_key
 from marketlake.schemas import SPLIT
+from marketlake.series import run_starts, sort_by_key
 
 _UTC_US = pl.Datetime("us", "UTC")
 Splits = dict[str, list[tuple[int, float]]]  # symbol -> [(ex_date in µs, ratio)], sorted

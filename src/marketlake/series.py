@@ -1,4 +1,4 @@
-"""Ordering of time series frames by (symbol, time), skipping the sort when it is already done."""
+"""Per-symbol time series frames: ordering by (symbol, time), skipping a sort already done."""
 
 from __future__ import annotations
 
