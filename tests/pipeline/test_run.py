@@ -108,6 +108,15 @@ def test_doctor_masks_secrets(full_run: Path) -> None:
     assert proc.returncode == 0, proc.stdout
 
 
+def test_doctor_checks_the_engine(full_run: Path) -> None:
+    ok = marketlake("doctor", "--home", str(full_run))
+    assert ok.returncode == 0, ok.stdout
+    assert "local: Polars" in ok.stdout
+    bad = marketlake("doctor", "--home", str(full_run), env={"MARKETLAKE_ENGINE": "flink"})
+    assert bad.returncode == 1
+    assert "unknown analytics engine 'flink'" in bad.stdout
+
+
 def test_missing_sessions_are_reported(tmp_path: Path) -> None:
     csv = tmp_path / "AAPL.csv"
     # 2024-01-04 is a session missing from the file.

@@ -20,10 +20,9 @@ def _check_calendar(settings: Settings) -> str:
 
 
 def _check_source(settings: Settings) -> str:
-    from marketlake.sources.registry import create_history_source
+    from marketlake.components import open_history_source
 
-    source = create_history_source(settings)
-    source.open()
+    source = open_history_source(settings)
     try:
         symbols = source.available_symbols()
     finally:
@@ -38,12 +37,12 @@ def _check_bus(settings: Settings) -> str:
     import time
     import uuid
 
-    from marketlake.bus.registry import open_bus
+    from marketlake.components import open_bus
     from marketlake.errors import TransientError
 
     topic = "marketlake.doctor"
     token = uuid.uuid4().hex.encode()
-    with open_bus(settings.bus_url) as bus:
+    with open_bus(settings) as bus:
         bus.create_topic(topic, 1)
         with bus.producer() as producer:
             producer.send(topic, "doctor", token)
@@ -85,10 +84,20 @@ def _check_lake(settings: Settings) -> str:
     )
 
 
+def _check_engine(settings: Settings) -> str:
+    from marketlake.components import open_engine
+    from marketlake.engines.registry import ENGINES
+
+    engine = open_engine(settings)
+    engine.close()
+    return f"{engine.name}: {ENGINES[engine.name].description}"
+
+
 CHECKS: dict[str, Callable[[Settings], str]] = {
     "calendar": _check_calendar,
     "source": _check_source,
     "bus": _check_bus,
+    "engine": _check_engine,
     "warehouse": _check_warehouse,
     "lake": _check_lake,
 }
