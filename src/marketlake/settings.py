@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from marketlake.durations import Duration, format_duration
 from marketlake.errors import ConfigError, MarketlakeError
 from marketlake.redaction import redact_url
 from marketlake.symbols import DEFAULT_SYMBOLS, validate_symbols
@@ -115,6 +124,122 @@ class RunnerSettings(_Section):
     backoff_s: float = 0.5
 
 
+class StreamSimSettings(_Section):
+    """How the sim tick source shapes its stream (its seed is ``sources.sim.seed``)."""
+
+    event_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Sim ticks per second of event time (unset: --rate, else 100)",
+    )
+    late_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="Share of sim ticks sent late (for testing)"
+    )
+    late_by: Duration = Field(default=timedelta(seconds=60), description="How late those ticks are")
+
+    @field_validator("late_by")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        return _at_least_zero(value)
+
+
+class StreamReplaySettings(_Section):
+    """How the replay tick source paces recorded bars."""
+
+    speed: float = Field(default=1.0, ge=0, description="Replay speed (0: as fast as possible)")
+
+
+class StreamSettings(_Section):
+    """The stream processor: its topic and group, lateness, windows, alerts and batching."""
+
+    source: str = Field(default="sim", description="Tick source")
+    topic: str = Field(default="ticks", min_length=1, description="Topic of the ticks")
+    alerts_topic: str = Field(default="alerts", min_length=1, description="Topic of the alerts")
+    partitions: int = Field(default=4, ge=1, description="Partitions of the ticks topic")
+    group: str = Field(
+        default="stream-processor", min_length=1, description="Consumer group of the processor"
+    )
+    lateness: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Allowed lateness: a symbol's watermark is its latest event time minus this",
+    )
+    late_retention: Duration = Field(
+        default=timedelta(hours=1),
+        description="How far behind the watermark a late tick still corrects its windows",
+    )
+    sliding_window: Duration = Field(
+        default=timedelta(minutes=15), description="Length of the sliding windows"
+    )
+    sliding_step: Duration = Field(
+        default=timedelta(minutes=5),
+        description="Step of the sliding windows (equal to the length: tumbling windows)",
+    )
+    ma_windows: Annotated[tuple[Duration, ...], NoDecode] = Field(
+        default=(timedelta(minutes=15), timedelta(hours=1)),
+        description="Trailing moving-average windows, comma-separated",
+    )
+    alert_pct: float = Field(
+        default=2.0, gt=0, description="Alert when a window moves more than this many percent"
+    )
+    ticks_mode: Literal["append", "merge"] = Field(
+        default="append",
+        description="How ticks land: append (exactly-once by offsets) or merge (by key)",
+    )
+    commit_interval: Duration = Field(
+        default=timedelta(seconds=1), description="Time between sink commits"
+    )
+    commit_ticks: int = Field(
+        default=500_000, ge=1, description="Ticks that make a sink commit due at the latest"
+    )
+    max_messages: int = Field(default=512, ge=1, description="Messages per poll at most")
+    sim: StreamSimSettings = StreamSimSettings()
+    replay: StreamReplaySettings = StreamReplaySettings()
+
+    @field_validator("ma_windows", mode="before")
+    @classmethod
+    def _split_windows(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("lateness", "late_retention")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        return _at_least_zero(value)
+
+    @field_validator("commit_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"must be positive, got {format_duration(value)}")
+        return value
+
+    @field_validator("sliding_window", "sliding_step", "ma_windows")
+    @classmethod
+    def _whole_minutes(cls, value: Any) -> Any:
+        for span in value if isinstance(value, tuple) else (value,):
+            if span <= timedelta(0) or span % timedelta(minutes=1):
+                raise ValueError(
+                    f"must be a positive whole number of minutes, got {format_duration(span)}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _step_within_window(self) -> StreamSettings:
+        if self.sliding_step > self.sliding_window:
+            raise ValueError(
+                f"sliding_step ({format_duration(self.sliding_step)}) must not exceed "
+                f"sliding_window ({format_duration(self.sliding_window)})"
+            )
+        return self
+
+
+def _at_least_zero(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError(f"must be 0 or more, got {format_duration(value)}")
+    return value
+
+
 class Settings(BaseSettings):
     """The effective configuration of marketlake."""
 
@@ -130,7 +255,7 @@ class Settings(BaseSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
     start: date | None = None
     end: date | None = None
-    bus: str = "local"  # local | memory | kafka://host:port
+    bus: str = "local"  # local | local:///path | memory://name | kafka://host:port
     lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
     engine: str = "local"  # a name of marketlake.engines.registry.ENGINES
     warehouse: str | None = None  # duckdb:///path; default <home>/warehouse.duckdb
@@ -139,6 +264,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     runner: RunnerSettings = RunnerSettings()
     s3: S3Settings = S3Settings()
+    stream: StreamSettings = StreamSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -225,19 +351,35 @@ def config_path(init: dict[str, Any] | None = None) -> Path | None:
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings from ``overrides`` (None values are ignored), env, config and defaults."""
-    explicit = {k: v for k, v in overrides.items() if v is not None}
+    """Build the settings from ``overrides``, env, config and defaults.
+
+    None values in ``overrides``, also inside nested sections (``stream={"lateness": None}``),
+    are ignored, so a flag left unset falls back to the environment, the file and the default.
+    """
+    explicit = _without_none(overrides)
     _CONFIG_OVERRIDE["path"] = config
     try:
         return Settings(**explicit)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
     finally:
         _CONFIG_OVERRIDE["path"] = None
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    kept = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _without_none(value)
+        if value is not None and value != {}:
+            kept[key] = value
+    return kept
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    where = ".".join(str(p) for p in loc if not isinstance(p, int)) or "settings"
+    return f"{where}: {message.removeprefix('Value error, ')}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from marketlake.cli.options import (
     WarehouseOption,
 )
 from marketlake.cli.stream_options import (
+    AlertPct,
     CommitInterval,
     Count,
     Duration,
@@ -29,12 +30,15 @@ from marketlake.cli.stream_options import (
     LateBy,
     LateFraction,
     Lateness,
+    MaWindows,
     MaxMessages,
     NoWarehouse,
     Partitions,
     PathOpt,
     Rate,
     Seed,
+    SlidingStep,
+    SlidingWindow,
     Source,
     Speed,
     Start,
@@ -43,21 +47,27 @@ from marketlake.cli.stream_options import (
     Topic,
 )
 from marketlake.cli.stream_parts import (
+    PROCESSOR_KEYS,
+    PRODUCER_KEYS,
     TickOptions,
     line_printer,
     produced_line,
+    settings_line,
     stop_flag,
     stream_context,
     stream_pipeline,
     tick_producer,
 )
+from marketlake.durations import FORMS
 
 if TYPE_CHECKING:
     from marketlake.streaming.producer import ProduceStats
     from marketlake.streaming.stats import ProcessStats
 
 stream_app = typer.Typer(
-    help="Live ticks: source → bus → stream processor → lake and warehouse.",
+    help="Live ticks: source → bus → stream processor → lake and warehouse. Options left "
+    "unset take the stream settings: MARKETLAKE_STREAM__* variables, then the stream section "
+    f"of the config file, then the defaults. Durations: {FORMS}.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -71,25 +81,30 @@ def stream(
     bus: BusOption = None,
     lake: LakeOption = None,
     warehouse: WarehouseOption = None,
-    source: Source = "sim",
+    source: Source = None,
     symbols: Symbols = None,
     rate: Rate = None,
     count: Count = None,
     duration: Duration = None,
     path: PathOpt = None,
-    speed: Speed = 1.0,
+    speed: Speed = None,
     seed: Seed = None,
     start: Start = None,
     event_rate: EventRate = None,
-    late_fraction: LateFraction = 0.0,
-    late_by: LateBy = 60.0,
-    partitions: Partitions = 4,
-    topic: Topic = "ticks",
-    group: Group = "stream-processor",
-    lateness: Lateness = 5.0,
+    late_fraction: LateFraction = None,
+    late_by: LateBy = None,
+    partitions: Partitions = None,
+    topic: Topic = None,
+    group: Group = None,
+    lateness: Lateness = None,
+    sliding_window: SlidingWindow = None,
+    sliding_step: SlidingStep = None,
+    ma_windows: MaWindows = None,
+    alert_pct: AlertPct = None,
     no_warehouse: NoWarehouse = False,
-    ticks_mode: TicksMode = "append",
-    commit_interval: CommitInterval = 1.0,
+    ticks_mode: TicksMode = None,
+    commit_interval: CommitInterval = None,
+    max_messages: MaxMessages = None,
     quiet: QuietOption = False,
 ) -> None:
     """Produce ticks and process them in one process (until --count/--duration, or Ctrl-C)."""
@@ -97,17 +112,14 @@ def stream(
         return
     from marketlake.streaming.runner import stream_in_process
 
-    ctx = stream_context(home, config, bus=bus, lake=lake, warehouse=warehouse, symbols=symbols)
+    ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(
-            source, rate, count, path, speed, seed, start, event_rate, late_fraction, late_by
-        ).open(ctx)
-        producer = tick_producer(ctx, topic, partitions)
-        pipeline = stream_pipeline(
-            ctx, topic, partitions, group, lateness, no_warehouse, ticks_mode, commit_interval
-        )
+        tick_source = TickOptions(rate, count, path, start).open(ctx)
+        producer = tick_producer(ctx)
+        pipeline = stream_pipeline(ctx, no_warehouse)
 
         say = line_printer(quiet)
+        say(settings_line(ctx.settings, PRODUCER_KEYS[:1] + PROCESSOR_KEYS))
 
         def progress(produced: ProduceStats, processed: ProcessStats) -> None:
             say(f"{produced_line(produced)} | {processed.line()}")
@@ -128,23 +140,24 @@ def stream(
 
 @stream_app.command("produce")
 def produce(
+    ctx_typer: typer.Context,
     home: HomeOption = None,
     config: ConfigOption = None,
     bus: BusOption = None,
-    source: Source = "sim",
+    source: Source = None,
     symbols: Symbols = None,
     rate: Rate = None,
     count: Count = None,
     duration: Duration = None,
     path: PathOpt = None,
-    speed: Speed = 1.0,
+    speed: Speed = None,
     seed: Seed = None,
     start: Start = None,
     event_rate: EventRate = None,
-    late_fraction: LateFraction = 0.0,
-    late_by: LateBy = 60.0,
-    partitions: Partitions = 4,
-    topic: Topic = "ticks",
+    late_fraction: LateFraction = None,
+    late_by: LateBy = None,
+    partitions: Partitions = None,
+    topic: Topic = None,
     quiet: QuietOption = False,
 ) -> None:
     """Send ticks of a live source to the bus (keyed by symbol), nothing lost while it is down."""
@@ -152,12 +165,10 @@ def produce(
 
     from marketlake.streaming.producer import produce_ticks
 
-    ctx = stream_context(home, config, bus=bus, symbols=symbols)
+    ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(
-            source, rate, count, path, speed, seed, start, event_rate, late_fraction, late_by
-        ).open(ctx)
-        producer = tick_producer(ctx, topic, partitions)
+        tick_source = TickOptions(rate, count, path, start).open(ctx)
+        producer = tick_producer(ctx)
         stopped = stop_flag()
         deadline = None if duration is None else time.monotonic() + duration
 
@@ -165,6 +176,7 @@ def produce(
             return stopped() or (deadline is not None and time.monotonic() >= deadline)
 
         say = line_printer(quiet)
+        say(settings_line(ctx.settings, PRODUCER_KEYS))
 
         with producer:
             produce_ticks(
@@ -176,6 +188,7 @@ def produce(
 
 @stream_app.command("process")
 def process(
+    ctx_typer: typer.Context,
     home: HomeOption = None,
     config: ConfigOption = None,
     bus: BusOption = None,
@@ -186,25 +199,27 @@ def process(
     ] = False,
     count: Count = None,
     duration: Duration = None,
-    partitions: Partitions = 4,
-    topic: Topic = "ticks",
-    group: Group = "stream-processor",
-    lateness: Lateness = 5.0,
+    partitions: Partitions = None,
+    topic: Topic = None,
+    group: Group = None,
+    lateness: Lateness = None,
+    sliding_window: SlidingWindow = None,
+    sliding_step: SlidingStep = None,
+    ma_windows: MaWindows = None,
+    alert_pct: AlertPct = None,
     no_warehouse: NoWarehouse = False,
-    ticks_mode: TicksMode = "append",
-    commit_interval: CommitInterval = 1.0,
-    max_messages: MaxMessages = 512,
+    ticks_mode: TicksMode = None,
+    commit_interval: CommitInterval = None,
+    max_messages: MaxMessages = None,
     quiet: QuietOption = False,
 ) -> None:
     """Consume ticks from the bus into the processor, the lake and the warehouse."""
-    ctx = stream_context(home, config, bus=bus, lake=lake, warehouse=warehouse)
+    ctx = stream_context(ctx_typer.params)
     try:
-        pipeline = stream_pipeline(
-            ctx, topic, partitions, group, lateness, no_warehouse, ticks_mode, commit_interval
-        )
-        pipeline.options.max_messages = max_messages
+        pipeline = stream_pipeline(ctx, no_warehouse)
 
         say = line_printer(quiet)
+        say(settings_line(ctx.settings, PROCESSOR_KEYS))
         stats = pipeline.run(
             count=count,
             duration_s=duration,
@@ -219,11 +234,16 @@ def process(
 
 
 @stream_app.command("compact")
-def compact(home: HomeOption = None, config: ConfigOption = None, lake: LakeOption = None) -> None:
+def compact(
+    ctx_typer: typer.Context,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    lake: LakeOption = None,
+) -> None:
     """Rewrite the small files of the streaming tables into larger ones."""
     from marketlake.streaming.sink import compact_stream_tables
 
-    ctx = stream_context(home, config, lake=lake)
+    ctx = stream_context(ctx_typer.params)
     for name, metrics in compact_stream_tables(ctx.tables):
         added = metrics.get("numFilesAdded", 0)
         removed = metrics.get("numFilesRemoved", 0)

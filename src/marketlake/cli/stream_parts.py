@@ -4,7 +4,7 @@ tick source, the producer, the processing pipeline, stop signals and progress li
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,17 +12,45 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from marketlake.components import Components
+    from marketlake.settings import Settings
     from marketlake.sources.live import TickSource
     from marketlake.streaming.pipeline import StreamPipeline
     from marketlake.streaming.producer import ProduceStats, TickProducer
 
+PRODUCER_KEYS = ("source", "topic", "partitions")
+PROCESSOR_KEYS = (
+    "topic",
+    "partitions",
+    "group",
+    "ticks_mode",
+    "lateness",
+    "sliding_window",
+    "sliding_step",
+    "ma_windows",
+    "alert_pct",
+    "commit_interval",
+)
 
-def stream_context(home: Path | None, config: Path | None, **overrides: Any) -> Components:
-    """The components of settings loaded from ``home``, ``config`` and the CLI overrides."""
+
+def stream_context(params: Mapping[str, Any]) -> Components:
+    """The components of the settings a stream command's parameters (``ctx.params``) give:
+    its ``--home``, ``--config`` and every option that overrides a setting."""
+    from marketlake.cli.stream_options import settings_overrides
     from marketlake.components import Components
     from marketlake.settings import load_settings
 
-    return Components(load_settings(config=config, home=home, **overrides))
+    overrides = settings_overrides(params)
+    return Components(
+        load_settings(config=params.get("config"), home=params.get("home"), **overrides)
+    )
+
+
+def settings_line(settings: Settings, keys: tuple[str, ...]) -> str:
+    """The ``[stream]`` settings named by ``keys`` as one ``key=value`` line."""
+    stream = settings.stream.model_dump(mode="json")
+    values = (stream[key] for key in keys)
+    shown = (",".join(v) if isinstance(v, list) else str(v) for v in values)
+    return "stream settings: " + " ".join(f"{k}={v}" for k, v in zip(keys, shown, strict=True))
 
 
 def stop_flag() -> Callable[[], bool]:
@@ -49,76 +77,62 @@ def line_printer(quiet: bool) -> Callable[[str], None]:
 
 @dataclass(frozen=True)
 class TickOptions:
-    """The options that choose and shape the tick source (sim or replay)."""
+    """The options of one invocation that shape the tick source; the rest is in the settings
+    (``stream.source``, ``stream.sim``, ``stream.replay``, ``sources.sim.seed``)."""
 
-    source: str
     rate: float | None
     count: int | None
     path: Path | None
-    speed: float
-    seed: int | None
     start: datetime | None
-    event_rate: float | None
-    late_fraction: float
-    late_by: float
 
     def open(self, ctx: Components) -> TickSource:
-        """The tick source these options describe, for the symbols of ``ctx``."""
+        """The tick source of the settings of ``ctx``, shaped by these options."""
         from marketlake.sources.registry import TickRequest, create_tick_source
 
+        stream = ctx.settings.stream
         request = TickRequest(
             rate=self.rate,
             count=self.count,
             path=self.path,
-            speed=self.speed,
-            seed=self.seed,
+            speed=stream.replay.speed,
             start=self.start,
-            event_rate=self.event_rate,
-            late_fraction=self.late_fraction,
-            late_by=self.late_by,
+            event_rate=stream.sim.event_rate,
+            late_fraction=stream.sim.late_fraction,
+            late_by=stream.sim.late_by.total_seconds(),
         )
-        return create_tick_source(self.source, ctx.settings, request)
+        return create_tick_source(stream.source, ctx.settings, request)
 
 
-def tick_producer(ctx: Components, topic: str, partitions: int) -> TickProducer:
-    """A producer of ticks to ``topic`` on the bus of ``ctx`` that says when it waits."""
+def tick_producer(ctx: Components) -> TickProducer:
+    """A producer of ticks to the settings' topic on the bus of ``ctx`` that says when it
+    waits."""
     from marketlake.streaming.producer import TickProducer
 
     def waiting(stats: ProduceStats) -> None:
         if stats.retries % 10 == 1:
             print(f"bus unreachable: {stats.ticks:,} ticks sent so far wait for it", flush=True)
 
-    return TickProducer(ctx.bus, topic, partitions, on_wait=waiting)
+    stream = ctx.settings.stream
+    return TickProducer(ctx.bus, stream.topic, stream.partitions, on_wait=waiting)
 
 
-def stream_pipeline(
-    ctx: Components,
-    topic: str,
-    partitions: int,
-    group: str,
-    lateness: float,
-    no_warehouse: bool,
-    ticks_mode: str,
-    commit_interval: float,
-) -> StreamPipeline:
-    """The processing pipeline from the bus of ``ctx`` into its lake (and warehouse)."""
-    from datetime import timedelta
-
-    from marketlake.errors import ConfigError
+def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
+    """The processing pipeline of the ``[stream]`` settings of ``ctx``, from its bus into its
+    lake (and warehouse, unless ``no_warehouse``)."""
     from marketlake.streaming.config import StreamConfig
     from marketlake.streaming.pipeline import PipelineOptions, StreamPipeline
 
-    if ticks_mode not in ("append", "merge"):
-        raise ConfigError(f"--ticks-mode must be append or merge, got {ticks_mode!r}")
+    stream = ctx.settings.stream
     options = PipelineOptions(
-        group=group,
-        topic=topic,
-        partitions=partitions,
-        ticks_mode="merge" if ticks_mode == "merge" else "append",
-        commit_interval_s=commit_interval,
-        config=StreamConfig(
-            allowed_lateness=timedelta(seconds=lateness), calendar=ctx.settings.calendar
-        ),
+        group=stream.group,
+        topic=stream.topic,
+        partitions=stream.partitions,
+        alerts_topic=stream.alerts_topic,
+        ticks_mode=stream.ticks_mode,
+        max_messages=stream.max_messages,
+        commit_interval_s=stream.commit_interval.total_seconds(),
+        commit_ticks=stream.commit_ticks,
+        config=StreamConfig.from_settings(stream, ctx.settings.calendar),
     )
     warehouse = None if no_warehouse else ctx.warehouse
     return StreamPipeline(ctx.bus, ctx.tables, options, warehouse)

@@ -1,4 +1,9 @@
-"""Configuration of the stream processor: lateness, windows, moving averages, alerts."""
+"""Configuration of the stream processor: lateness, windows, moving averages, alerts.
+
+The defaults are those of the ``[stream]`` settings section
+(:class:`~marketlake.settings.StreamSettings`); :meth:`StreamConfig.from_settings` builds the
+configuration a command runs with.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from marketlake.errors import ConfigError
+from marketlake.settings import Settings, StreamSettings
 
 MINUTE = timedelta(minutes=1)
+_DEFAULTS = StreamSettings()
 
 
 def to_us(span: timedelta) -> int:
@@ -34,8 +41,8 @@ def _check_minutes(name: str, span: timedelta) -> None:
 class SlidingWindow:
     """Windows of length ``period`` starting every ``every``, aligned to the Unix epoch (UTC)."""
 
-    period: timedelta = timedelta(minutes=15)
-    every: timedelta = timedelta(minutes=5)
+    period: timedelta = _DEFAULTS.sliding_window
+    every: timedelta = _DEFAULTS.sliding_step
 
     def __post_init__(self) -> None:
         _check_minutes("sliding window period", self.period)
@@ -68,14 +75,14 @@ class StreamConfig:
     - ``calendar``: the exchange calendar used to close idle symbols at the session close.
     """
 
-    allowed_lateness: timedelta = timedelta(seconds=5)
+    allowed_lateness: timedelta = _DEFAULTS.lateness
     sliding: tuple[SlidingWindow, ...] = field(default_factory=lambda: (SlidingWindow(),))
-    ma_horizons: tuple[timedelta, ...] = (timedelta(minutes=15), timedelta(hours=1))
-    alert_pct: float = 2.0
+    ma_horizons: tuple[timedelta, ...] = _DEFAULTS.ma_windows
+    alert_pct: float = _DEFAULTS.alert_pct
     alert_kinds: tuple[str, ...] | None = None
-    late_retention: timedelta = timedelta(hours=1)
+    late_retention: timedelta = _DEFAULTS.late_retention
     emit_provisional: bool = True
-    calendar: str = "XNYS"
+    calendar: str = Settings.model_fields["calendar"].default
 
     def __post_init__(self) -> None:
         if self.allowed_lateness < timedelta(0):
@@ -92,6 +99,18 @@ class StreamConfig:
         unknown = set(self.alert_kinds or ()) - set(kinds)
         if unknown:
             raise ConfigError(f"alert_kinds {sorted(unknown)} are not among {kinds}")
+
+    @classmethod
+    def from_settings(cls, stream: StreamSettings, calendar: str) -> StreamConfig:
+        """The configuration of the ``[stream]`` section, closing sessions on ``calendar``."""
+        return cls(
+            allowed_lateness=stream.lateness,
+            sliding=(SlidingWindow(stream.sliding_window, stream.sliding_step),),
+            ma_horizons=stream.ma_windows,
+            alert_pct=stream.alert_pct,
+            late_retention=stream.late_retention,
+            calendar=calendar,
+        )
 
     @property
     def kinds(self) -> tuple[str, ...]:
