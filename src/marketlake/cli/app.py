@@ -47,7 +47,7 @@ def run(
         Path | None, typer.Option(help="File or folder for the csv/parquet sources")
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols [default: 10 large US stocks]")
+        str | None, typer.Option(help="Comma-separated symbols (default: 10 large US stocks)")
     ] = None,
     start: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First session (YYYY-MM-DD)")
@@ -58,7 +58,7 @@ def run(
     bus: BusOption = None,
     lake: LakeOption = None,
     engine: Annotated[
-        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} [default: local]")
+        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} (default: local)")
     ] = None,
     warehouse: WarehouseOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the sim source")] = None,

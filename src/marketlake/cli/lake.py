@@ -29,7 +29,7 @@ lake_app = typer.Typer(
 TablesArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Tables such as curated/bars_1d [default: every table]", show_default=False
+        help="Tables such as curated/bars_1d (default: every table)", show_default=False
     ),
 ]
 AsOfOption = Annotated[
@@ -186,7 +186,7 @@ def read_command(
         typer.Option(
             "--as-of",
             help="A table version (e.g. 3) or an ISO date/time (UTC unless it has an offset) "
-            "[default: latest]",
+            "(default: latest)",
             show_default=False,
         ),
     ] = None,
@@ -212,10 +212,10 @@ def read_command(
 def reprocess_command(
     as_of: AsOfOption,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols [default: all in the snapshot]")
+        str | None, typer.Option(help="Comma-separated symbols (default: all in the snapshot)")
     ] = None,
     engine: Annotated[
-        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} [default: local]")
+        str | None, typer.Option(help=f"Batch engine: {', '.join(ENGINES)} (default: local)")
     ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
