@@ -7,9 +7,9 @@ Every HTTP attempt (retries included) takes one request from the :class:`Request
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,8 +27,6 @@ from marketlake.symbols import validate_symbol, validate_symbols
 
 if TYPE_CHECKING:
     import httpx
-
-log = logging.getLogger(__name__)
 
 COMPACT_SESSIONS = 100
 INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
@@ -131,8 +129,8 @@ class AlphaVantageSource(HistorySource):
         self._require_key()
         url = self.base_url + "/query"
         query = {"function": function, "symbol": symbol, **params, "apikey": self._key}
-        attempt = 0
-        while True:
+
+        def attempt() -> tuple[httpx.Response, Any]:
             response = self.http.get(url, query)
             if response.status_code != 200:
                 raise SourceError(
@@ -143,18 +141,18 @@ class AlphaVantageSource(HistorySource):
             try:
                 return response, av.check_payload(payload, symbol, function)
             except av.ThrottledError as exc:
-                attempt += 1
-                if attempt > self.http.retries:
-                    raise TransientError(
-                        f"{redact(str(exc), [self._key])} (still throttled after {attempt} "
-                        f"attempts; wait for the per-minute or per-day limit to reset)"
-                    ) from None
-                log.warning(
-                    "%s; retry %d of %d", redact(str(exc), [self._key]), attempt, self.http.retries
-                )
-                self.http.wait(attempt)
+                raise av.ThrottledError(redact(str(exc), [self._key])) from None
             except SourceError as exc:
                 raise SourceError(redact(str(exc), [self._key])) from None
+
+        def still_throttled(error: BaseException, attempts: int) -> BaseException:
+            return TransientError(
+                f"{error} (still throttled after {attempts} attempts; wait for the per-minute "
+                "or per-day limit to reset)"
+            )
+
+        throttled = replace(self.http.policy, transient=(av.ThrottledError,))
+        return self.http.retry(attempt, throttled, give_up=still_throttled)
 
     def _raw(self, response: httpx.Response) -> bytes:
         body = response.content
