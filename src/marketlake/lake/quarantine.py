@@ -101,7 +101,7 @@ def write_quarantine(tables: LakeTables, rejects: pa.Table) -> dict[str, int]:
     """
     import pyarrow.compute as pc
 
-    from marketlake.lake.merge import dedupe_last
+    from marketlake.rows import deduplicate
     from marketlake.schemas import conform
 
     if rejects.num_rows == 0:
@@ -110,7 +110,7 @@ def write_quarantine(tables: LakeTables, rejects: pa.Table) -> dict[str, int]:
     counts: dict[str, int] = {}
     for dataset in sorted(pc.unique(rejects.column("dataset")).to_pylist()):
         _check_dataset(dataset)
-        part = dedupe_last(rejects.filter(pc.field("dataset") == dataset), QUARANTINE_KEYS)
+        part = deduplicate(rejects.filter(pc.field("dataset") == dataset), QUARANTINE_KEYS)
         tables.merge(f"{QUARANTINE_ROOT}/{dataset}", part, QUARANTINE_KEYS, update_existing=False)
         counts[dataset] = part.num_rows
     return counts

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from marketlake.errors import TerminalError
 from marketlake.lake import maintenance
 from marketlake.lake.commits import MergeStats, create_table, merge_rows, replace_rows
-from marketlake.lake.merge import check_keys, dedupe_last
+from marketlake.lake.merge import check_keys
 from marketlake.lake.names import TableRef, validate_table_name
 from marketlake.lake.storage import LakeStorage
+from marketlake.rows import deduplicate
 from marketlake.symbols import validate_symbols
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class LakeTables:
         if data.num_rows == 0:
             return MergeStats(0, 0, self._version_or_none(name))
         check_keys(data, keys, name)
-        data = dedupe_last(data, keys)
+        data = deduplicate(data, keys)
         return self.storage.run(
             f"merging into table {name}",
             lambda: self._merge_once(name, data, keys, partition_by, update_existing),
@@ -99,7 +100,7 @@ class LakeTables:
                 )
             if keys:
                 check_keys(data, keys, name)
-                data = dedupe_last(data, keys)
+                data = deduplicate(data, keys)
         predicate = "symbol IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
 
         def replace() -> MergeStats:
