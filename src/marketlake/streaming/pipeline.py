@@ -186,7 +186,7 @@ class _Run:
     def process(self, messages: list[Message]) -> None:
         """Decode a poll, feed it to the processor in one call and keep its outputs."""
         from marketlake.streaming.codec import decode_ticks
-        from marketlake.streaming.quarantine import split_invalid_ticks
+        from marketlake.streaming.validation import split_invalid_ticks
 
         fresh: list[pa.RecordBatch] = []
         stored: list[pa.RecordBatch] = []
