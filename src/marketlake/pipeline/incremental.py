@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D, FETCH_LOG
 from marketlake.pipeline.plan import FILE_SOURCES
+from marketlake.quality.completeness import session_index
 from marketlake.schemas import FETCH_LOG_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
@@ -156,8 +157,8 @@ def _coverage(
     codes = pc.index_in(days.column("symbol"), value_set=pa.array(symbols, pa.string()))
     code = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     day = days.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    position = np.minimum(np.searchsorted(sessions, day), sessions.size - 1)
-    hit = (code >= 0) & (sessions[position] == day)
+    position = session_index(sessions.astype(np.int64), day.astype(np.int64))
+    hit = (code >= 0) & (position >= 0)
     mask[code[hit], position[hit]] = True
     return mask, code, day
 
