@@ -18,7 +18,7 @@ from marketlake.lake.merge import check_keys
 from marketlake.lake.names import TableRef, validate_table_name
 from marketlake.lake.storage import LakeStorage
 from marketlake.rows import deduplicate
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import Symbol, parse_symbols
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,6 +32,23 @@ def symbol_filter(symbols: Sequence[str]) -> pc.Expression:
     import pyarrow.compute as pc
 
     return pc.field("symbol").isin(list(symbols))
+
+
+def symbol_predicate(symbols: Sequence[Symbol]) -> str:
+    """The SQL predicate of the rows of ``symbols`` (``symbol IN ('A', 'B')``) for delta-rs.
+
+    Delta predicates are SQL text: this is the one place such text is built from values, and
+    it takes only parsed :class:`~marketlake.symbols.Symbol` s (quoted all the same).
+    """
+    if not symbols:
+        raise TerminalError("a symbol predicate needs at least one symbol")
+    for symbol in symbols:
+        if type(symbol) is not Symbol:
+            raise TerminalError(
+                f"{symbol!r} is not a parsed Symbol: parse it with marketlake.symbols.parse_symbol"
+            )
+    quoted = ", ".join("'" + symbol.replace("'", "''") + "'" for symbol in symbols)
+    return f"symbol IN ({quoted})"
 
 
 class LakeTables:
@@ -86,7 +103,7 @@ class LakeTables:
         import pyarrow.compute as pc
 
         name = validate_table_name(name)
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         if not wanted:
             return MergeStats(0, 0, self._version_or_none(name))
         if data.num_rows:
@@ -101,7 +118,7 @@ class LakeTables:
             if keys:
                 check_keys(data, keys, name)
                 data = deduplicate(data, keys)
-        predicate = "symbol IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
+        predicate = symbol_predicate(wanted)
 
         def replace() -> MergeStats:
             table = self._open_or_none(name)

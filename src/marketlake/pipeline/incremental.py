@@ -23,6 +23,7 @@ File sources (csv, parquet) are imports, read whole on every run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -113,7 +114,7 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> pa.Table:
+def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
     """Symbol, day (``date32``) and source of the curated bars of ``symbols`` (of ``source``)."""
     import polars as pl
 
@@ -132,7 +133,7 @@ def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> 
     return picked.to_arrow().cast(empty.schema)
 
 
-def read_fetch_log(ctx: RunContext, source: str, symbols: list[str]) -> pa.Table:
+def read_fetch_log(ctx: RunContext, source: str, symbols: Sequence[str]) -> pa.Table:
     """Rows of the fetch log of ``source`` for ``symbols``."""
     import polars as pl
 
@@ -145,7 +146,7 @@ def read_fetch_log(ctx: RunContext, source: str, symbols: list[str]) -> pa.Table
 
 
 def _coverage(
-    symbols: list[str], sessions: np.ndarray, days: pa.Table
+    symbols: Sequence[str], sessions: np.ndarray, days: pa.Table
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A (symbols x sessions) mask of sessions with a row in ``days``, plus each row's
     symbol code and day (codes are -1 for symbols not asked for)."""

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from marketlake.errors import TerminalError
 from marketlake.rows import deduplicate
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import parse_symbols
 from marketlake.warehouse.tables import TABLES, TableSpec, get_table_spec
 
 
@@ -158,7 +158,7 @@ class Warehouse(ABC):
                 f"cannot replace rows of {table} by symbol: it has no symbol column; "
                 f"tables with one: {', '.join(with_symbol)}"
             )
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         rows = deduplicate(spec.conform(data), spec.keys)
         others = set(pc.unique(rows.column("symbol")).to_pylist()) - set(wanted)
         if others:
@@ -175,7 +175,7 @@ class Warehouse(ABC):
         sql = f"SELECT count(*) AS n FROM {self.quote(spec.name)}"
         params: list[Any] = []
         if symbols is not None:
-            wanted = validate_symbols(symbols)
+            wanted = parse_symbols(symbols)
             if not wanted:
                 return 0
             mark = self.capabilities.placeholder

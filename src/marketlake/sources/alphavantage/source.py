@@ -23,7 +23,7 @@ from marketlake.sources.alphavantage import rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.budget import RequestBudget
 from marketlake.sources.http import HttpClient, redact
-from marketlake.symbols import validate_symbol, validate_symbols
+from marketlake.symbols import parse_symbol, parse_symbols
 
 if TYPE_CHECKING:
     import httpx
@@ -105,7 +105,7 @@ class AlphaVantageSource(HistorySource):
     def plan(self, symbols: Sequence[str], start: date, end: date) -> int:
         """Requests a backfill of ``symbols`` over [start, end] needs (one per symbol)."""
         del start, end  # compact and full output both take one request
-        return len(validate_symbols(symbols))
+        return len(parse_symbols(symbols))
 
     def check_budget(self, symbols: Sequence[str], start: date, end: date) -> None:
         """Raise a TerminalError up front when the backfill would exceed today's budget."""
@@ -117,7 +117,7 @@ class AlphaVantageSource(HistorySource):
     ) -> Iterator[HistoryBatch]:
         """Check the key and the budget for the whole backfill, then fetch symbol by symbol."""
         self._require_key()
-        valid = validate_symbols(symbols)
+        valid = parse_symbols(symbols)
         self.check_budget(valid, start, end)
         for symbol in valid:
             yield self.fetch_symbol(symbol, start, end)
@@ -175,7 +175,7 @@ class AlphaVantageSource(HistorySource):
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end]."""
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         function = self.daily_function
         response, payload = self._call(function, symbol, outputsize=self.output_size(start))
         now = datetime.now(UTC)
@@ -206,7 +206,7 @@ class AlphaVantageSource(HistorySource):
     ) -> pa.Table:
         """Intraday bars (``INTRADAY_SCHEMA``, UTC) of the latest sessions, or of ``month``
         (``YYYY-MM``). Entries that cannot be parsed are left out and counted in a warning."""
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         if interval not in INTRADAY_INTERVALS:
             raise SourceError(
                 f"alphavantage: interval {interval!r} is not one of {', '.join(INTRADAY_INTERVALS)}"
@@ -224,6 +224,6 @@ class AlphaVantageSource(HistorySource):
         ``size`` is unknown (the quote carries the day's cumulative volume) and ``seq`` is that
         cumulative volume, so polling the same quote twice yields the same key.
         """
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         _, payload = self._call("GLOBAL_QUOTE", symbol)
         return rows.quote_tick(payload, symbol, self.calendar)

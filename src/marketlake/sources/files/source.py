@@ -41,7 +41,7 @@ from marketlake.sources.files.cells import (
 )
 from marketlake.sources.files.rejects import DATASET
 from marketlake.sources.files.rows import PRICES, parse_rows, snap_ratio
-from marketlake.symbols import is_valid_symbol, validate_symbols
+from marketlake.symbols import is_valid_symbol, parse_symbols
 
 __all__ = [
     "DATASET",
@@ -89,7 +89,7 @@ class FileSource(HistorySource):
             raise SourceError(f"unknown file format {fmt!r}: use 'csv' or 'parquet'")
         self.path = Path(path)
         self.fmt = fmt
-        self.symbols_hint = validate_symbols(symbols_hint or [])
+        self.symbols_hint = parse_symbols(symbols_hint or [])
         self._cache: dict[Path, _Parsed] = {}
 
     def files(self) -> list[Path]:
@@ -123,7 +123,7 @@ class FileSource(HistorySource):
         """One batch per file, filtered to ``symbols`` and to dates in [start, end]."""
         import polars as pl
 
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         stamp = datetime.now(UTC)
         for path in self.files():
             parsed = self._parse(path)
