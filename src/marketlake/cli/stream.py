@@ -53,8 +53,8 @@ from marketlake.cli.stream_parts import (
 )
 
 if TYPE_CHECKING:
-    from marketlake.streaming.producer import ProduceStats
-    from marketlake.streaming.stats import ProcessStats
+    from marketlake.streaming.runtime.producer import ProduceStats
+    from marketlake.streaming.runtime.stats import ProcessStats
 
 stream_app = typer.Typer(
     help="Live ticks: source → bus → stream processor → lake and warehouse.",
@@ -95,7 +95,7 @@ def stream(
     """Produce ticks and process them in one process (until --count/--duration, or Ctrl-C)."""
     if ctx_typer.invoked_subcommand is not None:
         return
-    from marketlake.streaming.runner import stream_in_process
+    from marketlake.streaming.runtime.runner import stream_in_process
 
     ctx = stream_context(home, config, bus=bus, lake=lake, warehouse=warehouse, symbols=symbols)
     try:
@@ -150,7 +150,7 @@ def produce(
     """Send ticks of a live source to the bus (keyed by symbol), nothing lost while it is down."""
     import time
 
-    from marketlake.streaming.producer import produce_ticks
+    from marketlake.streaming.runtime.producer import produce_ticks
 
     ctx = stream_context(home, config, bus=bus, symbols=symbols)
     try:
@@ -221,7 +221,7 @@ def process(
 @stream_app.command("compact")
 def compact(home: HomeOption = None, config: ConfigOption = None, lake: LakeOption = None) -> None:
     """Rewrite the small files of the streaming tables into larger ones."""
-    from marketlake.streaming.sink import compact_stream_tables
+    from marketlake.streaming.runtime.sink import compact_stream_tables
 
     ctx = stream_context(home, config, lake=lake)
     for name, metrics in compact_stream_tables(ctx.tables):

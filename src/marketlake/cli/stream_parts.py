@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from marketlake.components import Components
     from marketlake.sources.live import TickSource
-    from marketlake.streaming.pipeline import StreamPipeline
-    from marketlake.streaming.producer import ProduceStats, TickProducer
+    from marketlake.streaming.runtime.pipeline import StreamPipeline
+    from marketlake.streaming.runtime.producer import ProduceStats, TickProducer
 
 
 def stream_context(home: Path | None, config: Path | None, **overrides: Any) -> Components:
@@ -82,7 +82,7 @@ class TickOptions:
 
 def tick_producer(ctx: Components, topic: str, partitions: int) -> TickProducer:
     """A producer of ticks to ``topic`` on the bus of ``ctx`` that says when it waits."""
-    from marketlake.streaming.producer import TickProducer
+    from marketlake.streaming.runtime.producer import TickProducer
 
     def waiting(stats: ProduceStats) -> None:
         if stats.retries % 10 == 1:
@@ -106,7 +106,7 @@ def stream_pipeline(
 
     from marketlake.errors import ConfigError
     from marketlake.streaming.config import StreamConfig
-    from marketlake.streaming.pipeline import PipelineOptions, StreamPipeline
+    from marketlake.streaming.runtime.pipeline import PipelineOptions, StreamPipeline
 
     if ticks_mode not in ("append", "merge"):
         raise ConfigError(f"--ticks-mode must be append or merge, got {ticks_mode!r}")
