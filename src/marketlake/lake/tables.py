@@ -136,7 +136,8 @@ class LakeTables:
     def delete(self, name: TableRef, predicate: str) -> int:
         """Delete the rows matching SQL ``predicate`` (e.g. ``"symbol = 'AAPL'"``); return count.
 
-        ``predicate`` is SQL text: build it from validated values only.
+        ``predicate`` is SQL text: build it from parsed values only (rows of symbols:
+        :func:`symbol_predicate`).
         """
         name = validate_table_name(name)
 
