@@ -39,8 +39,8 @@ from marketlake.bus.registry import open_bus
 from marketlake.lake.storage import LakeStorage
 from marketlake.lake.tables import LakeTables
 from marketlake.sources.live import SimTickSource
-from marketlake.streaming.pipeline import PipelineOptions, StreamPipeline
-from marketlake.streaming.producer import TickProducer, produce_ticks
+from marketlake.streaming.runtime.pipeline import PipelineOptions, StreamPipeline
+from marketlake.streaming.runtime.producer import TickProducer, produce_ticks
 
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "INTC", "JPM", "V"]
 START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

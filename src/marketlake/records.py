@@ -1,13 +1,14 @@
-"""Rejected records as text: the canonical JSON of a record and its stable id.
+"""Rejected records as data: the one place quarantine rows are built.
 
 Every quarantine row (batch checks, source adapters, provider files, the stream) keeps the
 rejected record as compact JSON with sorted keys and ISO timestamps; ``record_id`` is the SHA-1
 of the dataset name, a newline and that JSON. The same record of the same dataset therefore
 always gets the same id, so a re-run finds the row it quarantined before.
 
-:class:`Reject` and :func:`reject_table` are the one way source adapters and feed checks turn
-the records they refuse into ``QUARANTINE_SCHEMA`` rows; they live here, below both, so that
-neither layer imports the other.
+Rows are built from a table of rejected rows (:func:`quarantine_rows`) or from records refused
+one at a time (:class:`Reject`, :func:`reject_table`). This module sits below the sources, the
+quality checks and the stream, so none of them imports another; writing and reading the
+quarantine lake tables is :mod:`marketlake.lake.quarantine`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,7 +26,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from marketlake.schemas import QUARANTINE_SCHEMA
+from marketlake.errors import TerminalError
+from marketlake.schemas import QUARANTINE_SCHEMA, UTC_US
+
+_DATASET = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 def _jsonable(value: Any) -> Any:
@@ -65,7 +70,7 @@ def record_id(dataset: str, record: str) -> str:
     return hashlib.sha1(f"{dataset}\n{record}".encode()).hexdigest()
 
 
-def quarantine_record(
+def _quarantine_record(
     dataset: str,
     record: Mapping[str, Any],
     *,
@@ -111,7 +116,7 @@ def reject_table(rejects: Sequence[Reject], now: datetime | None = None) -> pa.T
         return QUARANTINE_SCHEMA.empty_table()
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
     rows = [
-        quarantine_record(
+        _quarantine_record(
             r.dataset,
             r.record,
             rule=r.rule,
@@ -124,3 +129,77 @@ def reject_table(rejects: Sequence[Reject], now: datetime | None = None) -> pa.T
         for r in rejects
     ]
     return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def check_dataset(dataset: str) -> str:
+    """``dataset`` if it can name a quarantine table (lower-case letters, digits and ``_``)."""
+    if not isinstance(dataset, str) or not _DATASET.match(dataset):
+        raise TerminalError(
+            f"invalid quarantine dataset {dataset!r}: lower-case letters, digits and '_'"
+        )
+    return dataset
+
+
+def quarantine_rows(
+    dataset: str,
+    rows: pa.Table,
+    rule: str | Sequence[str],
+    detail: str | Sequence[str],
+    source: str | None = None,
+    now: datetime | None = None,
+    ts_column: str = "ts",
+) -> pa.Table:
+    """``QUARANTINE_SCHEMA`` rows for ``rows`` of ``dataset`` rejected by ``rule``.
+
+    ``rule`` and ``detail`` are one value for all rows or one per row. ``symbol``, ``ts`` (from
+    ``ts_column``) and, unless ``source`` is given, ``source`` are copied from the rows when
+    they have those columns; the whole row is kept as the record.
+    """
+    check_dataset(dataset)
+    count = rows.num_rows
+    rules = _per_row(rule, count, "rules")
+    details = _per_row(detail, count, "details")
+    if (isinstance(rule, str) and not rule) or not all(rules):
+        raise TerminalError("quarantine_rows needs the name of the rule that rejected the rows")
+    stamp = now or datetime.now(UTC)
+    if stamp.tzinfo is None:
+        raise TerminalError(f"quarantine time must be timezone-aware (UTC), got {stamp}")
+    records = [record_json(row) for row in rows.to_pylist()]
+    columns: dict[str, Any] = {
+        "dataset": pa.array([dataset] * count, pa.string()),
+        "record_id": pa.array([record_id(dataset, r) for r in records], pa.string()),
+        "rule": pa.array(rules, pa.string()),
+        "detail": pa.array(details, pa.string()),
+        "symbol": _copied(rows, "symbol", pa.string()),
+        "ts": _copied(rows, ts_column, UTC_US),
+        "record": pa.array(records, pa.string()),
+        "source": (
+            pa.array([source] * count, pa.string())
+            if source is not None
+            else _copied(rows, "source", pa.string())
+        ),
+        "quarantined_at": pa.array([stamp.astimezone(UTC)] * count, UTC_US),
+    }
+    return pa.table(columns, schema=QUARANTINE_SCHEMA)
+
+
+def _per_row(value: str | Sequence[str], count: int, what: str) -> list[str]:
+    values = [value] * count if isinstance(value, str) else list(value)
+    if len(values) != count:
+        raise TerminalError(f"quarantine_rows got {len(values)} {what} for {count} rows")
+    return values
+
+
+def _copied(rows: pa.Table, name: str, target: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    """Column ``name`` cast to ``target``, or nulls when it is absent or of another kind."""
+    if name in rows.column_names:
+        column = rows.column(name)
+        kind = column.type
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        text = text or pa.types.is_string_view(kind)
+        compatible = (pa.types.is_timestamp(kind) and pa.types.is_timestamp(target)) or (
+            pa.types.is_string(target) and text
+        )
+        if compatible:
+            return column.cast(target, safe=False).combine_chunks()
+    return pa.nulls(rows.num_rows, target)

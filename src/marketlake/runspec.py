@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from marketlake.errors import ConfigError
 from marketlake.redaction import redact_url
+from marketlake.symbols import Symbol, parse_symbols
 
 if TYPE_CHECKING:
     from marketlake.settings import Settings
@@ -44,13 +45,14 @@ class RunSpec:
 
     ``start``/``end`` are the resolved range; ``requested_start``/``requested_end`` what was
     asked for (``None``: the default range), which decides, for file sources, whether the
-    expected sessions end at the range's end or at each symbol's last bar.
+    expected sessions end at the range's end or at each symbol's last bar. ``symbols`` are
+    parsed when the spec is made (planned or read back), so every stage holds Symbols.
     """
 
     run_id: str
     created_at: datetime
     source: str
-    symbols: tuple[str, ...]
+    symbols: tuple[Symbol, ...]
     start: date
     end: date
     requested_start: date | None
@@ -61,6 +63,9 @@ class RunSpec:
     engine: str
     calendar: str
     source_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbols", tuple(parse_symbols(self.symbols)))
 
     def path(self) -> str:
         """Where the spec is stored, relative to the lake root."""

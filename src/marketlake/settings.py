@@ -32,7 +32,7 @@ from pydantic_settings import (
 from marketlake.durations import Duration, format_duration
 from marketlake.errors import ConfigError, MarketlakeError
 from marketlake.redaction import redact_url
-from marketlake.symbols import DEFAULT_SYMBOLS, validate_symbols
+from marketlake.symbols import DEFAULT_SYMBOLS, parse_symbols
 
 DEFAULT_HOME = "marketlake-data"
 
@@ -272,7 +272,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [s for s in value.replace(",", " ").split() if s]
         try:
-            return tuple(validate_symbols(value))
+            return tuple(parse_symbols(value))
         except MarketlakeError as exc:
             raise ValueError(str(exc)) from None
 

@@ -1,4 +1,10 @@
-"""Symbol validation: a symbol is checked before it reaches a path, a URL or a query."""
+"""Symbols, parsed once at the edge: a :class:`Symbol` is checked before it exists.
+
+Text that names a symbol (settings, command-line options, a stored run spec, an adapter's
+arguments) is turned into a :class:`Symbol` by :func:`parse_symbol`; every layer behind that
+edge holds Symbols and does not check them again. Parsing a Symbol returns it unchanged, so
+an entry point that may be called with either costs nothing for parsed input.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,33 @@ from collections.abc import Iterable
 from marketlake.errors import SymbolError
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9^][A-Z0-9.\-^=]{0,14}$")
-DEFAULT_SYMBOLS: tuple[str, ...] = (
-    "AAPL",
-    "MSFT",
-    "GOOGL",
-    "AMZN",
-    "META",
-    "TSLA",
-    "NVDA",
-    "INTC",
-    "JPM",
-    "V",
-)
+
+
+class Symbol(str):
+    """A ticker symbol: upper case, letters, digits and ``.-^=``, at most 15 characters.
+
+    ``Symbol(text)`` parses ``text`` like :func:`parse_symbol`, so no unchecked Symbol exists.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> Symbol:
+        if type(text) is cls:
+            return text
+        if not isinstance(text, str):
+            raise SymbolError(f"symbol must be a string, got {type(text).__name__}")
+        normalised = text.strip().upper()
+        if not SYMBOL_PATTERN.match(normalised):
+            raise SymbolError(
+                f"invalid symbol {text!r}: use letters, digits, '.', '-', '^' or '=', "
+                "at most 15 characters"
+            )
+        return super().__new__(cls, normalised)
+
+    @classmethod
+    def parse(cls, text: str) -> Symbol:
+        """``text`` upper-cased and checked; SymbolError when it is not a valid symbol."""
+        return cls(text)
 
 
 def is_valid_symbol(symbol: str) -> bool:
@@ -27,22 +48,19 @@ def is_valid_symbol(symbol: str) -> bool:
     return bool(SYMBOL_PATTERN.match(symbol))
 
 
-def validate_symbol(symbol: str) -> str:
-    """Normalise ``symbol`` to upper case and check it; raise SymbolError if it is not allowed."""
-    if not isinstance(symbol, str):
-        raise SymbolError(f"symbol must be a string, got {type(symbol).__name__}")
-    normalised = symbol.strip().upper()
-    if not is_valid_symbol(normalised):
-        raise SymbolError(
-            f"invalid symbol {symbol!r}: use letters, digits, '.', '-', '^' or '=', "
-            "at most 15 characters"
-        )
-    return normalised
+def parse_symbol(text: str) -> Symbol:
+    """``text`` as a :class:`Symbol` (upper-cased); SymbolError when it is not allowed."""
+    return Symbol(text)
 
 
-def validate_symbols(symbols: Iterable[str]) -> list[str]:
-    """Validate and de-duplicate ``symbols``, keeping their order."""
-    seen: dict[str, None] = {}
-    for symbol in symbols:
-        seen.setdefault(validate_symbol(symbol), None)
+def parse_symbols(texts: Iterable[str]) -> list[Symbol]:
+    """Parse and de-duplicate ``texts``, keeping their order."""
+    seen: dict[Symbol, None] = {}
+    for text in texts:
+        seen.setdefault(Symbol(text), None)
     return list(seen)
+
+
+DEFAULT_SYMBOLS: tuple[Symbol, ...] = tuple(
+    parse_symbols(["AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "INTC", "JPM", "V"])
+)

@@ -1,21 +1,17 @@
-"""Raw payloads and quarantine, run on local disk and on S3."""
+"""Raw payloads, run on local disk and on S3."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from marketlake.errors import TerminalError
-from marketlake.lake import LakeStorage, LakeTables
-from marketlake.lake.quarantine import quarantine_rows, read_quarantine, write_quarantine
+from marketlake.lake import LakeStorage
 from marketlake.lake.raw import list_raw, read_raw, write_raw
-from marketlake.schemas import QUARANTINE_SCHEMA
 
 DAY = date(2024, 3, 1)
 
@@ -76,49 +72,3 @@ def test_unsafe_batch_ids_are_rejected(lake_storage: LakeStorage, batch_id: str)
             fmt="json",
             ingest_date=DAY,
         )
-
-
-def _bad_rows() -> pa.Table:
-    return pa.table(
-        {
-            "symbol": ["AAPL", "MSFT"],
-            "ts": pa.array([datetime(2024, 1, 2, tzinfo=UTC)] * 2, pa.timestamp("us", tz="UTC")),
-            "close": [-1.0, float("nan")],
-            "source": ["sim", "sim"],
-        }
-    )
-
-
-def test_quarantine_rows_keep_the_record_and_its_id() -> None:
-    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
-    rows = quarantine_rows("bars_1d", _bad_rows(), "price_positive", ["negative", "nan"], now=now)
-    assert rows.schema == QUARANTINE_SCHEMA
-    first = rows.to_pylist()[0]
-    record = '{"close":-1.0,"source":"sim","symbol":"AAPL","ts":"2024-01-02T00:00:00+00:00"}'
-    assert first["record"] == record
-    assert first["record_id"] == hashlib.sha1(f"bars_1d\n{record}".encode()).hexdigest()
-    assert (first["symbol"], first["source"], first["detail"]) == ("AAPL", "sim", "negative")
-    assert first["ts"] == datetime(2024, 1, 2, tzinfo=UTC)
-    assert json.loads(rows.to_pylist()[1]["record"])["close"] == "NaN"
-    with pytest.raises(TerminalError, match="details"):
-        quarantine_rows("bars_1d", _bad_rows(), "rule", ["only one"])
-
-
-def test_quarantine_round_trip_is_exactly_once(lake_storage: LakeStorage) -> None:
-    tables = LakeTables(lake_storage)
-    bars = quarantine_rows("bars_1d", _bad_rows(), "price_positive", "bad price")
-    ticks = quarantine_rows(
-        "ticks", pa.table({"symbol": ["V"], "price": [0.0]}), "price_positive", "zero", "replay"
-    )
-    rejects = pa.concat_tables([bars, ticks, bars])
-    assert write_quarantine(tables, rejects) == {"bars_1d": 2, "ticks": 1}
-    later = quarantine_rows("bars_1d", _bad_rows(), "price_positive", "bad price")
-    write_quarantine(tables, later)
-    stored = read_quarantine(tables)
-    assert stored.num_rows == 3
-    assert stored.schema == QUARANTINE_SCHEMA
-    assert sorted(tables.list_tables()) == ["quarantine/bars_1d", "quarantine/ticks"]
-    by_id = {row["record_id"]: row for row in stored.to_pylist()}
-    assert {r["record_id"] for r in rejects.to_pylist()} == set(by_id)
-    tick = next(r for r in by_id.values() if r["dataset"] == "ticks")
-    assert (tick["source"], tick["symbol"], tick["ts"]) == ("replay", "V", None)

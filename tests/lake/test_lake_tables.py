@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from marketlake.errors import TerminalError
+from marketlake.errors import SymbolError, TerminalError
 from marketlake.lake import LakeNotFoundError, LakeTables
+from marketlake.lake.tables import symbol_predicate
 from marketlake.schemas import BAR_KEYS
+from marketlake.symbols import parse_symbols
 
 BARS = "curated/bars_1d"
 
@@ -114,6 +116,19 @@ def test_replace_symbols_swaps_only_those_symbols(lake_tables: LakeTables, make_
     assert table.filter(pc.field("symbol") == "MSFT").num_rows == 4
     with pytest.raises(TerminalError, match="MSFT"):
         lake_tables.replace_symbols(BARS, make_bars(["MSFT"], days=1), ["AAPL"])
+
+
+def test_symbol_predicates_are_built_only_from_parsed_symbols() -> None:
+    assert symbol_predicate(parse_symbols(["aapl", "brk.b"])) == "symbol IN ('AAPL', 'BRK.B')"
+    with pytest.raises(TerminalError, match="not a parsed Symbol"):
+        symbol_predicate(["AAPL') OR (1=1"])  # type: ignore[list-item]
+    with pytest.raises(TerminalError, match="at least one"):
+        symbol_predicate([])
+
+
+def test_replace_symbols_parses_what_it_is_given(lake_tables: LakeTables, make_bars) -> None:
+    with pytest.raises(SymbolError):
+        lake_tables.replace_symbols(BARS, make_bars(["AAPL"], days=1), ["AAPL') OR (1=1"])
 
 
 def test_delete_compact_and_vacuum(lake_tables: LakeTables, make_bars) -> None:

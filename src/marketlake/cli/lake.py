@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from marketlake.lake.tables import LakeTables
     from marketlake.settings import Settings
+    from marketlake.symbols import Symbol
 
 lake_app = typer.Typer(
     help="Maintain the lake: tables, compact, vacuum, history, read --as-of, reprocess.",
@@ -248,7 +249,10 @@ def reprocess_command(
     _emit_counts(rows, ("rows", "symbols", "bars_version", "actions_version", "version"), fmt)
 
 
-def _split(symbols: str | None) -> list[str] | None:
+def _split(symbols: str | None) -> list[Symbol] | None:
+    """The symbols of a comma- or space-separated option, parsed; None when none are given."""
+    from marketlake.symbols import parse_symbols
+
     if symbols is None:
         return None
-    return [s for s in symbols.replace(",", " ").split() if s] or None
+    return parse_symbols(s for s in symbols.replace(",", " ").split() if s) or None

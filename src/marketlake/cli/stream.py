@@ -61,8 +61,8 @@ from marketlake.cli.stream_parts import (
 from marketlake.durations import FORMS
 
 if TYPE_CHECKING:
-    from marketlake.streaming.producer import ProduceStats
-    from marketlake.streaming.stats import ProcessStats
+    from marketlake.streaming.runtime.producer import ProduceStats
+    from marketlake.streaming.runtime.stats import ProcessStats
 
 stream_app = typer.Typer(
     help="Live ticks: source → bus → stream processor → lake and warehouse. Options left "
@@ -110,7 +110,7 @@ def stream(
     """Produce ticks and process them in one process (until --count/--duration, or Ctrl-C)."""
     if ctx_typer.invoked_subcommand is not None:
         return
-    from marketlake.streaming.runner import stream_in_process
+    from marketlake.streaming.runtime.runner import stream_in_process
 
     ctx = stream_context(ctx_typer.params)
     try:
@@ -163,7 +163,7 @@ def produce(
     """Send ticks of a live source to the bus (keyed by symbol), nothing lost while it is down."""
     import time
 
-    from marketlake.streaming.producer import produce_ticks
+    from marketlake.streaming.runtime.producer import produce_ticks
 
     ctx = stream_context(ctx_typer.params)
     try:
@@ -241,7 +241,7 @@ def compact(
     lake: LakeOption = None,
 ) -> None:
     """Rewrite the small files of the streaming tables into larger ones."""
-    from marketlake.streaming.sink import compact_stream_tables
+    from marketlake.streaming.runtime.sink import compact_stream_tables
 
     ctx = stream_context(ctx_typer.params)
     for name, metrics in compact_stream_tables(ctx.tables):

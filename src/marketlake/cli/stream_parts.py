@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from marketlake.components import Components
     from marketlake.settings import Settings
     from marketlake.sources.live import TickSource
-    from marketlake.streaming.pipeline import StreamPipeline
-    from marketlake.streaming.producer import ProduceStats, TickProducer
+    from marketlake.streaming.runtime.pipeline import StreamPipeline
+    from marketlake.streaming.runtime.producer import ProduceStats, TickProducer
 
 PRODUCER_KEYS = ("source", "topic", "partitions")
 PROCESSOR_KEYS = (
@@ -106,7 +106,7 @@ class TickOptions:
 def tick_producer(ctx: Components) -> TickProducer:
     """A producer of ticks to the settings' topic on the bus of ``ctx`` that says when it
     waits."""
-    from marketlake.streaming.producer import TickProducer
+    from marketlake.streaming.runtime.producer import TickProducer
 
     def waiting(stats: ProduceStats) -> None:
         if stats.retries % 10 == 1:
@@ -120,7 +120,7 @@ def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
     """The processing pipeline of the ``[stream]`` settings of ``ctx``, from its bus into its
     lake (and warehouse, unless ``no_warehouse``)."""
     from marketlake.streaming.config import StreamConfig
-    from marketlake.streaming.pipeline import PipelineOptions, StreamPipeline
+    from marketlake.streaming.runtime.pipeline import PipelineOptions, StreamPipeline
 
     stream = ctx.settings.stream
     options = PipelineOptions(

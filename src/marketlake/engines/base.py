@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from marketlake.lake.tables import LakeTables
+    from marketlake.symbols import Symbol
 
 Progress = Callable[[int, int], None]
 
@@ -44,7 +45,7 @@ class EngineJob:
     """
 
     tables: LakeTables
-    symbols: tuple[str, ...]
+    symbols: tuple[Symbol, ...]
     now: datetime
     expected: ExpectedSessions | None = None
     bars_version: int | None = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marketlake.lake.commits import MergeStats
 from marketlake.lake.exceptions import LakeNotFoundError
-from marketlake.lake.retry import RetryPolicy
 from marketlake.lake.storage import LakeStorage
 from marketlake.lake.tables import LakeTables
+from marketlake.retry import RetryPolicy
 
 __all__ = ["LakeNotFoundError", "LakeStorage", "LakeTables", "MergeStats", "RetryPolicy"]

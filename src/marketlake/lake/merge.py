@@ -1,4 +1,7 @@
-"""Preparing Arrow data for an idempotent write: key checks, de-duplication, MERGE predicates."""
+"""Preparing Arrow data for an idempotent write: key checks, MERGE predicates, conforming.
+
+De-duplication on the keys is :func:`marketlake.rows.deduplicate`, shared with the warehouse.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ROW_INDEX = "__marketlake_row__"
 
 
 def quote(column: str) -> str:
@@ -41,44 +43,6 @@ def check_keys(data: pa.Table, keys: Sequence[str], table: str) -> None:
                 f"merging into {table}: key column {key!r} has {nulls} null values; "
                 "rows without a key cannot be merged (quarantine them first)"
             )
-
-
-def dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
-    """Keep the last row of each key combination, in the original row order."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if data.num_rows < 2 or _strictly_increasing(data, keys):
-        return data
-    indexed = data.append_column(_ROW_INDEX, pa.array(range(data.num_rows), pa.int64()))
-    last = indexed.group_by(list(keys), use_threads=False).aggregate([(_ROW_INDEX, "max")])
-    if last.num_rows == data.num_rows:
-        return data
-    keep = pc.sort_indices(last.column(f"{_ROW_INDEX}_max"))
-    return data.take(pc.take(last.column(f"{_ROW_INDEX}_max"), keep))
-
-
-def _strictly_increasing(data: pa.Table, keys: Sequence[str]) -> bool:
-    """True when rows are sorted by ``keys`` with no key repeated (so there is nothing to drop).
-
-    Derived tables arrive sorted by (symbol, ts); checking that costs one vectorised pass,
-    where grouping by the keys costs a hash aggregation over every row.
-    """
-    import pyarrow.compute as pc
-
-    increasing = None
-    for key in reversed(list(keys)):
-        column = data.column(key)
-        if column.null_count:
-            return False
-        previous, current = column.slice(0, data.num_rows - 1), column.slice(1)
-        greater = pc.greater(current, previous)
-        increasing = (
-            greater
-            if increasing is None
-            else pc.or_(greater, pc.and_(pc.equal(current, previous), increasing))
-        )
-    return increasing is not None and bool(pc.all(increasing).as_py())
 
 
 def merge_predicate(keys: Sequence[str]) -> str:

@@ -18,6 +18,8 @@ from marketlake.lake.tables import LakeTables
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from marketlake.symbols import Symbol
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -62,13 +64,11 @@ def read_snapshot(
     name: str,
     snapshot: Snapshot | None = None,
     *,
-    symbols: Sequence[str] | None = None,
+    symbols: Sequence[Symbol] | None = None,
     limit: int | None = None,
 ) -> pa.Table:
     """Rows of table ``name`` at ``snapshot`` (default: latest), optionally of ``symbols`` only."""
     import pyarrow.compute as pc
-
-    from marketlake.symbols import validate_symbols
 
     version = None
     if snapshot is not None:
@@ -79,7 +79,7 @@ def read_snapshot(
                 "is later); see `marketlake lake history`"
             )
         check_version(tables, name, version)
-    wanted = validate_symbols(symbols) if symbols else None
+    wanted = list(symbols) if symbols else None
     data = tables.read(
         name, version=version, filter=pc.field("symbol").isin(wanted) if wanted else None
     )

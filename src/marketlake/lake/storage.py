@@ -20,7 +20,7 @@ from marketlake.lake.paths import (
     validate_relpath,
     write_local_atomic,
 )
-from marketlake.lake.retry import RetryPolicy, call_with_retry
+from marketlake.retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from marketlake.errors import TerminalError
 from marketlake.lake import maintenance
 from marketlake.lake.commits import MergeStats, create_table, merge_rows, replace_rows
-from marketlake.lake.merge import check_keys, dedupe_last
+from marketlake.lake.merge import check_keys
 from marketlake.lake.names import TableRef, validate_table_name
 from marketlake.lake.storage import LakeStorage
-from marketlake.symbols import validate_symbols
+from marketlake.rows import deduplicate
+from marketlake.symbols import Symbol, parse_symbols
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,6 +32,23 @@ def symbol_filter(symbols: Sequence[str]) -> pc.Expression:
     import pyarrow.compute as pc
 
     return pc.field("symbol").isin(list(symbols))
+
+
+def symbol_predicate(symbols: Sequence[Symbol]) -> str:
+    """The SQL predicate of the rows of ``symbols`` (``symbol IN ('A', 'B')``) for delta-rs.
+
+    Delta predicates are SQL text: this is the one place such text is built from values, and
+    it takes only parsed :class:`~marketlake.symbols.Symbol` s (quoted all the same).
+    """
+    if not symbols:
+        raise TerminalError("a symbol predicate needs at least one symbol")
+    for symbol in symbols:
+        if type(symbol) is not Symbol:
+            raise TerminalError(
+                f"{symbol!r} is not a parsed Symbol: parse it with marketlake.symbols.parse_symbol"
+            )
+    quoted = ", ".join("'" + symbol.replace("'", "''") + "'" for symbol in symbols)
+    return f"symbol IN ({quoted})"
 
 
 class LakeTables:
@@ -62,7 +80,7 @@ class LakeTables:
         if data.num_rows == 0:
             return MergeStats(0, 0, self._version_or_none(name))
         check_keys(data, keys, name)
-        data = dedupe_last(data, keys)
+        data = deduplicate(data, keys)
         return self.storage.run(
             f"merging into table {name}",
             lambda: self._merge_once(name, data, keys, partition_by, update_existing),
@@ -85,7 +103,7 @@ class LakeTables:
         import pyarrow.compute as pc
 
         name = validate_table_name(name)
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         if not wanted:
             return MergeStats(0, 0, self._version_or_none(name))
         if data.num_rows:
@@ -99,8 +117,8 @@ class LakeTables:
                 )
             if keys:
                 check_keys(data, keys, name)
-                data = dedupe_last(data, keys)
-        predicate = "symbol IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
+                data = deduplicate(data, keys)
+        predicate = symbol_predicate(wanted)
 
         def replace() -> MergeStats:
             table = self._open_or_none(name)
@@ -118,7 +136,8 @@ class LakeTables:
     def delete(self, name: TableRef, predicate: str) -> int:
         """Delete the rows matching SQL ``predicate`` (e.g. ``"symbol = 'AAPL'"``); return count.
 
-        ``predicate`` is SQL text: build it from validated values only.
+        ``predicate`` is SQL text: build it from parsed values only (rows of symbols:
+        :func:`symbol_predicate`).
         """
         name = validate_table_name(name)
 

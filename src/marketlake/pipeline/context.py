@@ -8,6 +8,7 @@ from datetime import date, datetime
 from marketlake.components import Components
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings
+from marketlake.symbols import Symbol
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -40,7 +41,7 @@ class RunContext(Components):
         return self.spec.created_at
 
     @property
-    def symbols(self) -> list[str]:
+    def symbols(self) -> list[Symbol]:
         """The symbols of the run."""
         return list(self.spec.symbols)
 

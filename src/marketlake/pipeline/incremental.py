@@ -23,6 +23,7 @@ File sources (csv, parquet) are imports, read whole on every run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D, FETCH_LOG
 from marketlake.pipeline.plan import FILE_SOURCES
+from marketlake.quality.completeness import session_index
 from marketlake.schemas import FETCH_LOG_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
@@ -112,7 +114,7 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> pa.Table:
+def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
     """Symbol, day (``date32``) and source of the curated bars of ``symbols`` (of ``source``)."""
     import polars as pl
 
@@ -131,7 +133,7 @@ def stored_bar_days(ctx: RunContext, symbols: list[str], source: str | None) -> 
     return picked.to_arrow().cast(empty.schema)
 
 
-def read_fetch_log(ctx: RunContext, source: str, symbols: list[str]) -> pa.Table:
+def read_fetch_log(ctx: RunContext, source: str, symbols: Sequence[str]) -> pa.Table:
     """Rows of the fetch log of ``source`` for ``symbols``."""
     import polars as pl
 
@@ -144,7 +146,7 @@ def read_fetch_log(ctx: RunContext, source: str, symbols: list[str]) -> pa.Table
 
 
 def _coverage(
-    symbols: list[str], sessions: np.ndarray, days: pa.Table
+    symbols: Sequence[str], sessions: np.ndarray, days: pa.Table
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A (symbols x sessions) mask of sessions with a row in ``days``, plus each row's
     symbol code and day (codes are -1 for symbols not asked for)."""
@@ -156,8 +158,8 @@ def _coverage(
     codes = pc.index_in(days.column("symbol"), value_set=pa.array(symbols, pa.string()))
     code = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     day = days.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    position = np.minimum(np.searchsorted(sessions, day), sessions.size - 1)
-    hit = (code >= 0) & (sessions[position] == day)
+    position = session_index(sessions.astype(np.int64), day.astype(np.int64))
+    hit = (code >= 0) & (position >= 0)
     mask[code[hit], position[hit]] = True
     return mask, code, day
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from marketlake.calendar import get_sessions
 from marketlake.errors import ConfigError
 from marketlake.runspec import RunSpec, check_run_id, spec_path, stored_url
+from marketlake.symbols import parse_symbols
 
 if TYPE_CHECKING:
     from marketlake.lake.storage import LakeStorage
@@ -60,7 +61,7 @@ def plan_run(
         run_id=check_run_id(run_id) if run_id else new_run_id(),
         created_at=moment,
         source=settings.source,
-        symbols=tuple(symbols),
+        symbols=tuple(parse_symbols(symbols)),
         start=start,
         end=end,
         requested_start=settings.start,

@@ -20,7 +20,7 @@ from marketlake.engines.registry import create_engine
 from marketlake.errors import TerminalError
 from marketlake.lake.snapshots import Snapshot, check_version, resolve_version
 from marketlake.lake.tables import LakeTables
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import Symbol, parse_symbols
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ReprocessResult:
 
     bars_version: int
     actions_version: int | None
-    symbols: list[str]
+    symbols: list[Symbol]
     rows: dict[str, int]
 
 
@@ -38,7 +38,7 @@ def reprocess_snapshot(
     snapshot: Snapshot,
     *,
     engine: str = "local",
-    symbols: Sequence[str] | None = None,
+    symbols: Sequence[Symbol] | None = None,
 ) -> ReprocessResult:
     """Recompute the analytics tables from curated bars and actions as they were at ``snapshot``.
 
@@ -65,10 +65,10 @@ def reprocess_snapshot(
         else None
     )
     if symbols:
-        chosen = validate_symbols(symbols)
+        chosen = list(symbols)
     else:
         names = tables.read(BARS_1D, columns=["symbol"], version=bars_version).column("symbol")
-        chosen = sorted(str(s) for s in pc.unique(names).to_pylist())
+        chosen = sorted(parse_symbols(pc.unique(names).to_pylist()))
     job = EngineJob(
         tables=tables,
         symbols=tuple(chosen),

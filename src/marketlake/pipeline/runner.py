@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,13 +12,14 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D, RUNS
-from marketlake.errors import ConfigError, MarketlakeError, TerminalError, TransientError
+from marketlake.errors import ConfigError, MarketlakeError, TerminalError
 from marketlake.lake.tables import symbol_filter
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
+from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.runspec import STAGE_NAMES
 
 Stage = Callable[[RunContext], StageResult]
@@ -96,32 +98,37 @@ def run_stage(
     stage = get_stage(name)
     report = StageReport(name)
     settings = ctx.settings.runner
+    policy = RetryPolicy(
+        max_attempts=max(settings.retries, 0) + 1,
+        backoff_s=settings.backoff_s,
+        max_backoff_s=math.inf,
+    )
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    while True:
+
+    def attempt() -> StageResult:
         report.attempts += 1
         _record(ctx, report, "running", started, None)
-        try:
-            report.result = stage(ctx)
-            report.status = "succeeded"
-        except TransientError as exc:
-            report.error = str(exc)
-            if report.attempts > settings.retries:
-                report.status = "failed"
-            else:
-                _record(ctx, report, "retrying", started, None)
-                sleep(settings.backoff_s * 2 ** (report.attempts - 1))
-                continue
-        except MarketlakeError as exc:
-            report.error = str(exc)
-            report.status = "failed"
-        except Exception as exc:
-            report.error = f"{type(exc).__name__}: {exc}"
-            report.status = "failed"
-            report.seconds = time.perf_counter() - clock
-            _record(ctx, report, "failed", started, datetime.now(UTC))
-            raise
-        break
+        return stage(ctx)
+
+    def retrying(retry: Retry) -> None:
+        report.error = str(retry.error)
+        _record(ctx, report, "retrying", started, None)
+
+    try:
+        report.result = call_with_retry(
+            policy, attempt, sleep=sleep, on_retry=retrying, give_up=lambda error, _: error
+        )
+        report.status = "succeeded"
+    except MarketlakeError as exc:  # terminal, or transient with every retry spent
+        report.error = str(exc)
+        report.status = "failed"
+    except Exception as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        report.status = "failed"
+        report.seconds = time.perf_counter() - clock
+        _record(ctx, report, "failed", started, datetime.now(UTC))
+        raise
     report.seconds = time.perf_counter() - clock
     _record(ctx, report, report.status, started, datetime.now(UTC))
     return report

@@ -1,14 +1,14 @@
-"""Quarantine rows for rejected records: the record as JSON, a stable id, the rule and why."""
+"""Rule outputs of the batch checks (frames with ``_rule`` and ``_detail``) as quarantine rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 import pyarrow as pa
 
-from marketlake.records import record_id, record_json
+from marketlake.records import quarantine_rows
 from marketlake.schemas import QUARANTINE_SCHEMA
 
 RULE = "_rule"
@@ -23,28 +23,22 @@ def build_rejects(
     ts_column: str,
     now: datetime | None,
 ) -> pa.Table:
-    """Quarantine rows (``QUARANTINE_SCHEMA``) for ``rejected``.
+    """Quarantine rows (``QUARANTINE_SCHEMA``) for ``rejected``, one per input row.
 
-    ``rejected`` holds the record ``columns`` plus ``_rule`` and ``_detail``; one quarantine
-    row is made per input row. ``ts_column`` names the record's time column.
+    ``rejected`` holds the record ``columns`` plus ``_rule`` and ``_detail``; ``ts_column``
+    names the record's time column. The rows are built by
+    :func:`marketlake.records.quarantine_rows`.
     """
-    stamp = (now or datetime.now(UTC)).astimezone(UTC)
     if rejected.height == 0:
         return QUARANTINE_SCHEMA.empty_table()
-    records = [record_json(row) for row in rejected.select(columns).iter_rows(named=True)]
-    return pa.table(
-        {
-            "dataset": pa.array([dataset] * len(records), pa.string()),
-            "record_id": pa.array([record_id(dataset, r) for r in records], pa.string()),
-            "rule": rejected[RULE].to_arrow(),
-            "detail": rejected[DETAIL].to_arrow(),
-            "symbol": rejected["symbol"].to_arrow(),
-            "ts": rejected[ts_column].to_arrow(),
-            "record": pa.array(records, pa.string()),
-            "source": rejected["source"].to_arrow(),
-            "quarantined_at": pa.array([stamp] * len(records), QUARANTINE_SCHEMA.field("ts").type),
-        }
-    ).cast(QUARANTINE_SCHEMA)
+    return quarantine_rows(
+        dataset,
+        rejected.select(columns).to_arrow(),
+        rule=rejected[RULE].to_list(),
+        detail=rejected[DETAIL].to_list(),
+        now=now,
+        ts_column=ts_column,
+    )
 
 
 def stack(frames: Sequence[pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import parse_symbols
 
 
 @dataclass
@@ -65,8 +65,8 @@ class HistorySource(ABC):
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
     ) -> Iterator[HistoryBatch]:
-        """Fetch every symbol in turn; symbols are validated before any I/O."""
-        for symbol in validate_symbols(symbols):
+        """Fetch every symbol in turn; symbols are parsed before any I/O."""
+        for symbol in parse_symbols(symbols):
             yield self.fetch_symbol(symbol, start, end)
 
     def __enter__(self) -> HistorySource:

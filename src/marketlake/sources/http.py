@@ -15,14 +15,16 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from marketlake.errors import SourceError, TransientError
+from marketlake.retry import Retry, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BROWSER_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -154,13 +156,36 @@ class HttpClient:
         full = str(httpx.URL(url, params={k: str(v) for k, v in (params or {}).items()}))
         return redact(full, self._secrets)
 
-    def backoff(self, attempt: int) -> float:
-        """The wait before retry number ``attempt`` (1-based): exponential, capped."""
-        return float(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy of every request: ``retries`` more attempts, exponential backoff."""
+        return RetryPolicy(
+            max_attempts=self.retries + 1,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+        )
 
-    def wait(self, attempt: int) -> None:
-        """Sleep for :meth:`backoff` of ``attempt``."""
-        self._sleep(self.backoff(attempt))
+    def retry(
+        self,
+        operation: Callable[[], T],
+        policy: RetryPolicy | None = None,
+        give_up: Callable[[BaseException, int], BaseException] | None = None,
+    ) -> T:
+        """Run ``operation`` under ``policy`` (default :attr:`policy`), logging each retry and
+        waiting with this client's ``sleep``."""
+        chosen = policy or self.policy
+
+        def log_retry(retry: Retry) -> None:
+            log.warning("%s; retry %d of %d", retry.error, retry.attempt, self.retries)
+
+        def exhausted(error: BaseException, attempts: int) -> BaseException:
+            return TransientError(
+                f"{error} (gave up after {attempts} attempts; allowed retries: {self.retries})"
+            )
+
+        return call_with_retry(
+            chosen, operation, sleep=self._sleep, on_retry=log_retry, give_up=give_up or exhausted
+        )
 
     def get_once(self, url: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """One GET without retries; transport failures become TransientError."""
@@ -189,24 +214,17 @@ class HttpClient:
         Returns the response for any other status (the caller interprets 4xx). Raises
         TransientError when every attempt failed.
         """
-        attempt = 0
-        while True:
-            try:
-                response = self.get_once(url, params)
-                if response.status_code not in RETRY_STATUSES:
-                    return response
+
+        def attempt() -> httpx.Response:
+            response = self.get_once(url, params)
+            if response.status_code in RETRY_STATUSES:
                 raise TransientError(
                     f"{self.provider}: {self.safe_url(url, params)} answered HTTP "
                     f"{response.status_code}"
                 )
-            except TransientError as exc:
-                attempt += 1
-                if attempt > self.retries:
-                    raise TransientError(
-                        f"{exc} (gave up after {attempt} attempts; allowed retries: {self.retries})"
-                    ) from None
-                log.warning("%s; retry %d of %d", exc, attempt, self.retries)
-                self.wait(attempt)
+            return response
+
+        return self.retry(attempt)
 
     def decode_json(self, response: httpx.Response, url: str, params: Mapping[str, Any]) -> Any:
         """The JSON body of ``response``; SourceError naming the (safe) URL when it is not JSON."""

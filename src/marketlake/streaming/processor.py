@@ -43,11 +43,11 @@ from marketlake.streaming.bars import (
     empty_state,
     merge_minutes,
 )
-from marketlake.streaming.checkpoint import pack_state, unpack_state
 from marketlake.streaming.config import StreamConfig, to_us
 from marketlake.streaming.emission import emit_changes, emit_provisional
 from marketlake.streaming.outputs import StreamOutput
-from marketlake.streaming.quarantine import as_tick_table, split_invalid_ticks
+from marketlake.streaming.state import pack_state, unpack_state
+from marketlake.streaming.validation import as_tick_table, split_invalid_ticks
 from marketlake.streaming.watermark import NO_WATERMARK, WatermarkTracker
 
 _END_OF_TIME = 2**61

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.errors import TerminalError
-from marketlake.symbols import validate_symbols
+from marketlake.rows import deduplicate
+from marketlake.symbols import parse_symbols
 from marketlake.warehouse.tables import TABLES, TableSpec, get_table_spec
 
 
@@ -157,7 +158,7 @@ class Warehouse(ABC):
                 f"cannot replace rows of {table} by symbol: it has no symbol column; "
                 f"tables with one: {', '.join(with_symbol)}"
             )
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         rows = deduplicate(spec.conform(data), spec.keys)
         others = set(pc.unique(rows.column("symbol")).to_pylist()) - set(wanted)
         if others:
@@ -174,7 +175,7 @@ class Warehouse(ABC):
         sql = f"SELECT count(*) AS n FROM {self.quote(spec.name)}"
         params: list[Any] = []
         if symbols is not None:
-            wanted = validate_symbols(symbols)
+            wanted = parse_symbols(symbols)
             if not wanted:
                 return 0
             mark = self.capabilities.placeholder
@@ -222,35 +223,3 @@ def sql_type(type_: pa.DataType) -> str:
         if check(type_):
             return name
     raise TerminalError(f"no warehouse column type for Arrow type {type_}")
-
-
-def deduplicate(table: pa.Table, keys: Sequence[str]) -> pa.Table:
-    """Keep the last row of each key; the result is ordered by ``keys`` (stable)."""
-    if table.num_rows < 2:
-        return table
-    ordered, same = _compare_neighbours(table, keys)
-    if not pc.all(ordered).as_py():
-        table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
-        _, same = _compare_neighbours(table, keys)
-    if not pc.any(same).as_py():
-        return table
-    keep = pc.invert(pa.concat_arrays([same, pa.array([False])]))
-    return table.filter(keep)
-
-
-def _compare_neighbours(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Array, pa.Array]:
-    """For each row but the last: is it <= the next row by ``keys``, and is its key equal?"""
-    n = table.num_rows
-    ordered: pa.Array | None = None
-    same: pa.Array | None = None
-    for key in reversed(keys):
-        column = table.column(key).combine_chunks()
-        this, after = column.slice(0, n - 1), column.slice(1)
-        equal = pc.equal(this, after)
-        if ordered is None or same is None:
-            ordered, same = pc.less_equal(this, after), equal
-        else:
-            ordered = pc.or_(pc.less(this, after), pc.and_(equal, ordered))
-            same = pc.and_(equal, same)
-    assert ordered is not None and same is not None
-    return ordered, same

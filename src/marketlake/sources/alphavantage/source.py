@@ -7,9 +7,9 @@ Every HTTP attempt (retries included) takes one request from the :class:`Request
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,12 +23,10 @@ from marketlake.sources.alphavantage import rows
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.budget import RequestBudget
 from marketlake.sources.http import HttpClient, redact
-from marketlake.symbols import validate_symbol, validate_symbols
+from marketlake.symbols import parse_symbol, parse_symbols
 
 if TYPE_CHECKING:
     import httpx
-
-log = logging.getLogger(__name__)
 
 COMPACT_SESSIONS = 100
 INTRADAY_INTERVALS = ("1min", "5min", "15min", "30min", "60min")
@@ -107,7 +105,7 @@ class AlphaVantageSource(HistorySource):
     def plan(self, symbols: Sequence[str], start: date, end: date) -> int:
         """Requests a backfill of ``symbols`` over [start, end] needs (one per symbol)."""
         del start, end  # compact and full output both take one request
-        return len(validate_symbols(symbols))
+        return len(parse_symbols(symbols))
 
     def check_budget(self, symbols: Sequence[str], start: date, end: date) -> None:
         """Raise a TerminalError up front when the backfill would exceed today's budget."""
@@ -119,7 +117,7 @@ class AlphaVantageSource(HistorySource):
     ) -> Iterator[HistoryBatch]:
         """Check the key and the budget for the whole backfill, then fetch symbol by symbol."""
         self._require_key()
-        valid = validate_symbols(symbols)
+        valid = parse_symbols(symbols)
         self.check_budget(valid, start, end)
         for symbol in valid:
             yield self.fetch_symbol(symbol, start, end)
@@ -131,8 +129,8 @@ class AlphaVantageSource(HistorySource):
         self._require_key()
         url = self.base_url + "/query"
         query = {"function": function, "symbol": symbol, **params, "apikey": self._key}
-        attempt = 0
-        while True:
+
+        def attempt() -> tuple[httpx.Response, Any]:
             response = self.http.get(url, query)
             if response.status_code != 200:
                 raise SourceError(
@@ -143,18 +141,18 @@ class AlphaVantageSource(HistorySource):
             try:
                 return response, av.check_payload(payload, symbol, function)
             except av.ThrottledError as exc:
-                attempt += 1
-                if attempt > self.http.retries:
-                    raise TransientError(
-                        f"{redact(str(exc), [self._key])} (still throttled after {attempt} "
-                        f"attempts; wait for the per-minute or per-day limit to reset)"
-                    ) from None
-                log.warning(
-                    "%s; retry %d of %d", redact(str(exc), [self._key]), attempt, self.http.retries
-                )
-                self.http.wait(attempt)
+                raise av.ThrottledError(redact(str(exc), [self._key])) from None
             except SourceError as exc:
                 raise SourceError(redact(str(exc), [self._key])) from None
+
+        def still_throttled(error: BaseException, attempts: int) -> BaseException:
+            return TransientError(
+                f"{error} (still throttled after {attempts} attempts; wait for the per-minute "
+                "or per-day limit to reset)"
+            )
+
+        throttled = replace(self.http.policy, transient=(av.ThrottledError,))
+        return self.http.retry(attempt, throttled, give_up=still_throttled)
 
     def _raw(self, response: httpx.Response) -> bytes:
         body = response.content
@@ -177,7 +175,7 @@ class AlphaVantageSource(HistorySource):
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end]."""
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         function = self.daily_function
         response, payload = self._call(function, symbol, outputsize=self.output_size(start))
         now = datetime.now(UTC)
@@ -208,7 +206,7 @@ class AlphaVantageSource(HistorySource):
     ) -> pa.Table:
         """Intraday bars (``INTRADAY_SCHEMA``, UTC) of the latest sessions, or of ``month``
         (``YYYY-MM``). Entries that cannot be parsed are left out and counted in a warning."""
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         if interval not in INTRADAY_INTERVALS:
             raise SourceError(
                 f"alphavantage: interval {interval!r} is not one of {', '.join(INTRADAY_INTERVALS)}"
@@ -226,6 +224,6 @@ class AlphaVantageSource(HistorySource):
         ``size`` is unknown (the quote carries the day's cumulative volume) and ``seq`` is that
         cumulative volume, so polling the same quote twice yields the same key.
         """
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         _, payload = self._call("GLOBAL_QUOTE", symbol)
         return rows.quote_tick(payload, symbol, self.calendar)

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from marketlake.errors import SourceError
+from marketlake.records import Reject
 from marketlake.sources.files.rejects import make_reject
 
 ROLES = {
@@ -49,7 +50,7 @@ def find_roles(header: list[str]) -> dict[str, int]:
     return roles
 
 
-def read_csv_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[dict[str, Any]]]:
+def read_csv_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[Reject]]:
     """All cells as strings, plus the file line of each row; bad rows become rejects."""
     import polars as pl
     import pyarrow.csv as pacsv
@@ -100,7 +101,7 @@ def read_csv_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[dict[st
     return frame, header, rejects
 
 
-def read_parquet_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[dict[str, Any]]]:
+def read_parquet_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[Reject]]:
     """Every column as strings (typed dates as ISO dates), plus the row number as its line."""
     import polars as pl
     import pyarrow.parquet as pq

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from marketlake.records import Reject
 from marketlake.schemas import DIVIDEND, SPLIT
 from marketlake.sources.files.rejects import collect_rejects
 from marketlake.symbols import SYMBOL_PATTERN
@@ -27,7 +28,7 @@ _DIVIDEND_ROW = r"(?i)^\s*\$?([\d.]+)\s+dividend\s*$"  # "0.205 Dividend"
 
 def parse_rows(
     frame: Any, header: list[str], roles: dict[str, int], symbol: str | None, file: str
-) -> tuple[Any, Any, list[dict[str, Any]]]:
+) -> tuple[Any, Any, list[Reject]]:
     """Parse the string cells into bars and actions; rows that do not parse become rejects.
 
     ``frame`` holds the cells ``c0, c1, ...`` and ``__line`` (as read by ``cells``),

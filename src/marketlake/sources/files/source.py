@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from marketlake.errors import SourceError
+from marketlake.records import Reject, reject_table
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.files.cells import (
@@ -38,9 +39,9 @@ from marketlake.sources.files.cells import (
     read_csv_cells,
     read_parquet_cells,
 )
-from marketlake.sources.files.rejects import DATASET, reject_table
+from marketlake.sources.files.rejects import DATASET
 from marketlake.sources.files.rows import PRICES, parse_rows, snap_ratio
-from marketlake.symbols import is_valid_symbol, validate_symbols
+from marketlake.symbols import is_valid_symbol, parse_symbols
 
 __all__ = [
     "DATASET",
@@ -64,7 +65,7 @@ class _Parsed:
     raw: bytes
     bars: Any  # polars.DataFrame: symbol, day, open, high, low, close, volume
     actions: Any  # polars.DataFrame: symbol, day, kind, ratio, amount
-    rejects: list[dict[str, Any]]
+    rejects: list[Reject]
 
     @property
     def symbols(self) -> list[str]:
@@ -88,7 +89,7 @@ class FileSource(HistorySource):
             raise SourceError(f"unknown file format {fmt!r}: use 'csv' or 'parquet'")
         self.path = Path(path)
         self.fmt = fmt
-        self.symbols_hint = validate_symbols(symbols_hint or [])
+        self.symbols_hint = parse_symbols(symbols_hint or [])
         self._cache: dict[Path, _Parsed] = {}
 
     def files(self) -> list[Path]:
@@ -122,14 +123,14 @@ class FileSource(HistorySource):
         """One batch per file, filtered to ``symbols`` and to dates in [start, end]."""
         import polars as pl
 
-        wanted = validate_symbols(symbols)
+        wanted = parse_symbols(symbols)
         stamp = datetime.now(UTC)
         for path in self.files():
             parsed = self._parse(path)
             keep = pl.col("symbol").is_in(wanted) & pl.col("day").is_between(start, end)
             bars = parsed.bars.filter(keep)
             actions = parsed.actions.filter(keep)
-            rejects = [r for r in parsed.rejects if r["symbol"] in (None, *wanted)]
+            rejects = [r for r in parsed.rejects if r.symbol in (None, *wanted)]
             if bars.is_empty() and actions.is_empty() and not rejects:
                 continue
             yield HistoryBatch(
@@ -139,7 +140,7 @@ class FileSource(HistorySource):
                 actions=_arrow(actions, CORPORATE_ACTION_SCHEMA, "ex_date", parsed.fmt, stamp),
                 raw=parsed.raw,
                 raw_format=parsed.fmt,
-                rejects=reject_table(rejects, parsed.fmt, stamp),
+                rejects=reject_table([replace(r, source=parsed.fmt) for r in rejects], stamp),
             )
 
     def _parse(self, path: Path) -> _Parsed:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from marketlake.errors import ConfigError, SourceError
 from marketlake.schemas import TICK_SCHEMA
 from marketlake.sources.live.base import Chunk, TickSource
-from marketlake.symbols import validate_symbol
+from marketlake.symbols import parse_symbol
 
 if TYPE_CHECKING:
     import polars as pl
@@ -132,7 +132,7 @@ class ReplaySource(TickSource):
             if isinstance(path_or_table, pa.Table):
                 raise ConfigError("replay of a table needs symbol=...")
             symbol = Path(path_or_table).name.split("_")[0]
-        self.symbol = validate_symbol(symbol)
+        self.symbol = parse_symbol(symbol)
         self.source = path_or_table
         self.speed = speed
         self.mode = mode

@@ -12,7 +12,7 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.schemas import TICK_SCHEMA
 from marketlake.sources.live.base import Chunk, TickSource
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import parse_symbols
 
 
 def _activity(x: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ class SimTickSource(TickSource):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(batch_size=batch_size, linger_s=linger_s, clock=clock, sleep=sleep)
-        self.symbols = validate_symbols(symbols)
+        self.symbols = parse_symbols(symbols)
         if not self.symbols:
             raise ConfigError("SimTickSource needs at least one symbol")
         if rate_per_s is not None and rate_per_s <= 0:

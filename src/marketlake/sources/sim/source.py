@@ -38,7 +38,7 @@ from marketlake.sources.sim.output import (
     raw_json,
     row_texts,
 )
-from marketlake.symbols import validate_symbols
+from marketlake.symbols import parse_symbols
 
 __all__ = ["ORIGIN", "SOURCE", "SimSource", "simulate_bars"]
 
@@ -60,7 +60,7 @@ def simulate_bars(
     Sessions before 2000-01-03 or after today are not simulated. Returns ``(bars, actions)``
     in the canonical schemas, sorted by symbol then date.
     """
-    names = sorted(validate_symbols(symbols))
+    names = sorted(parse_symbols(symbols))
     groups = list(_simulate_groups(names, start, end, seed, calendar, ingested_at))
     if not groups:
         return BAR_SCHEMA.empty_table(), CORPORATE_ACTION_SCHEMA.empty_table()
@@ -84,7 +84,7 @@ class SimSource(HistorySource):
         self, symbols: Sequence[str], start: date, end: date
     ) -> Iterator[HistoryBatch]:
         """Simulate the ``symbols`` in groups, yielding one batch per symbol."""
-        names = validate_symbols(symbols)
+        names = parse_symbols(symbols)
         done: set[str] = set()
         for group, bars, bar_owner, actions, action_owner in _simulate_groups(
             names, start, end, self.seed, self.calendar, None

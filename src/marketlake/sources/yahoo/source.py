@@ -28,7 +28,7 @@ from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.http import BROWSER_USER_AGENT, HttpClient
 from marketlake.sources.yahoo import chart as chart_io
 from marketlake.sources.yahoo import rows
-from marketlake.symbols import validate_symbol
+from marketlake.symbols import parse_symbol
 
 if TYPE_CHECKING:
     import httpx
@@ -133,7 +133,7 @@ class YahooSource(HistorySource):
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end]."""
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         if end < start:
             raise SourceError(f"yahoo: end {end} is before start {start} for {symbol}")
         params = {
@@ -199,7 +199,7 @@ class YahooSource(HistorySource):
 
         Rows whose prices are all null are left out and counted in a warning.
         """
-        symbol = validate_symbol(symbol)
+        symbol = parse_symbol(symbol)
         if start.tzinfo is None or end.tzinfo is None:
             raise SourceError("yahoo: intraday start and end must be timezone-aware datetimes")
         params = {

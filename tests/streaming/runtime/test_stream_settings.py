@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import marketlake, sql_json
-from streaming.stream_checks import SIM_ARGS
+from streaming.runtime.stream_checks import SIM_ARGS
 
 TOML = """
 [stream]

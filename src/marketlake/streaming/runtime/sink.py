@@ -38,14 +38,14 @@ from marketlake.catalogue import (
 )
 from marketlake.errors import ConfigError
 from marketlake.schemas import TICK_KEYS, TICK_SCHEMA
-from marketlake.streaming.offsets import (
+from marketlake.streaming.outputs import StreamOutput
+from marketlake.streaming.runtime.offsets import (
     Checkpoint,
     CheckpointStore,
     Positions,
     positions_from_json,
     positions_to_json,
 )
-from marketlake.streaming.outputs import StreamOutput
 
 if TYPE_CHECKING:
     from marketlake.lake.tables import LakeTables

@@ -1,4 +1,7 @@
-"""Checkpoint encoding: named Arrow tables plus a little JSON metadata in one byte string.
+"""Processor state as bytes: named Arrow tables plus a little JSON metadata in one string.
+
+The processor packs its state with this encoding; the runtime stores the bytes in a
+checkpoint (:mod:`marketlake.streaming.runtime.offsets`) with the bus offsets they cover.
 
 Layout: ``MAGIC``, then for the metadata and each table a 4-byte name length, the name, an
 8-byte payload length and the payload (JSON for the metadata, Arrow IPC stream per table).

@@ -1,12 +1,13 @@
-"""Rows prepared for loading: de-duplication (last wins) and conforming to the table schema."""
+"""Last-row-wins de-duplication on natural keys, sorted or not, for the lake and the warehouse."""
 
 from __future__ import annotations
 
 import random
 
 import pyarrow as pa
+import pytest
 
-from marketlake.warehouse.base import deduplicate
+from marketlake.rows import deduplicate
 
 
 def last_by_key(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
@@ -45,3 +46,20 @@ def test_multi_key_order_compares_later_keys_only_on_ties() -> None:
         {"symbol": "A", "ts": 5},
         {"symbol": "B", "ts": 1},
     ]
+
+
+@pytest.mark.parametrize(
+    ("symbols", "days", "kept"),
+    [
+        (["A", "A", "B", "B"], [1, 2, 1, 2], [10, 11, 12, 13]),  # sorted, unique: unchanged
+        (["A", "A", "B", "B"], [1, 1, 1, 2], [11, 12, 13]),  # sorted with a repeat
+        (["B", "A", "B"], [1, 1, 1], [11, 12]),  # unsorted with a repeat
+        (["B", "A"], [1, 1], [10, 11]),  # unsorted, unique
+    ],
+)
+def test_dedupe_keeps_the_last_row_of_each_key(
+    symbols: list[str], days: list[int], kept: list[int]
+) -> None:
+    table = pa.table({"symbol": symbols, "day": days, "v": list(range(10, 10 + len(days)))})
+    result = deduplicate(table, ["symbol", "day"])
+    assert sorted(result.column("v").to_pylist()) == kept

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.cli import marketlake
-from streaming.stream_checks import SIM_ARGS, check_outputs, frame, lake, sim_ticks, tick_keys
-from streaming.stream_kill import kill_after_commits
+from streaming.runtime.stream_checks import (
+    SIM_ARGS,
+    check_outputs,
+    frame,
+    lake,
+    sim_ticks,
+    tick_keys,
+)
+from streaming.runtime.stream_kill import kill_after_commits
 from streaming.stream_reference import BAR_VALUES, WINDOW_VALUES, assert_frames_close
 
 COUNT = 30_000

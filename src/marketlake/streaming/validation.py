@@ -1,4 +1,7 @@
-"""Tick validation: bad ticks become quarantine rows with the rule that rejected them."""
+"""Tick validation: the stream's rules for bad ticks, which become quarantine rows.
+
+The rows are built by :func:`marketlake.records.quarantine_rows`, like every quarantine row.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.errors import TerminalError
-from marketlake.records import quarantine_record
+from marketlake.records import quarantine_rows
 from marketlake.schemas import QUARANTINE_SCHEMA, TICK_SCHEMA
 from marketlake.symbols import is_valid_symbol
 
@@ -64,9 +67,10 @@ def split_invalid_ticks(table: pa.Table, now: datetime) -> tuple[pa.Table, pa.Ta
     bad = pc.fill_null(bad, True)
     if not pc.any(bad).as_py():
         return table, QUARANTINE_SCHEMA.empty_table()
-    rejected = table.filter(bad).to_pylist()
-    rows = [_quarantine_row(record, now) for record in rejected]
-    return table.filter(pc.invert(bad)), pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    rejected = table.filter(bad)
+    rules, details = zip(*(_rule_of(record) for record in rejected.to_pylist()), strict=True)
+    rows = quarantine_rows(DATASET, rejected, list(rules), list(details), now=now)
+    return table.filter(pc.invert(bad)), rows
 
 
 def _rule_of(record: dict[str, Any]) -> tuple[str, str]:
@@ -79,17 +83,3 @@ def _rule_of(record: dict[str, Any]) -> tuple[str, str]:
     if not (math.isfinite(price) and price > 0):
         return "non_positive_price", f"price {price!r} is not a positive finite number"
     return "invalid_size", f"size {record['size']!r} is not a non-negative finite number"
-
-
-def _quarantine_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
-    rule, detail = _rule_of(record)
-    return quarantine_record(
-        DATASET,
-        record,
-        rule=rule,
-        detail=detail,
-        symbol=record["symbol"],
-        ts=record["ts"],
-        source=record["source"],
-        quarantined_at=now,
-    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.cli import marketlake, sql_json
-from streaming.stream_checks import (
+from streaming.runtime.stream_checks import (
     SIM_ARGS,
     check_outputs,
     frame,

@@ -8,13 +8,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-from stream_reference import FIXED_NOW
 
 from marketlake.calendar import get_sessions
 from marketlake.errors import ConfigError, SourceError, SymbolError
 from marketlake.schemas import TICK_SCHEMA
 from marketlake.sources.live import ReplaySource, SimTickSource
 from marketlake.streaming import StreamConfig, StreamOutput, StreamProcessor
+from streaming.stream_reference import FIXED_NOW
 
 START = datetime(2025, 11, 25, 20, 50, tzinfo=UTC)  # ten minutes before the close
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from marketlake.streaming.producer import ProduceStats, TickProducer, produce_ticks
+from marketlake.streaming.runtime.producer import ProduceStats, TickProducer, produce_ticks
 
 if TYPE_CHECKING:
     from marketlake.sources.live import TickSource
-    from marketlake.streaming.pipeline import StreamPipeline
-    from marketlake.streaming.stats import ProcessStats
+    from marketlake.streaming.runtime.pipeline import StreamPipeline
+    from marketlake.streaming.runtime.stats import ProcessStats
 
 
 @dataclass

@@ -10,8 +10,15 @@ from pathlib import Path
 
 from pipeline.cli import marketlake
 from services.tansu import find_tansu, free_port, stop_tansu, tansu_url
-from streaming.stream_checks import SIM_ARGS, check_outputs, frame, lake, sim_ticks, tick_keys
-from streaming.stream_kill import kill_after_commits
+from streaming.runtime.stream_checks import (
+    SIM_ARGS,
+    check_outputs,
+    frame,
+    lake,
+    sim_ticks,
+    tick_keys,
+)
+from streaming.runtime.stream_kill import kill_after_commits
 
 __all__ = ["tansu_url"]
 

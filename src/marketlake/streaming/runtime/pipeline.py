@@ -4,7 +4,7 @@ The processing thread polls whole batches of messages, decodes them and feeds ea
 :class:`~marketlake.streaming.processor.StreamProcessor` in one call. Every
 ``commit_interval_s`` (or ``commit_ticks`` ticks) the outputs, the new ticks, a processor
 snapshot and the bus positions they reach are *sealed* and handed to a writer thread, which
-writes the sinks and then the checkpoint (see :mod:`marketlake.streaming.sink`), so
+writes the sinks and then the checkpoint (see :mod:`marketlake.streaming.runtime.sink`), so
 processing continues while the lake is written. The group's bus offsets are committed only
 when every sealed batch is durable and nothing was polled since: when the bus is idle, every
 ``barrier_s`` seconds, and at the end of the run.
@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from marketlake.streaming.config import StreamConfig
-from marketlake.streaming.offsets import Positions
 from marketlake.streaming.outputs import StreamOutput
-from marketlake.streaming.producer import ALERTS_TOPIC, SENT_AT, TICKS_TOPIC
-from marketlake.streaming.sink import SinkBatch, SinkWriter, StreamSink
-from marketlake.streaming.stats import ProcessStats
+from marketlake.streaming.runtime.offsets import Positions
+from marketlake.streaming.runtime.producer import ALERTS_TOPIC, SENT_AT, TICKS_TOPIC
+from marketlake.streaming.runtime.sink import SinkBatch, SinkWriter, StreamSink
+from marketlake.streaming.runtime.stats import ProcessStats
 
 if TYPE_CHECKING:
     from marketlake.bus.base import Bus, Consumer, Message, Producer
@@ -186,7 +186,7 @@ class _Run:
     def process(self, messages: list[Message]) -> None:
         """Decode a poll, feed it to the processor in one call and keep its outputs."""
         from marketlake.streaming.codec import decode_ticks
-        from marketlake.streaming.quarantine import split_invalid_ticks
+        from marketlake.streaming.validation import split_invalid_ticks
 
         fresh: list[pa.RecordBatch] = []
         stored: list[pa.RecordBatch] = []

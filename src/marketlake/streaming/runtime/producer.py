@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from marketlake.errors import TransientError
+from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.streaming.codec import CONTENT_TYPE, encode_ticks, split_by_symbol
 
 if TYPE_CHECKING:
@@ -123,23 +124,30 @@ class TickProducer:
             self._producer = None
 
     def _retry(self, action: str, operation: Callable[[], None]) -> None:
-        deadline = time.monotonic() + self.retry_for_s
-        while True:
-            try:
-                operation()
-                self.stats.waiting = False
-                return
-            except (TransientError, TimeoutError) as exc:
-                if time.monotonic() >= deadline:
-                    raise TransientError(
-                        f"{action} failed for {self.retry_for_s:.0f} s; the queued ticks were "
-                        f"not delivered: {exc}"
-                    ) from exc
-                self.stats.retries += 1
-                self.stats.waiting = True
-                if self._on_wait is not None:
-                    self._on_wait(self.stats)
-                time.sleep(self.backoff_s)
+        """Run ``operation`` until the broker accepts it, for at most ``retry_for_s`` seconds."""
+        policy = RetryPolicy(
+            max_attempts=None,
+            deadline_s=self.retry_for_s,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.backoff_s,
+            multiplier=1.0,
+            transient=(TransientError, TimeoutError),
+        )
+
+        def waiting(retry: Retry) -> None:
+            self.stats.retries += 1
+            self.stats.waiting = True
+            if self._on_wait is not None:
+                self._on_wait(self.stats)
+
+        def undelivered(error: BaseException, attempts: int) -> BaseException:
+            return TransientError(
+                f"{action} failed for {self.retry_for_s:.0f} s; the queued ticks were not "
+                f"delivered: {error}"
+            )
+
+        call_with_retry(policy, operation, on_retry=waiting, give_up=undelivered)
+        self.stats.waiting = False
 
     def __enter__(self) -> TickProducer:
         self.open()

@@ -1,0 +1,93 @@
+"""The runner's retries: each attempt of a stage is recorded in ``runs``, then its outcome."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from marketlake.errors import SourceError, TransientError
+from marketlake.pipeline import runner
+from marketlake.pipeline.result import StageResult
+from marketlake.settings import RunnerSettings
+
+
+class RecordingWarehouse:
+    """Keeps every row the runner writes to ``runs``, in order."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def upsert(self, table: str, data: pa.Table) -> int:
+        assert table == "runs"
+        self.rows += data.to_pylist()
+        return data.num_rows
+
+
+def context(retries: int) -> Any:
+    settings = SimpleNamespace(runner=RunnerSettings(retries=retries, backoff_s=0.5))
+    return SimpleNamespace(settings=settings, run_id="r1", warehouse=RecordingWarehouse())
+
+
+def flaky(failures: int, error: Exception) -> runner.Stage:
+    calls = [0]
+
+    def stage(ctx: Any) -> StageResult:
+        calls[0] += 1
+        if calls[0] <= failures:
+            raise error
+        return StageResult(rows_in=1, rows_out=1)
+
+    return stage
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    """The waits between attempts, recorded instead of slept."""
+    return []
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, stage: runner.Stage, retries: int, waits: list[float]
+) -> tuple[runner.StageReport, list[tuple[str, int]]]:
+    monkeypatch.setattr(runner, "STAGES", (("flaky", stage),))
+    ctx = context(retries)
+    report = runner.run_stage(ctx, "flaky", sleep=waits.append)
+    return report, [(row["status"], row["attempt"]) for row in ctx.warehouse.rows]
+
+
+def test_a_transient_failure_is_retried_and_every_attempt_recorded(
+    monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    report, statuses = run(monkeypatch, flaky(2, TransientError("busy")), 3, waits)
+    assert report.status == "succeeded" and report.attempts == 3
+    assert statuses == [
+        ("running", 1),
+        ("retrying", 1),
+        ("running", 2),
+        ("retrying", 2),
+        ("running", 3),
+        ("succeeded", 3),
+    ]
+    assert waits == [0.5, 1.0]
+
+
+def test_retries_are_bounded_and_the_stage_fails_with_the_last_error(
+    monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    report, statuses = run(monkeypatch, flaky(10, TransientError("still busy")), 1, waits)
+    assert report.status == "failed" and report.attempts == 2
+    assert report.error == "still busy"
+    assert statuses[-1] == ("failed", 2)
+    assert waits == [0.5]
+
+
+def test_a_terminal_failure_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    report, statuses = run(monkeypatch, flaky(1, SourceError("no such symbol")), 3, waits)
+    assert report.status == "failed" and report.attempts == 1
+    assert statuses == [("running", 1), ("failed", 1)]
+    assert waits == []
