@@ -1,17 +1,25 @@
 """Benchmark: ``marketlake run`` end to end, as a user runs it (a new process each time).
 
-Run by hand: ``python benchmarks/bench_run.py [--runs N] [--skip-large]``.
+Run by hand: ``python benchmarks/bench_run.py [--runs N] [--skip-large]
+[--symbols 1000 --years 20] [--against OTHER/src]``.
 
 (a) the defaults (10 symbols x one year, about 2,500 daily bars), wall time including
     process start-up, beside a baseline process that only imports the libraries the run
     needs (the floor any Python implementation of the command pays);
-(b) 500 symbols x 10 years (about 1.26 M bars) on the embedded components, beside the time
-    pyarrow takes to write the same bars to one Parquet file in this process.
+(b) 500 symbols x 10 years (about 1.26 M bars; ``--symbols``/``--years`` choose another
+    size) on the embedded components, beside the time pyarrow takes to write the same bars
+    to one Parquet file in this process.
+
+Every figure is a median over the runs, with the peak memory (maximum resident set size) of
+the run's process. ``--against`` runs another checkout's ``src`` folder the same way, runs
+interleaved, so a change and its baseline are measured under the same load. Child processes
+may write bytecode caches, as an installed package has them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,67 +28,104 @@ import time
 from datetime import date
 from pathlib import Path
 
-LARGE_SYMBOLS = [f"S{i:03d}" for i in range(500)]
-LARGE_START, LARGE_END = date(2015, 1, 1), date(2024, 12, 31)
 IMPORTS = "import pyarrow, polars, duckdb, deltalake, typer, rich, pydantic_settings, numpy"
+DEFAULTS_TARGET_S = 1.0
+TARGETS = {(500, 10): (5.0, 1.0), (1000, 20): (20.0, 1.5)}  # (symbols, years): (s, GB)
 
 
-def _wall(cmd: list[str]) -> float:
+def _env(src: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if src is not None:
+        env["PYTHONPATH"] = src
+    return env
+
+
+def _measure(cmd: list[str], src: str | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GB) of one child process."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=_env(src))
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed with exit code {child.returncode}")
+    return wall, usage.ru_maxrss / 1024**2  # ru_maxrss is in KB on Linux
 
 
 def _run_cmd(home: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "marketlake", "run", "--home", str(home), "--quiet", *extra]
 
 
-def bench_defaults(runs: int) -> None:
+def _report(label: str, figures: list[tuple[float, float]], target: str) -> float:
+    wall = statistics.median(f[0] for f in figures)
+    peak = max(f[1] for f in figures)
+    print(
+        f"{label}: median {wall:.3f} s wall over {len(figures)} runs, "
+        f"peak memory {peak:.2f} GB ({target})"
+    )
+    return wall
+
+
+def _variants(against: str | None) -> list[tuple[str, str | None]]:
+    own = os.environ.get("PYTHONPATH")
+    return [("this tree", own)] + ([("against", against)] if against else [])
+
+
+def bench_defaults(runs: int, against: str | None) -> None:
     """(a): a fresh home per run, so every run does the whole work."""
-    baseline = [_wall([sys.executable, "-c", IMPORTS]) for _ in range(runs)]
-    times = []
+    baseline = [_measure([sys.executable, "-c", IMPORTS]) for _ in range(runs)]
+    variants = _variants(against)
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        _wall(_run_cmd(Path(tmp) / "warm"))  # builds the session calendar cache once
+        for name, src in variants:  # builds the session calendar cache and bytecode once
+            _measure(_run_cmd(Path(tmp) / f"warm-{name}"), src)
         for i in range(runs):
-            times.append(_wall(_run_cmd(Path(tmp) / f"h{i}")))
-    run, base = statistics.median(times), statistics.median(baseline)
-    print(f"(a) marketlake run, defaults: median {run:.3f} s wall over {runs} runs (target 1.5 s)")
+            for name, src in variants:
+                figures[name].append(_measure(_run_cmd(Path(tmp) / f"{name}-{i}"), src))
+    base = statistics.median(b[0] for b in baseline)
+    for name, _ in variants:
+        run = _report(
+            f"(a) marketlake run, defaults [{name}]", figures[name], f"target {DEFAULTS_TARGET_S} s"
+        )
+        print(f"    ratio run / baseline: {run / base:.2f}")
     print(f"    baseline, python importing the libraries only: {base:.3f} s")
-    print(f"    ratio run / baseline: {run / base:.2f}")
 
 
-def bench_large(runs: int) -> None:
-    """(b): 500 symbols x 10 years, beside a raw Parquet write of the same bars."""
+def bench_large(runs: int, symbols: int, years: int, against: str | None) -> None:
+    """(b): ``symbols`` x ``years``, beside a raw Parquet write of the same bars."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from marketlake.sources.sim import simulate_bars
 
-    bars, _ = simulate_bars(LARGE_SYMBOLS, LARGE_START, LARGE_END)
+    names = [f"S{i:04d}" if symbols > 1000 else f"S{i:03d}" for i in range(symbols)]
+    end = date(2024, 12, 31)
+    start = date(end.year - years + 1, 1, 1)
+    bars, _ = simulate_bars(names, start, end)
     baseline = []
     for _ in range(runs):
-        start = time.perf_counter()
+        began = time.perf_counter()
         pq.write_table(bars, pa.BufferOutputStream())
-        baseline.append(time.perf_counter() - start)
-    times = []
-    extra = [
-        "--symbols",
-        ",".join(LARGE_SYMBOLS),
-        "--start",
-        LARGE_START.isoformat(),
-        "--end",
-        LARGE_END.isoformat(),
-    ]
+        baseline.append(time.perf_counter() - began)
+    rows = bars.num_rows
+    del bars
+    extra = ["--symbols", ",".join(names), "--start", start.isoformat(), "--end", end.isoformat()]
+    variants = _variants(against)
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
-            times.append(_wall(_run_cmd(Path(tmp) / f"h{i}", *extra)))
-    run, base = statistics.median(times), statistics.median(baseline)
-    print(
-        f"(b) marketlake run, 500 symbols x 10 years ({bars.num_rows:,} bars): "
-        f"median {run:.2f} s wall over {runs} runs (target 5 s)"
-    )
+            for name, src in variants:
+                figures[name].append(_measure(_run_cmd(Path(tmp) / f"{name}-{i}", *extra), src))
+    base = statistics.median(baseline)
+    target_s, target_gb = TARGETS.get((symbols, years), (float("nan"), float("nan")))
+    for name, _ in variants:
+        run = _report(
+            f"(b) marketlake run, {symbols} symbols x {years} years ({rows:,} bars) [{name}]",
+            figures[name],
+            f"target {target_s} s, {target_gb} GB",
+        )
+        print(f"    ratio run / baseline: {run / base:.1f}")
     print(f"    baseline, pyarrow Parquet write of the same bars: {base:.3f} s")
-    print(f"    ratio run / baseline: {run / base:.1f}")
 
 
 def main() -> None:
@@ -88,10 +133,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--skip-defaults", action="store_true")
+    parser.add_argument("--large-runs", type=int, default=3)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--against", help="another checkout's src folder, measured alongside")
     args = parser.parse_args()
-    bench_defaults(args.runs)
+    if not args.skip_defaults:
+        bench_defaults(args.runs, args.against)
     if not args.skip_large:
-        bench_large(max(3, args.runs // 2))
+        bench_large(args.large_runs, args.symbols, args.years, args.against)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,16 @@ class RunnerSettings(_Section):
 
     retries: int = 3
     backoff_s: float = 0.5
+    bucket_rows: int = Field(
+        default=500_000,
+        gt=0,
+        description="bars per bucket of symbols processed and loaded together (bounds memory)",
+    )
+    handover_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="rows a stage keeps in memory for the next stage of the same process",
+    )
 
 
 class StreamSimSettings(_Section):

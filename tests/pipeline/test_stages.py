@@ -1,4 +1,7 @@
-"""A run that crosses processes: plan once, run each stage in its own process."""
+"""A run that crosses processes: planning, resuming, and the mistakes a user can make.
+
+That five stage processes equal one run is in ``test_split_stages.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.cli import marketlake, sql_json, warehouse_snapshot
+from tests.pipeline.cli import marketlake, sql_json
 
 ARGS = ["--start", "2023-06-01", "--end", "2024-05-31", "--symbols", "AAPL,MSFT,TSLA"]
-STAGES = ("fetch_history", "consume_history", "process", "load_warehouse", "success")
 
 
 def plan(home: Path, *args: str) -> str:
@@ -20,23 +22,6 @@ def plan(home: Path, *args: str) -> str:
     run_id = proc.stdout.strip()
     assert run_id and "\n" not in run_id
     return run_id
-
-
-def test_five_stage_processes_equal_one_run(tmp_path: Path) -> None:
-    whole = tmp_path / "whole"
-    proc = marketlake("run", "--home", str(whole), "--quiet", *ARGS)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    split = tmp_path / "split"
-    run_id = plan(split, *ARGS)
-    for stage in STAGES:
-        proc = marketlake("run", "--home", str(split), "--stage", stage, "--run-id", run_id)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert f"run {run_id}" in proc.stdout
-    assert warehouse_snapshot(split) == warehouse_snapshot(whole)
-    runs = sql_json(split, "SELECT run_id, stage, status, attempt FROM runs ORDER BY started_at")
-    assert [(r["run_id"], r["stage"], r["status"]) for r in runs] == [
-        (run_id, stage, "succeeded") for stage in STAGES
-    ]
 
 
 def test_the_first_stage_of_a_new_run_id_plans_it(tmp_path: Path) -> None:

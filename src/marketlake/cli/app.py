@@ -81,6 +81,9 @@ def run(
     ] = False,
 ) -> None:
     """Run the batch pipeline: fetch_history → consume_history → process → load_warehouse."""
+    from marketlake.pandas_probe import defer_pandas
+
+    defer_pandas()
     from marketlake.cli.run import run_pipeline
 
     sources: dict[str, object] = {}

@@ -3,7 +3,12 @@
 An engine reads what it needs from the lake itself (curated bars and corporate actions of the
 job's symbols, at the job's snapshot), back-adjusts them, computes the daily metrics and the
 indicators, lists the missing sessions, and writes each of the
-:data:`marketlake.catalogue.DERIVED` datasets, replacing the symbols' rows in one commit.
+:data:`marketlake.catalogue.DERIVED` datasets, replacing the symbols' rows.
+
+A job may carry a ``handover``: the curated rows the previous stage of the same process
+committed, kept in memory. An engine that can use it takes the inputs of the symbols it holds
+from there instead of reading the lake, and hands over what it writes; an engine that cannot
+ignores it and reads the lake (the results are the same).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from marketlake.lake.handover import Handover
     from marketlake.lake.tables import LakeTables
     from marketlake.symbols import Symbol
+
+BUCKET_ROWS = 500_000
 
 Progress = Callable[[int, int], None]
 
@@ -41,7 +49,9 @@ class EngineJob:
     """What to compute: the symbols, the snapshot of the curated tables, the expected sessions.
 
     ``bars_version``/``actions_version`` select older versions of the curated tables (``None``:
-    the current one). ``expected`` of ``None`` leaves the missing sessions alone.
+    the current one). ``expected`` of ``None`` leaves the missing sessions alone. ``handover``
+    (optional) holds curated rows already in memory; ``bucket_rows`` is about how many bars an
+    engine working symbol bucket by symbol bucket takes at a time.
     """
 
     tables: LakeTables
@@ -51,6 +61,8 @@ class EngineJob:
     bars_version: int | None = None
     actions_version: int | None = None
     progress: Progress = _no_progress
+    handover: Handover | None = None
+    bucket_rows: int = BUCKET_ROWS
 
 
 @dataclass

@@ -9,39 +9,63 @@ import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
-from marketlake.engines.lake_io import present_symbols, read_inputs, write_output
+from marketlake.engines.lake_io import (
+    bar_counts,
+    present_symbols,
+    read_bucket,
+    write_output,
+)
+from marketlake.lake.symbol_reads import bucket_symbols
 from marketlake.schemas import MISSING_SESSION_SCHEMA
 
 
 class PolarsEngine(Engine):
-    """Reads the job's symbols, adjusts them, computes analytics and writes them, in process."""
+    """Reads the job's symbols, adjusts them, computes analytics and writes them, in process.
+
+    The work goes bucket by bucket of symbols (about ``job.bucket_rows`` bars each, in sorted
+    order), so memory is bounded by a bucket, not by the job. Each bucket's rows of each
+    derived dataset are replaced in one commit: a symbol's rows are always replaced whole and
+    atomically, and a bucket's files hold a narrow range of symbols for later reads to prune.
+    """
 
     name = "local"
 
     def process(self, job: EngineJob) -> EngineResult:
         """Compute and write the derived datasets of ``job``."""
+        counts = bar_counts(job)
+        result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
+        work = bucket_symbols({s: counts[s] for s in result.symbols}, job.bucket_rows)
+        for done, bucket in enumerate(work, 1):
+            for name, written in self._process_bucket(job, bucket, result).items():
+                result.written[name] = result.written.get(name, 0) + written
+            job.progress(done, len(work))
+        outputs = [BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D]
+        for dataset in outputs + ([MISSING_SESSIONS] if job.expected is not None else []):
+            result.written.setdefault(dataset.name, 0)
+        return result
+
+    def _process_bucket(
+        self, job: EngineJob, symbols: list[str], result: EngineResult
+    ) -> dict[str, int]:
         from marketlake.analytics.adjust import adjust_table
         from marketlake.analytics.partition import analyse_partition, split_analytics
 
-        bars, actions = read_inputs(job)
-        result = EngineResult(rows_in=bars.num_rows, symbols=present_symbols(job, bars))
-        steps = 5 if job.expected is not None else 4
-        job.progress(1, steps)
+        bars, actions = read_bucket(job, symbols)
+        result.rows_in += bars.num_rows
+        present = present_symbols(job, bars)
         adjusted = adjust_table(bars, actions)
         metrics, indicators = split_analytics(analyse_partition(adjusted))
-        job.progress(2, steps)
-        for done, (dataset, table) in enumerate(
-            ((BARS_1D_ADJUSTED, adjusted), (DAILY_METRICS, metrics), (INDICATORS_1D, indicators)),
-            3,
+        written = {}
+        for dataset, table in (
+            (BARS_1D_ADJUSTED, adjusted),
+            (DAILY_METRICS, metrics),
+            (INDICATORS_1D, indicators),
         ):
-            result.written[dataset.name] = write_output(job, dataset, table, result.symbols)
-            job.progress(min(done, steps), steps)
+            written[dataset.name] = write_output(job, dataset, table, present)
         if job.expected is not None:
             missing = missing_sessions(bars, job.expected, job.now)
-            written = write_output(job, MISSING_SESSIONS, missing, result.symbols)
-            result.written[MISSING_SESSIONS.name] = written
-            job.progress(steps, steps)
-        return result
+            written[MISSING_SESSIONS.name] = write_output(job, MISSING_SESSIONS, missing, present)
+        return written
 
 
 def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:

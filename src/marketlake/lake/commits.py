@@ -90,11 +90,25 @@ def merge_rows(
     )
 
 
-def replace_rows(table: DeltaTable, name: str, data: pa.Table, predicate: str) -> MergeStats:
-    """One commit that removes the rows matching SQL ``predicate`` and adds ``data``."""
+def replace_rows(
+    table: DeltaTable,
+    name: str,
+    data: pa.Table,
+    predicate: str,
+    symbols: Sequence[str] | None = None,
+) -> MergeStats:
+    """One commit that removes the rows matching SQL ``predicate`` and adds ``data``.
+
+    ``symbols`` are the symbols ``predicate`` selects, when it selects by symbol: if the Delta
+    log's file statistics show that no file can hold one of them, there is nothing to remove
+    and the commit is a plain append (a predicate overwrite would scan the table).
+    """
     from deltalake import write_deltalake
 
     source, evolves = conform_to(data, table_schema(table), name)
+    if symbols is not None and not _may_hold(table, symbols):
+        write_deltalake(table, source, mode="append", schema_mode="merge" if evolves else None)
+        return MergeStats(data.num_rows, 0, table.version())
     write_deltalake(
         table,
         source,
@@ -103,3 +117,20 @@ def replace_rows(table: DeltaTable, name: str, data: pa.Table, predicate: str) -
         schema_mode="merge" if evolves else None,
     )
     return MergeStats(data.num_rows, 0, table.version())
+
+
+def _may_hold(table: DeltaTable, symbols: Sequence[str]) -> bool:
+    """False only when every file's symbol statistics exclude all of ``symbols``."""
+    import pyarrow as pa
+
+    from marketlake.lake.symbol_reads import holds_one_of
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return False
+    if "min.symbol" not in actions.column_names or "max.symbol" not in actions.column_names:
+        return True
+    wanted = sorted(symbols)
+    lows = actions.column("min.symbol").to_pylist()
+    highs = actions.column("max.symbol").to_pylist()
+    return any(holds_one_of(wanted, low, high) for low, high in zip(lows, highs, strict=True))

@@ -129,7 +129,7 @@ class LakeTables:
                 if created is not None:
                     return created
                 table = self._open(name)
-            return replace_rows(table, name, data, predicate)
+            return replace_rows(table, name, data, predicate, wanted)
 
         return self.storage.run(f"replacing symbols in table {name}", replace)
 
@@ -175,6 +175,43 @@ class LakeTables:
             return table.select(list(columns)) if columns is not None else table
 
         return self.storage.run(f"reading table {name}", scan)
+
+    def read_symbols(
+        self,
+        name: TableRef,
+        symbols: Sequence[str],
+        columns: Sequence[str] | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """The rows of ``symbols`` in table ``name`` (optionally at an older ``version``).
+
+        Unlike :meth:`read`, files and row groups holding none of the symbols are skipped
+        (see :mod:`marketlake.lake.symbol_reads`), so reading a table bucket by bucket does
+        not scan it whole each time.
+        """
+        from marketlake.lake.symbol_reads import read_symbols
+
+        name = validate_table_name(name)
+        wanted = parse_symbols(symbols)
+        return self.storage.run(
+            f"reading table {name}",
+            lambda: read_symbols(
+                self._open(name, version), self.storage.subtree(name), wanted, columns
+            ),
+        )
+
+    def symbol_counts(
+        self, name: TableRef, symbols: Sequence[str], version: int | None = None
+    ) -> dict[str, int]:
+        """Rows per symbol of ``symbols`` in table ``name`` (symbols without rows left out)."""
+        from marketlake.lake.symbol_reads import count_symbols
+
+        name = validate_table_name(name)
+        wanted = parse_symbols(symbols)
+        return self.storage.run(
+            f"reading table {name}",
+            lambda: count_symbols(self._open(name, version), self.storage.subtree(name), wanted),
+        )
 
     def dataset(
         self, name: TableRef, version: int | None = None, as_of: datetime | None = None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from marketlake.components import Components
+from marketlake.lake.handover import Handover
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings
 from marketlake.symbols import Symbol
@@ -20,7 +21,9 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class RunContext(Components):
     """One run: its spec (resolved once, the same in every process) and its components.
 
-    ``settings`` are the process's settings with the spec's choices applied.
+    ``settings`` are the process's settings with the spec's choices applied. ``handover``
+    holds what a stage committed to the lake, for the next stage of this process (empty when
+    a stage runs alone: it then reads the lake).
     """
 
     def __init__(
@@ -29,6 +32,7 @@ class RunContext(Components):
         super().__init__(spec.settings(settings))
         self.spec = spec
         self.progress = progress
+        self.handover = Handover(self.settings.runner.handover_rows)
 
     @property
     def run_id(self) -> str:

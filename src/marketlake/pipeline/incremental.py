@@ -121,10 +121,14 @@ def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None)
     empty = pa.table(
         {"symbol": pa.array([], pa.string()), "day": pa.array([], pa.date32())},
     )
-    if not symbols or not ctx.tables.exists(BARS_1D):
+    if not symbols:
         return empty
-    dataset = ctx.tables.dataset(BARS_1D)
-    frame = pl.from_arrow(dataset.to_table(columns=["symbol", "ts", "source"]))
+    held = ctx.handover.take(BARS_1D, symbols)
+    if held is None and not ctx.tables.exists(BARS_1D):
+        return empty
+    if held is None:
+        held = ctx.tables.dataset(BARS_1D).to_table(columns=["symbol", "ts", "source"])
+    frame = pl.from_arrow(held.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     keep = pl.col("symbol").is_in(symbols)
     if source is not None:

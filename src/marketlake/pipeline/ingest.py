@@ -15,12 +15,9 @@ import pyarrow.compute as pc
 from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, RECONCILIATION
 from marketlake.errors import TransientError
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.messages import (
-    DATASET_HEADER,
-    HISTORY_TOPIC,
-    decode_table,
-)
+from marketlake.pipeline.messages import HISTORY_TOPIC
 from marketlake.pipeline.result import StageResult
+from marketlake.rows import deduplicate
 from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_KEYS, CORPORATE_ACTION_SCHEMA
 
 LAKE_WRITER_GROUP = "lake-writer"
@@ -72,31 +69,32 @@ def fetch_history(ctx: RunContext) -> StageResult:
     return result
 
 
-def _decode_chunk(messages: list[Any]) -> dict[str, list[pa.Table]]:
-    tables: dict[str, list[pa.Table]] = {"bars_1d": [], "corporate_actions": [], "quarantine": []}
-    for message in messages:
-        tables.setdefault(message.headers.get(DATASET_HEADER, ""), []).append(
-            decode_table(message.value)
-        )
-    return tables
-
-
 def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     if not parts:
         return schema.empty_table()
     return pa.concat_tables([p.cast(schema) for p in parts])
 
 
-def _drop_redeliveries(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def _drop_redeliveries(
+    table: pa.Table, schema: pa.Schema, keys: tuple[str, ...] | None = None
+) -> pa.Table:
     """Collapse rows that are the same record delivered twice (only ``ingested_at`` differs).
 
     A re-run after a kill re-publishes what an earlier attempt already sent; those copies
     are not data problems. Rows that differ in any value stay, for validation to judge.
+    With ``keys``, the rows come back sorted by them, and a table whose keys do not repeat
+    (the usual case) skips the search for copies.
     """
     import polars as pl
 
+    from marketlake.pipeline.chunks import sorted_unique_keys
+
     if table.num_rows == 0:
         return table
+    if keys is not None:
+        table, keys_unique = sorted_unique_keys(table, keys)
+        if keys_unique:
+            return table
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     value_columns = [c for c in schema.names if c != "ingested_at"]
@@ -104,12 +102,16 @@ def _drop_redeliveries(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return unique.to_arrow().cast(schema)
 
 
-def _stored_bars(ctx: RunContext, bars: pa.Table) -> pa.Table | None:
-    """Every stored bar of the chunk's symbols (None when there are none)."""
-    if not ctx.tables.exists(BARS_1D) or bars.num_rows == 0:
+def _stored_bars(ctx: RunContext, symbols: list[str]) -> pa.Table | None:
+    """Every stored bar of the chunk's symbols (None when there are none): from the
+    handover when this process wrote them last, else from the lake."""
+    if not symbols:
         return None
-    symbols = pc.unique(bars.column("symbol")).to_pylist()
-    stored = ctx.tables.read(BARS_1D, filter=pc.field("symbol").isin(symbols))
+    stored = ctx.handover.take(BARS_1D, symbols)
+    if stored is None:
+        if not ctx.tables.exists(BARS_1D):
+            return None
+        stored = ctx.tables.read_symbols(BARS_1D, symbols)
     return stored.select(BAR_SCHEMA.names).cast(BAR_SCHEMA) if stored.num_rows else None
 
 
@@ -144,6 +146,7 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
     quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
     from marketlake.lake.quarantine import write_quarantine
+    from marketlake.pipeline.chunks import after_merge
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
@@ -154,13 +157,14 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
         RECONCILIATION_KEYS,
     )
 
-    bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA)
+    bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA, BAR_KEYS)
     actions = _drop_redeliveries(
         _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
     )
     rejects = [_concat(tables["quarantine"], QUARANTINE_SCHEMA)]
     result.rows_in += bars.num_rows + actions.num_rows
-    stored = _stored_bars(ctx, bars)
+    bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
+    stored = _stored_bars(ctx, bar_symbols)
     previous = _previous_bars(stored, bars)
 
     good_actions, bad_actions = validate_actions(actions)
@@ -169,12 +173,15 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     good_actions = feed_actions.kept
     rejects.append(feed_actions.rejects)
     if good_actions.num_rows:
+        changed = pc.unique(good_actions.column("symbol")).to_pylist()
+        ctx.handover.discard(CORPORATE_ACTIONS, changed)
         ctx.tables.merge(CORPORATE_ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
     known_actions = good_actions
     if ctx.tables.exists(CORPORATE_ACTIONS) and bars.num_rows:
-        symbols = pc.unique(bars.column("symbol")).to_pylist()
-        known_actions = ctx.tables.read(CORPORATE_ACTIONS, filter=pc.field("symbol").isin(symbols))
+        known_actions = ctx.tables.read_symbols(CORPORATE_ACTIONS, bar_symbols)
     known_actions = known_actions.cast(CORPORATE_ACTION_SCHEMA)
+    if bars.num_rows:
+        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
 
     feed_bars = check_feed_bars(bars, known_actions, previous)
     rejects.append(feed_bars.rejects)
@@ -190,8 +197,11 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     reconciled = reconcile_bars(checked.bars, stored, max_source_diff(ctx.settings), ctx.now)
     if reconciled.flagged.num_rows:
         ctx.tables.merge(RECONCILIATION, reconciled.flagged, RECONCILIATION_KEYS)
-    if checked.bars.num_rows:
-        ctx.tables.merge(BARS_1D, checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
+    written = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
+    ctx.handover.discard(BARS_1D, bar_symbols)
+    if written.num_rows:
+        ctx.tables.merge(BARS_1D, written, BAR_KEYS)
+    ctx.handover.put(BARS_1D, after_merge(stored, written, BAR_KEYS), bar_symbols)
     log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
     if log.num_rows:
         ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
@@ -211,6 +221,8 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
 
 def _drain(ctx: RunContext, result: StageResult) -> None:
     """Write every unread history message to the lake, committing after each chunk."""
+    from marketlake.pipeline.chunks import symbol_buckets
+
     bus = ctx.bus
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
         total = consumer.lag()
@@ -227,7 +239,8 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                         f"but delivered none for {STALL_TIMEOUT_S:.0f} s"
                     )
                 continue
-            _write_chunk(ctx, _decode_chunk(messages), result)
+            for chunk in symbol_buckets(messages, ctx.settings.runner.bucket_rows):
+                _write_chunk(ctx, chunk, result)
             consumer.commit()
             done += len(messages)
             last_progress = time.monotonic()

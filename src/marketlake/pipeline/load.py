@@ -1,7 +1,10 @@
 """The ``load_warehouse`` stage: the lake's tables for the run's symbols into the warehouse.
 
-Each table is replaced symbol by symbol in one transaction, so a re-run (or a run killed
-half way and re-run) leaves every row exactly once.
+The run's symbols are loaded bucket by bucket (about ``runner.bucket_rows`` bars each, in
+sorted order), so memory is bounded by a bucket. Each table's rows of a bucket's symbols are
+replaced in one transaction, so a re-run (or a run killed half way and re-run) leaves every
+row exactly once. Rows the earlier stages of this process handed over are taken from memory;
+the rest are read from the lake, skipping files that hold none of the bucket's symbols.
 """
 
 from __future__ import annotations
@@ -9,8 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, BATCH_LOADS, QUARANTINE, SESSIONS, SYMBOLS
-from marketlake.lake.tables import symbol_filter
+from marketlake.catalogue import BARS_1D, BATCH_LOADS, QUARANTINE, SESSIONS, SYMBOLS, Dataset
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
 from marketlake.schemas import UTC_US
@@ -20,32 +22,45 @@ def load_warehouse(ctx: RunContext) -> StageResult:
     """Load bars, actions, analytics, missing sessions, reconciliation flags, quarantine,
     symbols and sessions into the warehouse."""
     from marketlake.lake.quarantine import read_quarantine
+    from marketlake.lake.symbol_reads import bucket_symbols
 
     result = StageResult()
     warehouse = ctx.warehouse
-    symbols = ctx.symbols
-    bars: pa.Table | None = None
-    steps = len(BATCH_LOADS) + 3
-    for done, dataset in enumerate(BATCH_LOADS, 1):
-        if not ctx.tables.exists(dataset):
-            data = None
-        else:
-            data = ctx.tables.read(dataset, filter=symbol_filter(symbols))
-        if dataset is BARS_1D:
-            bars = data
-        if data is not None:
+    present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
+    counts = _bar_counts(ctx) if BARS_1D in present else {}
+    work = bucket_symbols(
+        {symbol: counts.get(symbol, 0) for symbol in ctx.symbols}, ctx.settings.runner.bucket_rows
+    )
+    spans: list[pa.Table] = []
+    for done, bucket in enumerate(work, 1):
+        for dataset in present:
+            data = _read(ctx, dataset, bucket)
+            if dataset is BARS_1D and data.num_rows:
+                spans.append(_symbols(data))
             result.rows_in += data.num_rows
-            result.rows_out += warehouse.replace_where(dataset.name, data, symbols)
-        ctx.progress("load_warehouse", done, steps)
+            result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
+        ctx.progress("load_warehouse", done, len(work) + 1)
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
         warehouse.upsert(QUARANTINE.name, quarantine)
     result.quarantined = quarantine.num_rows
-    if bars is not None and bars.num_rows:
-        warehouse.upsert(SYMBOLS.name, _symbols(bars))
-        warehouse.upsert(SESSIONS.name, _sessions(ctx, bars))
-    ctx.progress("load_warehouse", steps, steps)
+    if spans:
+        symbols = pa.concat_tables(spans)
+        warehouse.upsert(SYMBOLS.name, symbols)
+        warehouse.upsert(SESSIONS.name, _sessions(ctx, symbols))
+    ctx.progress("load_warehouse", len(work) + 1, len(work) + 1)
     return result
+
+
+def _bar_counts(ctx: RunContext) -> dict[str, int]:
+    held = ctx.handover.counts(BARS_1D, ctx.symbols)
+    return held if held is not None else ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
+
+
+def _read(ctx: RunContext, dataset: Dataset, symbols: list[str]) -> pa.Table:
+    """The lake's rows of ``symbols`` in ``dataset``: handed over, else read."""
+    held = ctx.handover.take(dataset, symbols)
+    return held if held is not None else ctx.tables.read_symbols(dataset, symbols)
 
 
 def _symbols(bars: pa.Table) -> pa.Table:
@@ -63,9 +78,10 @@ def _symbols(bars: pa.Table) -> pa.Table:
     )
 
 
-def _sessions(ctx: RunContext, bars: pa.Table) -> pa.Table:
-    first = pc.min(bars.column("ts")).as_py().date()
-    last = pc.max(bars.column("ts")).as_py().date()
+def _sessions(ctx: RunContext, symbols: pa.Table) -> pa.Table:
+    """The sessions from the first to the last bar of the loaded ``symbols`` rows."""
+    first = pc.min(symbols.column("first_ts")).as_py().date()
+    last = pc.max(symbols.column("last_ts")).as_py().date()
     cal = ctx.calendar
     lo = max(first, cal.first)
     hi = min(last, cal.last)

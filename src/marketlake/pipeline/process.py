@@ -1,7 +1,9 @@
 """The ``process`` stage: the run's engine computes the derived datasets from the lake.
 
 Everything is recomputed from the curated tables for the run's symbols, so a new split or
-dividend rebuilds the affected history instead of patching it.
+dividend rebuilds the affected history instead of patching it. The engine takes the curated
+rows ``consume_history`` handed over in this process, when it can, instead of reading them
+back; run alone, the stage reads the lake.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def process(ctx: RunContext) -> StageResult:
         now=ctx.now,
         expected=expected,
         progress=lambda done, total: ctx.progress("process", done, total),
+        handover=ctx.handover,
+        bucket_rows=ctx.settings.runner.bucket_rows,
     )
     engine = open_engine(ctx.settings)
     try:

@@ -13,7 +13,6 @@ import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D, RUNS
 from marketlake.errors import ConfigError, MarketlakeError, TerminalError
-from marketlake.lake.tables import symbol_filter
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
@@ -28,11 +27,11 @@ Stage = Callable[[RunContext], StageResult]
 def success(ctx: RunContext) -> StageResult:
     """Check the warehouse holds exactly the lake's bars for the run's symbols."""
     symbols = ctx.symbols
-    lake_rows = (
-        ctx.tables.read(BARS_1D, columns=["symbol"], filter=symbol_filter(symbols)).num_rows
-        if ctx.tables.exists(BARS_1D)
-        else 0
-    )
+    counts = ctx.handover.counts(BARS_1D, symbols)
+    if counts is None:
+        exists = ctx.tables.exists(BARS_1D)
+        counts = ctx.tables.symbol_counts(BARS_1D, symbols) if exists else {}
+    lake_rows = sum(counts.values())
     warehouse_rows = ctx.warehouse.count_rows(BARS_1D.name, symbols)
     if lake_rows != warehouse_rows:
         raise TerminalError(

@@ -1,0 +1,124 @@
+"""What a stage committed to the lake, kept in memory for the next stage of the same process.
+
+A stage that writes a lake table puts the rows it committed, symbol by symbol, into the
+run's :class:`Handover`; the next stage in the same process takes them from there instead of
+reading the lake back. A stage run alone (a fresh process) finds the handover empty and reads
+the lake: results are the same either way, because a symbol is only ever handed over with
+*every* row the lake holds for it after the commit.
+
+The handover holds at most ``max_rows`` rows (about 100 bytes each for daily bars). A put
+that would pass the limit drops that dataset from the handover for the rest of the process,
+so memory stays bounded and the next stage reads that dataset from the lake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from marketlake.catalogue import Dataset
+
+
+class Handover:
+    """Per dataset and symbol, the rows the lake holds after this process's last commit."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self._parts: dict[str, dict[str, pa.Table]] = {}
+        self._dropped: set[str] = set()
+        self._rows = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows held, across datasets."""
+        return self._rows
+
+    def put(self, dataset: Dataset, table: pa.Table, symbols: Iterable[str]) -> None:
+        """Hand over ``table``: every row the lake now holds for ``symbols`` (which may be
+        none for some of them) in ``dataset``. Earlier rows of those symbols are replaced."""
+        import pyarrow.compute as pc
+
+        name = dataset.name
+        wanted = set(symbols)
+        self.discard(dataset, wanted)
+        if name in self._dropped or not wanted:
+            return
+        if self._rows + table.num_rows > self.max_rows:
+            self.drop(dataset)
+            return
+        found: dict[str, pa.Table] = {}
+        if table.num_rows:
+            column = table.column("symbol").combine_chunks()
+            if not _grouped(column):
+                table = table.sort_by([("symbol", "ascending")])
+                column = table.column("symbol").combine_chunks()
+            begin = 0
+            for end in pc.run_end_encode(column).run_ends.to_pylist():
+                found[str(column[begin].as_py())] = table.slice(begin, end - begin)
+                begin = end
+        if not set(found) <= wanted:
+            self.drop(dataset)  # rows of symbols not announced: not a complete picture
+            return
+        empty = table.slice(0, 0)
+        parts = self._parts.setdefault(name, {})
+        for symbol in wanted:
+            parts[symbol] = found.get(symbol, empty)
+        self._rows += table.num_rows
+
+    def take(self, dataset: Dataset, symbols: Sequence[str]) -> pa.Table | None:
+        """Every row of ``symbols`` in ``dataset``, or None unless all of them are held."""
+        import pyarrow as pa
+
+        parts = self._parts.get(dataset.name)
+        if parts is None or any(symbol not in parts for symbol in symbols):
+            return None
+        tables = [parts[symbol] for symbol in symbols]
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def counts(self, dataset: Dataset, symbols: Sequence[str]) -> dict[str, int] | None:
+        """Rows per symbol of ``symbols`` held for ``dataset`` (symbols without rows left
+        out), or None unless all of them are held."""
+        parts = self._parts.get(dataset.name)
+        if parts is None or any(symbol not in parts for symbol in symbols):
+            return None
+        return {symbol: parts[symbol].num_rows for symbol in symbols if parts[symbol].num_rows}
+
+    def holds(self, dataset: Dataset, symbols: Sequence[str]) -> bool:
+        """True when every row of ``symbols`` in ``dataset`` is held."""
+        parts = self._parts.get(dataset.name)
+        return parts is not None and all(symbol in parts for symbol in symbols)
+
+    def discard(self, dataset: Dataset, symbols: Iterable[str]) -> None:
+        """Forget ``symbols``' rows of ``dataset`` (the lake changed for them)."""
+        parts = self._parts.get(dataset.name)
+        if parts is None:
+            return
+        for symbol in symbols:
+            part = parts.pop(symbol, None)
+            if part is not None:
+                self._rows -= part.num_rows
+
+    def drop(self, dataset: Dataset) -> None:
+        """Forget ``dataset`` for the rest of the process (its next stage reads the lake)."""
+        parts = self._parts.pop(dataset.name, {})
+        self._rows -= sum(part.num_rows for part in parts.values())
+        self._dropped.add(dataset.name)
+
+    def clear(self) -> None:
+        """Forget everything held (nothing is dropped for good)."""
+        self._parts.clear()
+        self._rows = 0
+
+
+def _grouped(column: pa.Array) -> bool:
+    """True when equal symbols are adjacent (the column is sorted, as written tables are)."""
+    import pyarrow.compute as pc
+
+    if len(column) < 2:
+        return True
+    return bool(pc.all(pc.less_equal(column.slice(0, len(column) - 1), column.slice(1))).as_py())

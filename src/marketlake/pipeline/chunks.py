@@ -1,0 +1,81 @@
+"""The lake writer's units of work: polled history messages in buckets of whole symbols.
+
+A poll of the bus can hold thousands of symbols' history; the lake writer validates and
+merges it in buckets of at most about ``max_rows`` rows, each holding every message of its
+symbols (a symbol's bars, corporate actions and fetch-log row stay together and in order),
+so memory is bounded by the bucket, not by the poll. Buckets take symbols in sorted order, so
+the files a bucket writes cover a narrow range of symbols and later reads can skip them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from marketlake.pipeline.messages import DATASET_HEADER, decode_table
+
+Chunk = dict[str, list[pa.Table]]
+
+
+def _empty_chunk() -> Chunk:
+    return {"bars_1d": [], "corporate_actions": [], "quarantine": []}
+
+
+def symbol_buckets(messages: Sequence[Any], max_rows: int) -> Iterator[Chunk]:
+    """The decoded ``messages`` grouped by key (symbol), in buckets of about ``max_rows`` rows.
+
+    Messages of one key keep their order and are never split across buckets.
+    """
+    by_key: dict[str, list[tuple[str, pa.Table]]] = {}
+    for message in messages:
+        by_key.setdefault(message.key, []).append(
+            (message.headers.get(DATASET_HEADER, ""), decode_table(message.value))
+        )
+    chunk, rows = _empty_chunk(), 0
+    for key in sorted(by_key):
+        if rows >= max_rows:
+            yield chunk
+            chunk, rows = _empty_chunk(), 0
+        for dataset, table in by_key[key]:
+            chunk.setdefault(dataset, []).append(table)
+            rows += table.num_rows
+    if rows or any(chunk.values()):
+        yield chunk
+
+
+def sorted_unique_keys(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, bool]:
+    """``table`` sorted by ``keys`` (stable) and whether no key repeats.
+
+    Rows of one key keep their relative order, so "the last delivery wins" still holds.
+    """
+    import pyarrow.compute as pc
+
+    if table.num_rows < 2:
+        return table, True
+    table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
+    same = None
+    for key in keys:
+        column = table.column(key)
+        equal = pc.equal(column.slice(0, table.num_rows - 1), column.slice(1))
+        same = equal if same is None else pc.and_(same, equal)
+    assert same is not None
+    return table, not pc.any(same).as_py()
+
+
+def after_merge(stored: pa.Table | None, written: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """The rows a table holds for some symbols after ``written`` was merged on ``keys`` into
+    their ``stored`` rows (``written`` has unique keys): stored rows not replaced, then
+    ``written``."""
+    import polars as pl
+
+    if stored is None or stored.num_rows == 0:
+        return written
+    if written.num_rows == 0:
+        return stored
+    kept = pl.from_arrow(stored)
+    new = pl.from_arrow(written.select(list(keys)))
+    assert isinstance(kept, pl.DataFrame) and isinstance(new, pl.DataFrame)
+    left = kept.join(new, on=list(keys), how="anti").to_arrow()
+    return pa.concat_tables([left.cast(written.schema), written])
