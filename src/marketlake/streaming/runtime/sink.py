@@ -110,16 +110,23 @@ class StreamSink:
         self.ticks_mode = ticks_mode
         self.checkpoints = CheckpointStore(tables.storage, group)
         self.written: dict[str, int] = {}
+        self._appended: Positions | None = None  # furthest positions whose ticks are appended
 
     def written_positions(self) -> Positions:
-        """The bus positions the newest tick commit of this group reached (empty: none)."""
-        if not self.tables.exists(TICKS_TABLE):
-            return {}
-        key = _METADATA_PREFIX + self.group
-        for commit in self.tables.history(TICKS_TABLE, limit=_HISTORY_DEPTH):
-            if key in commit:
-                return positions_from_json(json.loads(commit[key]))
-        return {}
+        """The bus positions the newest tick commit of this group reached (empty: none).
+
+        Every append records the furthest position of each partition whose ticks are in the
+        table (see :meth:`_append_ticks`), so the newest commit alone tells them all.
+        """
+        positions: Positions = {}
+        if self.tables.exists(TICKS_TABLE):
+            key = _METADATA_PREFIX + self.group
+            for commit in self.tables.history(TICKS_TABLE, limit=_HISTORY_DEPTH):
+                if key in commit:
+                    positions = positions_from_json(json.loads(commit[key]))
+                    break
+        self._appended = dict(positions)
+        return positions
 
     def write(self, batch: SinkBatch) -> None:
         """Write ``batch`` durably and idempotently, then its checkpoint."""
@@ -161,7 +168,15 @@ class StreamSink:
         from deltalake import CommitProperties, write_deltalake
 
         storage = self.tables.storage
-        metadata = {_METADATA_PREFIX + self.group: json.dumps(positions_to_json(positions))}
+        # A processor restarted from an older checkpoint reaches, in its first batches, less
+        # far than ticks already appended: the commit records the furthest of both, so a later
+        # restart never appends those ticks again.
+        appended = self._appended if self._appended is not None else self.written_positions()
+        reached = {
+            key: max(appended.get(key, 0), positions.get(key, 0))
+            for key in appended.keys() | positions.keys()
+        }
+        metadata = {_METADATA_PREFIX + self.group: json.dumps(positions_to_json(reached))}
 
         def append() -> None:
             write_deltalake(
@@ -173,6 +188,7 @@ class StreamSink:
             )
 
         storage.run(f"appending to table {TICKS_TABLE}", append)
+        self._appended = reached
 
     def _load_warehouse(self, batch: SinkBatch, output: StreamOutput) -> None:
         assert self.warehouse is not None
