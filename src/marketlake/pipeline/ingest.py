@@ -245,6 +245,8 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
             done += len(messages)
             last_progress = time.monotonic()
             ctx.progress("consume_history", done, max(total, done))
+            if consumer.lag() == 0:  # caught up: no need to wait out another poll
+                break
 
 
 def _refetch_gaps(ctx: RunContext, result: StageResult) -> None:
