@@ -6,8 +6,7 @@ hands pyarrow no pandas objects, so ``marketlake run`` installs an import finder
 pandas when the import comes from marketlake's or pyarrow's own code (pyarrow then works
 without its pandas integration). Any other library imports pandas as usual:
 exchange_calendars when a session calendar has to be built (it is then cached on disk, see
-:mod:`marketlake.calendar`), PySpark for the Spark engine; once pandas is imported, pyarrow
-uses it normally.
+:mod:`marketlake.calendar`); once pandas is imported, pyarrow uses it normally.
 """
 
 from __future__ import annotations

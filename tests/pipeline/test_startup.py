@@ -1,0 +1,35 @@
+"""What ``marketlake run`` imports: pandas stays off the command path once the calendar is
+cached (pyarrow would import it only to probe for pandas objects)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.pipeline.cli import marketlake
+
+
+def imported_modules(*args: str) -> set[str]:
+    """The modules ``python -X importtime -m marketlake ARGS`` imported."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "marketlake", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[-1].strip() for line in lines}
+
+
+def test_a_run_with_a_cached_calendar_does_not_import_pandas(tmp_path: Path) -> None:
+    warm = marketlake("run", "--home", str(tmp_path / "warm"), "--quiet")
+    assert warm.returncode == 0, warm.stderr
+    modules = imported_modules("run", "--home", str(tmp_path / "home"), "--quiet")
+    assert "marketlake.pipeline.runner" in modules
+    # A declined import is still listed (for a few microseconds), its submodules are not.
+    assert not [m for m in modules if m.startswith(("pandas.", "talib."))]
