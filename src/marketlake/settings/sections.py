@@ -1,0 +1,106 @@
+"""The settings sections of sources, validation, the S3 lake and the runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Section(BaseModel):
+    """A frozen settings section that rejects unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimSettings(Section):
+    """The offline simulator."""
+
+    seed: int = 42
+
+
+class FileSourceSettings(Section):
+    """CSV and Parquet files."""
+
+    path: Path | None = None
+
+
+class YahooSettings(Section):
+    """Yahoo Finance chart API."""
+
+    base_url: str = "https://query2.finance.yahoo.com"
+    timeout_s: float = 20.0
+
+
+class AlphaVantageSettings(Section):
+    """Alpha Vantage REST API."""
+
+    base_url: str = "https://www.alphavantage.co"
+    api_key: SecretStr | None = None
+    requests_per_minute: int = 5
+    requests_per_day: int = 25
+    timeout_s: float = 20.0
+
+
+class SourcesSettings(Section):
+    """Settings of every source adapter."""
+
+    sim: SimSettings = SimSettings()
+    files: FileSourceSettings = FileSourceSettings()
+    yahoo: YahooSettings = YahooSettings()
+    alphavantage: AlphaVantageSettings = AlphaVantageSettings()
+
+
+class ValidationSettings(Section):
+    """Data-quality thresholds."""
+
+    max_daily_jump: float = Field(
+        default=0.6,
+        description="largest |close/prev_close - 1| not explained by a corporate action",
+    )
+    max_source_diff: float = Field(
+        default=0.001,
+        description="largest relative close difference between two sources' bars of one "
+        "session that is not flagged by reconciliation",
+    )
+
+
+class S3Settings(Section):
+    """How to reach an s3:// lake; values left unset fall back to the AWS_* variables."""
+
+    endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO or SeaweedFS
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    allow_http: bool | None = None
+
+    def options(self) -> dict[str, str]:
+        """The values that are set, as lake options named like the AWS_* variables."""
+        secret, token = self.secret_access_key, self.session_token
+        values = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else None,
+            "AWS_SESSION_TOKEN": token.get_secret_value() if token else None,
+            "AWS_ALLOW_HTTP": None if self.allow_http is None else str(self.allow_http).lower(),
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+class RunnerSettings(Section):
+    """The built-in pipeline runner."""
+
+    retries: int = 3
+    backoff_s: float = 0.5
+    bucket_rows: int = Field(
+        default=500_000,
+        gt=0,
+        description="bars per bucket of symbols processed and loaded together (bounds memory)",
+    )
+    handover_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="rows a stage keeps in memory for the next stage of the same process",
+    )
