@@ -12,7 +12,7 @@ from marketlake.lake.merge import merge_predicate as on_keys
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable, WriterProperties
 
     from marketlake.lake.storage import LakeStorage
 
@@ -37,6 +37,29 @@ def table_schema(table: DeltaTable) -> pa.Schema:
     return pa.schema(table.schema().to_arrow())
 
 
+def writer_properties(schema: pa.Schema) -> WriterProperties:
+    """Parquet dictionary encoding for the columns whose values repeat (symbols, sources,
+    timestamps, flags) and not for floating-point columns.
+
+    Indicator values and adjusted prices rarely repeat, so the writer built a dictionary
+    only to fall back to plain encoding: without it a third of the 500 x 10 year derived
+    tables writes in 0.05-0.10 s instead of 0.12-0.33 s; ``daily_metrics`` and
+    ``indicators_1d`` files stay the same size, ``bars_1d_adjusted`` grows from 14 to 24 MB.
+    """
+    import pyarrow as pa
+    from deltalake import ColumnProperties, WriterProperties
+
+    repeating = [
+        field.name
+        for field in schema
+        if not pa.types.is_floating(field.type) and not pa.types.is_decimal(field.type)
+    ]
+    return WriterProperties(
+        default_column_properties=ColumnProperties(dictionary_enabled=False),
+        column_properties={name: ColumnProperties(dictionary_enabled=True) for name in repeating},
+    )
+
+
 def create_table(
     storage: LakeStorage, name: str, data: pa.Table, partition_by: Sequence[str] | None
 ) -> MergeStats | None:
@@ -51,6 +74,7 @@ def create_table(
             mode="error",
             partition_by=list(partition_by) if partition_by else None,
             storage_options=storage.storage_options(),
+            writer_properties=writer_properties(data.schema),
         )
     except DeltaError as exc:
         if "already exists" in str(exc):
@@ -106,8 +130,15 @@ def replace_rows(
     from deltalake import write_deltalake
 
     source, evolves = conform_to(data, table_schema(table), name)
+    properties = writer_properties(source.schema)
     if symbols is not None and not _may_hold(table, symbols):
-        write_deltalake(table, source, mode="append", schema_mode="merge" if evolves else None)
+        write_deltalake(
+            table,
+            source,
+            mode="append",
+            schema_mode="merge" if evolves else None,
+            writer_properties=properties,
+        )
         return MergeStats(data.num_rows, 0, table.version())
     write_deltalake(
         table,
@@ -115,6 +146,7 @@ def replace_rows(
         mode="overwrite",
         predicate=predicate,
         schema_mode="merge" if evolves else None,
+        writer_properties=properties,
     )
     return MergeStats(data.num_rows, 0, table.version())
 

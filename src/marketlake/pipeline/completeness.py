@@ -49,18 +49,35 @@ class Refetch:
 
 
 def _stored_by_symbol(ctx: RunContext, symbols: list[str]) -> dict[str, np.ndarray]:
+    """Each symbol's stored bar days, sorted (symbols without bars left out)."""
     days = stored_bar_days(ctx, symbols, None)
     found: dict[str, np.ndarray] = {}
     if days.num_rows == 0:
         return found
-    table = days.sort_by([("symbol", "ascending"), ("day", "ascending")])
-    values = table.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    names = table.column("symbol").to_pylist()
+    column = days.column("symbol").combine_chunks()
+    if not _grouped(column):  # handed-over and lake rows come grouped: sorting is rare
+        days = days.sort_by([("symbol", "ascending")])
+        column = days.column("symbol").combine_chunks()
+    values = days.column("day").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    runs = pc.run_end_encode(column)
     begin = 0
-    for end in pc.run_end_encode(table.column("symbol").combine_chunks()).run_ends.to_pylist():
-        found[names[begin]] = values[begin:end]
+    for name, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        found[name] = np.sort(values[begin:end])
         begin = end
     return found
+
+
+def _grouped(column: pa.Array) -> bool:
+    """True when ``column`` is sorted, so equal symbols are adjacent."""
+    if len(column) < 2:
+        return True
+    return bool(pc.all(pc.less_equal(column.slice(0, len(column) - 1), column.slice(1))).as_py())
+
+
+def _held(have: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Which of ``days`` are in the sorted ``have`` (``np.isin`` for a sorted haystack)."""
+    at = np.minimum(np.searchsorted(have, days), have.size - 1)
+    return have[at] == days
 
 
 def plan_refetch(ctx: RunContext) -> Refetch:
@@ -85,8 +102,9 @@ def plan_refetch(ctx: RunContext) -> Refetch:
         have = stored.get(symbol)
         if have is None or have.size == 0:
             continue  # nothing delivered at all: no history to be complete against
-        asked = np.unique(np.concatenate(parts))
-        missing = asked[(asked >= have[0]) & ~np.isin(asked, have)]
+        # one span is already sorted and unique: a session array of the calendar
+        asked = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+        missing = asked[(asked >= have[0]) & ~_held(have, asked)]
         if missing.size == 0:
             continue
         first, last = missing[0], missing[-1]

@@ -1,6 +1,7 @@
 """Fetched history onto the bus: raw payload kept, already-delivered bars dropped, span logged.
 
-Every request's payload is stored under ``raw/`` before its records are published. A
+Every request's payload is stored under ``raw/`` before its records are published (on a
+background thread, while the source produces the next request's batch). A
 request's bars, corporate actions and parser rejects go out as one message per dataset and
 symbol, keyed by symbol; the request's fetch-log row follows them on the same key, so the lake
 writer sees it only after the bars it covers.
@@ -8,7 +9,7 @@ writer sees it only after the bars it covers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +68,12 @@ def publish_batch(
     raw_suffix: str = "",
 ) -> tuple[int, int]:
     """Keep ``batch``'s raw payload and publish its records; return (bars, rejects) published."""
+    keep_raw(ctx, batch, raw_suffix)
+    return publish_records(producer, batch, delivered)
+
+
+def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None:
+    """Store ``batch``'s raw payload (if it has one) under ``raw/``."""
     from marketlake.lake.raw import write_raw
 
     if batch.raw:
@@ -79,6 +86,35 @@ def publish_batch(
             fmt=batch.raw_format,
             ingest_date=ctx.now.date(),
         )
+
+
+def raw_kept(
+    ctx: RunContext, batches: Iterable[HistoryBatch], raw_suffix: str = ""
+) -> Iterator[HistoryBatch]:
+    """``batches`` in order, each yielded only once its raw payload is stored.
+
+    One background thread compresses and writes a batch's payload while the source produces
+    the next batch and the caller publishes the previous one (zlib and fsync release the GIL).
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-raw") as pool:
+        pending: tuple[HistoryBatch, Future[None]] | None = None
+        for batch in batches:
+            stored = pool.submit(keep_raw, ctx, batch, raw_suffix)
+            if pending is not None:
+                pending[1].result()
+                yield pending[0]
+            pending = (batch, stored)
+        if pending is not None:
+            pending[1].result()
+            yield pending[0]
+
+
+def publish_records(
+    producer: Any, batch: HistoryBatch, delivered: Mapping[str, np.ndarray] | None = None
+) -> tuple[int, int]:
+    """Publish ``batch``'s records (bars already delivered left out); return (bars, rejects)."""
     sent = 0
     for symbol, part in per_symbol(batch.bars):
         part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
@@ -122,10 +158,9 @@ def publish_requests(
     suffix = f"-{REFETCH}" if kind == REFETCH else ""
     for (start, end), group in groups.items():
         delivered = {r.symbol: r.delivered for r in group}
-        for batch in ctx.source.fetch_history([r.symbol for r in group], start, end):
-            bars, rejects = publish_batch(
-                ctx, producer, batch, delivered=delivered, raw_suffix=suffix
-            )
+        batches = ctx.source.fetch_history([r.symbol for r in group], start, end)
+        for batch in raw_kept(ctx, batches, suffix):
+            bars, rejects = publish_records(producer, batch, delivered)
             published += bars
             result.quarantined += rejects
             done += 1
