@@ -49,7 +49,6 @@ from marketlake.schemas import (
 )
 
 QUARANTINE_AREA = "quarantine"
-LAKE_AREAS = ("curated", "analytics", "quality", QUARANTINE_AREA)
 
 
 def _keyed(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:

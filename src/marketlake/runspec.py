@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,10 +123,6 @@ class RunSpec:
                 "sources": sources,
             }
         )
-
-    def with_id(self, run_id: str) -> RunSpec:
-        """The same spec under another run id."""
-        return replace(self, run_id=check_run_id(run_id))
 
 
 def spec_path(run_id: str) -> str:
