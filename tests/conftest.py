@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.providers.replay import ProviderServer
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
 # Continuous integration installs every system program the tests need, so there a skipped
@@ -33,6 +36,16 @@ def _isolated_env(
             monkeypatch.delenv(name)
     cache = tmp_path_factory.getbasetemp() / "calendar-cache"
     monkeypatch.setenv("MARKETLAKE_CACHE_DIR", str(cache))
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    """A fresh local server replaying recorded provider responses."""
+    srv = ProviderServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,6 @@ YAHOO_BODY = "yahoo_chart/bodies/chart-AAPL-2020-08-31-to-2020-11-07.body.json"
 YAHOO_RANGE = ("--start", "2020-08-31", "--end", "2020-11-06")
 API_KEY = "av-secret-key-5H7Q"
 PERIOD = ("period1", "period2")
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    srv = ProviderServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def run(home: Path, server: ProviderServer, *args: str) -> tuple[int, str]:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.pipeline.cli import marketlake, sql_json
 from tests.pipeline.test_providers_e2e import API_KEY, run
@@ -19,15 +16,6 @@ from tests.providers.replay import ProviderServer, Reply, Seen
 
 AV_BODY = "alpha_vantage/asmarques_TIME_SERIES_DAILY_ADJUSTED_IBM_compact_2025-01-13.json"
 AV_RANGE = ("--start", "2024-08-20", "--end", "2025-01-13")
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    srv = ProviderServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def serve_av(server: ProviderServer, body: bytes) -> None:

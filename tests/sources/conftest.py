@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.providers.replay import ProviderServer
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,16 +25,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if live:
         config.hook.pytest_deselected(items=live)
         items[:] = [item for item in items if not off(item)]
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    """A fresh local provider server."""
-    srv = ProviderServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture
