@@ -68,9 +68,11 @@ def open_engine(settings: Settings) -> Engine:
 class Components:
     """The components ``settings`` configure, each opened on first use, closed together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, source: HistorySource | None = None) -> None:
         self.settings = settings
         self._opened: dict[str, Any] = {}
+        if source is not None:  # already opened for these settings (e.g. to plan a run)
+            self._opened["source"] = source
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         if name not in self._opened:

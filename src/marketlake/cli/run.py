@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from marketlake.components import Components, open_lake
+from marketlake.components import open_history_source, open_lake
 from marketlake.errors import ConfigError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.plan import (
@@ -22,6 +22,7 @@ from marketlake.pipeline.plan import (
 from marketlake.pipeline.runner import Runner, RunReport, get_stage, stage_names
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings, load_settings
+from marketlake.sources.base import HistorySource
 
 RUN_DEFINING = ("source", "symbols", "start", "end", "engine", "sources")
 
@@ -52,11 +53,13 @@ def run_pipeline(
             )
     if stage is not None or plan_only:
         check_split_stages(settings)
-    spec = _load_or_plan(settings, overrides, run_id, stage)
+    spec, source = _load_or_plan(settings, overrides, run_id, stage)
     if plan_only:
+        if source is not None:
+            source.close()
         sys.stdout.write(spec.run_id + "\n")
         return None
-    ctx = RunContext(settings, spec)
+    ctx = RunContext(settings, spec, source=source)
     progress = Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -88,8 +91,12 @@ def run_pipeline(
 
 def _load_or_plan(
     settings: Settings, overrides: dict[str, Any], run_id: str | None, stage: str | None
-) -> RunSpec:
-    """The stored spec of ``run_id``, or a new spec planned now (and stored)."""
+) -> tuple[RunSpec, HistorySource | None]:
+    """The stored spec of ``run_id``, or a new spec planned now (and stored).
+
+    A new plan also returns the source it opened (file sources list their symbols), so the
+    run reuses it instead of opening and reading the files again; the caller closes it.
+    """
     storage = open_lake(settings)
     spec = load_spec(storage, run_id) if run_id else None
     if spec is not None:
@@ -101,19 +108,20 @@ def _load_or_plan(
                 f"symbols, {spec.start} to {spec.end}, engine {spec.engine}); its stages take "
                 f"what it was planned with: drop {flags}"
             )
-        return spec
+        return spec, None
     if stage is not None and stage != stage_names()[0]:
         require_spec(storage, run_id or "")
-    with Components(settings) as components:
+    source = open_history_source(settings)
+    try:
         spec = plan_run(
-            settings,
-            components.source,
-            run_id=run_id,
-            symbols_explicit=overrides.get("symbols") is not None,
+            settings, source, run_id=run_id, symbols_explicit=overrides.get("symbols") is not None
         )
-    storage.check()
-    save_spec(storage, spec)
-    return spec
+        storage.check()
+        save_spec(storage, spec)
+    except BaseException:
+        source.close()
+        raise
+    return spec, source
 
 
 def summary_table(report: RunReport, ctx: RunContext) -> Table:

@@ -9,6 +9,7 @@ from marketlake.components import Components
 from marketlake.lake.handover import Handover
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings
+from marketlake.sources.base import HistorySource
 from marketlake.symbols import Symbol
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -27,9 +28,14 @@ class RunContext(Components):
     """
 
     def __init__(
-        self, settings: Settings, spec: RunSpec, progress: ProgressCallback = _no_progress
+        self,
+        settings: Settings,
+        spec: RunSpec,
+        progress: ProgressCallback = _no_progress,
+        *,
+        source: HistorySource | None = None,
     ) -> None:
-        super().__init__(spec.settings(settings))
+        super().__init__(spec.settings(settings), source=source)
         self.spec = spec
         self.progress = progress
         self.handover = Handover(self.settings.runner.handover_rows)
