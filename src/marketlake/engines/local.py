@@ -7,13 +7,19 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from marketlake.catalogue import BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS
+from marketlake.catalogue import (
+    BARS_1D_ADJUSTED,
+    DAILY_METRICS,
+    INDICATORS_1D,
+    MISSING_SESSIONS,
+    Dataset,
+)
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
 from marketlake.engines.lake_io import (
+    OutputWriter,
     bar_counts,
     present_symbols,
     read_bucket,
-    write_output,
 )
 from marketlake.lake.symbol_reads import bucket_symbols
 from marketlake.schemas import MISSING_SESSION_SCHEMA
@@ -35,10 +41,11 @@ class PolarsEngine(Engine):
         counts = bar_counts(job)
         result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
         work = bucket_symbols({s: counts[s] for s in result.symbols}, job.bucket_rows)
-        for done, bucket in enumerate(work, 1):
-            for name, written in self._process_bucket(job, bucket, result).items():
-                result.written[name] = result.written.get(name, 0) + written
-            job.progress(done, len(work))
+        with OutputWriter(job) as writer:
+            for done, bucket in enumerate(work, 1):
+                writer.submit(*self._process_bucket(job, bucket, result))
+                job.progress(done, len(work))
+        result.written.update(writer.written)
         outputs = [BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D]
         for dataset in outputs + ([MISSING_SESSIONS] if job.expected is not None else []):
             result.written.setdefault(dataset.name, 0)
@@ -46,7 +53,8 @@ class PolarsEngine(Engine):
 
     def _process_bucket(
         self, job: EngineJob, symbols: list[str], result: EngineResult
-    ) -> dict[str, int]:
+    ) -> tuple[list[tuple[Dataset, pa.Table]], list[str]]:
+        """The derived tables of one bucket, and the symbols whose rows they replace."""
         from marketlake.analytics.adjust import adjust_table
         from marketlake.analytics.partition import analyse_partition, split_analytics
 
@@ -55,17 +63,14 @@ class PolarsEngine(Engine):
         present = present_symbols(job, bars)
         adjusted = adjust_table(bars, actions)
         metrics, indicators = split_analytics(analyse_partition(adjusted))
-        written = {}
-        for dataset, table in (
+        outputs = [
             (BARS_1D_ADJUSTED, adjusted),
             (DAILY_METRICS, metrics),
             (INDICATORS_1D, indicators),
-        ):
-            written[dataset.name] = write_output(job, dataset, table, present)
+        ]
         if job.expected is not None:
-            missing = missing_sessions(bars, job.expected, job.now)
-            written[MISSING_SESSIONS.name] = write_output(job, MISSING_SESSIONS, missing, present)
-        return written
+            outputs.append((MISSING_SESSIONS, missing_sessions(bars, job.expected, job.now)))
+        return outputs, present
 
 
 def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:
