@@ -32,7 +32,8 @@ def fetch_history(ctx: RunContext) -> StageResult:
     Sim and provider sources are fetched incrementally (see
     :mod:`marketlake.pipeline.incremental`): only the sessions each symbol is missing, and a
     symbol with nothing missing not at all. A source with a request budget refuses the whole
-    plan before any request. File sources are read whole.
+    plan before any request. File sources are read whole; the files a folder source skipped
+    are named in the stage's summary.
     """
     from marketlake.pipeline.incremental import FETCH, is_incremental, plan_fetches
     from marketlake.pipeline.publish import check_budget, publish_batch, publish_requests
@@ -51,6 +52,10 @@ def fetch_history(ctx: RunContext) -> StageResult:
                 ctx.progress("fetch_history", done, max(len(symbols), done))
             producer.flush()
         result.detail["symbols"] = len(symbols)
+        skipped = ctx.source.skipped()
+        if skipped:
+            result.detail["skipped"] = skipped
+            result.detail["summary"] = f"{len(skipped)} skipped: {'; '.join(skipped)}"
         return result
     plan = plan_fetches(ctx)
     check_budget(ctx, plan.requests)

@@ -58,6 +58,10 @@ class HistorySource(ABC):
         """Symbols this source holds, when it knows them (files); None when any may be asked."""
         return None
 
+    def skipped(self) -> list[str]:
+        """Inputs this source left out (a folder's unreadable files), each as ``what: why``."""
+        return []
+
     @abstractmethod
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """Fetch daily bars and corporate actions of ``symbol`` for sessions in [start, end]."""
