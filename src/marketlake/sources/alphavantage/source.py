@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from marketlake.errors import ConfigError, SourceError, TransientError
+from marketlake.errors import ConfigError, SourceError
 from marketlake.records import reject_table
+from marketlake.retry import RetriesSpentError, RetryPolicy
 from marketlake.settings import AlphaVantageSettings
 from marketlake.sources.alphavantage import payload as av
 from marketlake.sources.alphavantage import rows
@@ -61,12 +61,18 @@ class AlphaVantageSource(HistorySource):
         )
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
         self._key = key
+        # throttling notices wait ``backoff_s`` and more; transport failures the client's short
+        # backoff (a server that cannot be reached at all is not retried)
+        self.throttle_policy = RetryPolicy(
+            max_attempts=retries + 1,
+            backoff_s=backoff_s,
+            max_backoff_s=60.0,
+            transient=(av.ThrottledError,),
+        )
         self.http = HttpClient(
             self.name,
             timeout_s=self.settings.timeout_s,
             retries=retries,
-            backoff_s=backoff_s,
-            max_backoff_s=60.0,
             secrets=(key,) if key else (),
             before_attempt=self.budget.acquire,
             sleep=sleep,
@@ -146,13 +152,12 @@ class AlphaVantageSource(HistorySource):
                 raise SourceError(redact(str(exc), [self._key])) from None
 
         def still_throttled(error: BaseException, attempts: int) -> BaseException:
-            return TransientError(
+            return RetriesSpentError(
                 f"{error} (still throttled after {attempts} attempts; wait for the per-minute "
                 "or per-day limit to reset)"
             )
 
-        throttled = replace(self.http.policy, transient=(av.ThrottledError,))
-        return self.http.retry(attempt, throttled, give_up=still_throttled)
+        return self.http.retry(attempt, self.throttle_policy, give_up=still_throttled)
 
     def _raw(self, response: httpx.Response) -> bytes:
         body = response.content
