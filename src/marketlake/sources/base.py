@@ -58,8 +58,9 @@ class HistorySource(ABC):
         """Symbols this source holds, when it knows them (files); None when any may be asked."""
         return None
 
-    def skipped(self) -> list[str]:
-        """Inputs this source left out (a folder's unreadable files), each as ``what: why``."""
+    def notes(self) -> list[str]:
+        """What the run summary should say about this source's fetch, one line each: the files
+        a folder source skipped, an endpoint a provider source gave up for another."""
         return []
 
     @abstractmethod

@@ -123,6 +123,10 @@ class FileSource(HistorySource):
         self._parsed_files()
         return list(self._skipped)
 
+    def notes(self) -> list[str]:
+        """The skipped files, for the run summary."""
+        return [f"skipped {reason}" for reason in self.skipped()]
+
     def _parsed_files(self) -> list[tuple[Path, _Parsed]]:
         """Every readable file, parsed; a folder's unreadable files are noted and left out."""
         if self._usable is not None:
