@@ -330,8 +330,11 @@ def test_a_free_key_loads_history_from_the_free_series(
     server: ProviderServer, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = serve_free_key(server, refused_answer(kind))
-    av = source(server, daily_function="auto")
+    av = source(server, daily_function="auto", per_day=2)
     assert av.plan(["MSFT", "AAPL"], *MAY_2018) == 3  # one probe of the adjusted series
+    with pytest.raises(TerminalError, match=r"2 symbols .* \(and 1 request to learn whether"):
+        av.check_budget(["MSFT", "AAPL"], *MAY_2018)
+    av = source(server, daily_function="auto")
     batches = list(av.fetch_history(["MSFT", "AAPL"], *MAY_2018))
     functions = [seen.query["function"] for seen in server.hits("/query")]
     assert functions == ["TIME_SERIES_DAILY_ADJUSTED", "TIME_SERIES_DAILY", "TIME_SERIES_DAILY"]

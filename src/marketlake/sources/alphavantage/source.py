@@ -125,7 +125,14 @@ class AlphaVantageSource(HistorySource):
     def check_budget(self, symbols: Sequence[str], start: date, end: date) -> None:
         """Raise a TerminalError up front when the backfill would exceed today's budget."""
         need = self.plan(symbols, start, end)
-        self.budget.check(need, f"a backfill of {need} symbols from {start} to {end}")
+        count = len(parse_symbols(symbols))
+        probe = (
+            f" (and 1 request to learn whether the key may use {DAILY_ADJUSTED}; set "
+            "sources.alphavantage.daily_function to skip it)"
+            if need > count
+            else ""
+        )
+        self.budget.check(need, f"a backfill of {count} symbols from {start} to {end}{probe}")
 
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
