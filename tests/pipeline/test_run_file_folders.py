@@ -88,3 +88,17 @@ def test_a_folder_with_no_usable_file_is_an_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "no usable csv file" in output and "notes.txt" in output and "empty.csv" in output
+
+
+def test_a_symbol_asked_for_that_the_files_lack_is_an_error(
+    real_data: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "JPM.csv"
+    shutil.copy(real_data / NASDAQ, path)
+    home = tmp_path / "h"
+    proc = marketlake(
+        "run", "--home", str(home), "--source", "csv", "--path", str(path), "--symbols", "AAPL"
+    )
+    assert proc.returncode != 0
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert "symbol AAPL not found in" in output and "available: ['JPM']" in output

@@ -76,7 +76,10 @@ class _Parsed:
 
     @property
     def symbols(self) -> list[str]:
-        return sorted(set(self.bars["symbol"].to_list()) | set(self.actions["symbol"].to_list()))
+        """Symbols with bars, actions or rejected rows (whose rows then go to quarantine)."""
+        rejected = {r.symbol for r in self.rejects if r.symbol}
+        found = set(self.bars["symbol"].to_list()) | set(self.actions["symbol"].to_list())
+        return sorted(found | rejected)
 
 
 class FileSource(HistorySource):
@@ -176,10 +179,20 @@ class FileSource(HistorySource):
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
     ) -> Iterator[HistoryBatch]:
-        """One batch per file, filtered to ``symbols`` and to dates in [start, end]."""
+        """One batch per file, filtered to ``symbols`` and to dates in [start, end].
+
+        A symbol asked for that no file holds is a SourceError naming it.
+        """
         import polars as pl
 
         wanted = parse_symbols(symbols)
+        available = self.available_symbols()
+        missing = sorted(set(wanted) - set(available))
+        if missing:
+            raise SourceError(
+                f"symbol{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in "
+                f"{self.path}; available: {available}"
+            )
         stamp = datetime.now(UTC)
         for path, parsed in self._parsed_files():
             keep = pl.col("symbol").is_in(wanted) & pl.col("day").is_between(start, end)

@@ -1,4 +1,4 @@
-"""Dates with UTC offsets, text encodings, and folders with files that cannot be read."""
+"""Nothing vanishes: offset dates, text encodings, unreadable files, symbols without rows."""
 
 from __future__ import annotations
 
@@ -112,3 +112,21 @@ def test_a_single_unreadable_file_is_an_error_not_a_skip(tmp_path: Path) -> None
     path.write_text("downloaded by hand\n")
     with pytest.raises(SourceError, match=r"notes\.txt: no date and close columns"):
         FileSource(path, fmt="csv").available_symbols()
+
+
+def test_a_symbol_whose_every_row_failed_is_kept_for_its_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "symbol,date,close\nAAPL,2021-01-04,1.5\nKO,2021/13/01,51.2\nKO,2021-01-05,n/a\n"
+    )
+    source = FileSource(path)
+    assert source.available_symbols() == ["AAPL", "KO"]
+    [batch] = source.fetch_history(source.available_symbols(), *WIDE)
+    assert batch.bars.column("symbol").to_pylist() == ["AAPL"]
+    assert batch.rejects.column("symbol").to_pylist() == ["KO", "KO"]
+
+
+def test_symbols_asked_for_that_no_file_holds_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "JPM.csv").write_text("Date,Close\n2021-01-04,120.5\n")
+    with pytest.raises(SourceError, match=r"symbols AAPL, MSFT not found in .*\['JPM'\]"):
+        list(FileSource(tmp_path).fetch_history(["JPM", "MSFT", "AAPL"], *WIDE))
