@@ -32,7 +32,8 @@ def fetch_history(ctx: RunContext) -> StageResult:
     Sim and provider sources are fetched incrementally (see
     :mod:`marketlake.pipeline.incremental`): only the sessions each symbol is missing, and a
     symbol with nothing missing not at all. A source with a request budget refuses the whole
-    plan before any request. File sources are read whole.
+    plan before any request. File sources are read whole. What the source notes (the files a
+    folder source skipped, an endpoint a provider was refused) ends the stage's summary.
     """
     from marketlake.pipeline.incremental import FETCH, is_incremental, plan_fetches
     from marketlake.pipeline.publish import check_budget, publish_batch, publish_requests
@@ -51,6 +52,7 @@ def fetch_history(ctx: RunContext) -> StageResult:
                 ctx.progress("fetch_history", done, max(len(symbols), done))
             producer.flush()
         result.detail["symbols"] = len(symbols)
+        _add_notes(result, ctx.source.notes())
         return result
     plan = plan_fetches(ctx)
     check_budget(ctx, plan.requests)
@@ -66,7 +68,15 @@ def fetch_history(ctx: RunContext) -> StageResult:
         summary=f"{fetched} symbols fetched ({plan.sessions} sessions), "
         f"{len(plan.up_to_date)} up to date",
     )
+    _add_notes(result, ctx.source.notes())
     return result
+
+
+def _add_notes(result: StageResult, notes: list[str]) -> None:
+    """The source's notes (skipped files, an endpoint given up) in the detail and summary."""
+    if notes:
+        result.detail["notes"] = notes
+        result.detail["summary"] = "; ".join(filter(None, [result.detail.get("summary"), *notes]))
 
 
 def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:

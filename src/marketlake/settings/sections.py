@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -40,6 +41,8 @@ class AlphaVantageSettings(Section):
     requests_per_minute: int = 5
     requests_per_day: int = 25
     timeout_s: float = 20.0
+    # auto: TIME_SERIES_DAILY_ADJUSTED, else TIME_SERIES_DAILY once the key is refused it
+    daily_function: Literal["auto", "TIME_SERIES_DAILY_ADJUSTED", "TIME_SERIES_DAILY"] = "auto"
 
 
 class SourcesSettings(Section):
