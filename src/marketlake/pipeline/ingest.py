@@ -190,7 +190,8 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
         known_actions,
         sessions=ctx.calendar.days,
         max_daily_jump=ctx.settings.validation.max_daily_jump,
-        previous=previous,
+        max_volume=ctx.settings.validation.max_volume,
+        previous=stored,
         now=ctx.now,
     )
     rejects.append(checked.rejects)
