@@ -58,9 +58,20 @@ def _with_context(batch: pl.DataFrame, previous: pl.DataFrame | None) -> pl.Data
     )
     if previous is None or previous.height == 0:
         return rows
+    spans = rows.group_by("symbol").agg(
+        pl.col("ts").min().alias("_first"), pl.col("ts").max().alias("_last")
+    )
+    near = previous.select("symbol", pl.col("ts").cast(_UTC_US), "close").join(spans, on="symbol")
+    # only the bars within each symbol's span of the batch, and the last one before it, matter
+    before = near.filter(pl.col("ts") < pl.col("_first")).sort("symbol", "ts")
     stored = (
-        previous.select("symbol", pl.col("ts").cast(_UTC_US), "close")
-        .filter(pl.col("symbol").is_in(batch["symbol"].unique().implode()))
+        pl.concat(
+            [
+                before.group_by("symbol", maintain_order=True).last(),
+                near.filter(pl.col("ts").is_between(pl.col("_first"), pl.col("_last"))),
+            ]
+        )
+        .drop("_first", "_last")
         .join(rows.select("symbol", "ts"), on=["symbol", "ts"], how="anti")
         .unique(subset=["symbol", "ts"], keep="last", maintain_order=True)
         .with_columns(
