@@ -107,6 +107,8 @@ def _quarantine_record(
         "record": text,
         "source": source,
         "quarantined_at": quarantined_at,
+        "resolved_at": None,
+        "resolution": None,
     }
 
 
@@ -194,6 +196,8 @@ def quarantine_rows(
             else _copied(rows, "source", pa.string())
         ),
         "quarantined_at": pa.array([stamp.astimezone(UTC)] * count, UTC_US),
+        "resolved_at": pa.nulls(count, UTC_US),
+        "resolution": pa.nulls(count, pa.string()),
     }
     return pa.table(columns, schema=QUARANTINE_SCHEMA)
 
