@@ -4,7 +4,8 @@ Alpha Vantage's raw daily files have prices as traded and no split events. Every
 the splits are inferred from price gaps that match a split ratio with the inverse volume
 change, and adjusted prices are continuous across them. A special distribution (GOOGL's Class C
 shares, paid as a $567.97 dividend) is kept. Quarantine rows of an older lake that a later run
-stores after all are marked resolved and no longer count as current.
+stores after all are marked resolved and no longer count as current; splits the source reports
+later replace the inferred ones.
 """
 
 from __future__ import annotations
@@ -196,3 +197,19 @@ def test_an_older_lake_is_read_and_its_quarantine_resolved(real_data: Path, tmp_
     again = _run(home, csv)  # nothing left to resolve; nothing quarantined twice
     assert "quarantined records resolved" not in again
     assert sql_json(home, "SELECT count(*) AS n FROM quarantine") == [{"n": lost}]
+
+    # The splits arrive: Alpha Vantage's adjusted file reports them, replacing the inferred ones.
+    adjusted = tmp_path / "adjusted" / "AAPL_daily_adjusted_av_to-2020-12-04.csv"
+    adjusted.parent.mkdir()
+    shutil.copy(real_data / "daily" / "alphavantage_adjusted" / adjusted.name, adjusted)
+    _run(home, adjusted)
+    splits = sql_json(
+        home,
+        "SELECT CAST(ex_date AS DATE) AS day, ratio, inferred FROM corporate_actions "
+        "WHERE kind = 'split' ORDER BY ex_date",
+    )
+    assert splits == [
+        {"day": day, "ratio": ratio, "inferred": False}
+        for symbol, day, ratio in INFERRED
+        if symbol == "AAPL"
+    ]

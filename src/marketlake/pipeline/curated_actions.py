@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from marketlake.pipeline.context import RunContext
+    from marketlake.lake.tables import LakeTables
 
 
 def marked(actions: pa.Table, inferred: bool) -> pa.Table:
@@ -30,38 +30,37 @@ def marked(actions: pa.Table, inferred: bool) -> pa.Table:
     return CORPORATE_ACTIONS.conform(actions.append_column("inferred", column))
 
 
-def store_actions(ctx: RunContext, actions: pa.Table) -> None:
+def store_actions(tables: LakeTables, actions: pa.Table) -> list[str]:
     """Merge curated ``actions`` into the lake; drop inferred splits that reported splits
-    near them replace."""
+    near them replace. Returns the symbols whose actions changed."""
     if actions.num_rows == 0:
-        return
-    symbols = pc.unique(actions.column("symbol")).to_pylist()
-    ctx.handover.discard(CORPORATE_ACTIONS, symbols)
-    ctx.tables.merge(CORPORATE_ACTIONS, actions, CORPORATE_ACTION_KEYS)
+        return []
+    tables.merge(CORPORATE_ACTIONS, actions, CORPORATE_ACTION_KEYS)
     reported = actions.filter(
         pc.and_(pc.equal(actions.column("kind"), SPLIT), pc.invert(_inferred(actions)))
     )
     if reported.num_rows:
-        _drop_replaced(ctx, reported)
+        _drop_replaced(tables, reported)
+    return [str(s) for s in pc.unique(actions.column("symbol")).to_pylist()]
 
 
-def read_actions(ctx: RunContext, symbols: Sequence[str]) -> pa.Table:
+def read_actions(tables: LakeTables, symbols: Sequence[str]) -> pa.Table:
     """Every curated action of ``symbols`` (the curated schema; older tables without
     ``inferred`` read it as null)."""
-    if not symbols or not ctx.tables.exists(CORPORATE_ACTIONS):
+    if not symbols or not tables.exists(CORPORATE_ACTIONS):
         return CURATED_ACTION_SCHEMA.empty_table()
-    return CORPORATE_ACTIONS.conform(ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols))
+    return CORPORATE_ACTIONS.conform(tables.read_symbols(CORPORATE_ACTIONS, symbols))
 
 
 def _inferred(actions: pa.Table) -> pa.ChunkedArray:
     return pc.fill_null(actions.column("inferred"), False)
 
 
-def _drop_replaced(ctx: RunContext, reported: pa.Table) -> None:
+def _drop_replaced(tables: LakeTables, reported: pa.Table) -> None:
     """Remove inferred splits within ``NEARBY`` of a reported split of the same symbol on
     another ex-date (one on the same ex-date was overwritten by the MERGE)."""
     symbols = pc.unique(reported.column("symbol")).to_pylist()
-    stored = read_actions(ctx, symbols)
+    stored = read_actions(tables, symbols)
     guessed = stored.filter(_inferred(stored))
     if guessed.num_rows == 0:
         return
@@ -88,4 +87,4 @@ def _drop_replaced(ctx: RunContext, reported: pa.Table) -> None:
         )
     )
     keep = pc.or_(keep, pc.not_equal(mine.column("kind"), SPLIT))
-    ctx.tables.replace_symbols(CORPORATE_ACTIONS, mine.filter(keep), owners, CORPORATE_ACTION_KEYS)
+    tables.replace_symbols(CORPORATE_ACTIONS, mine.filter(keep), owners, CORPORATE_ACTION_KEYS)

@@ -174,16 +174,18 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     feed_actions = check_feed_actions(good_actions.cast(CORPORATE_ACTION_SCHEMA), bars, previous)
     good_actions = feed_actions.kept
     rejects.append(feed_actions.rejects)
-    store_actions(ctx, marked(good_actions, inferred=False))
+    ctx.handover.discard(CORPORATE_ACTIONS, store_actions(ctx.tables, marked(good_actions, False)))
     known_actions = (
-        read_actions(ctx, bar_symbols) if bars.num_rows else CURATED_ACTION_SCHEMA.empty_table()
+        read_actions(ctx.tables, bar_symbols)
+        if bars.num_rows
+        else CURATED_ACTION_SCHEMA.empty_table()
     )
 
     feed_bars = check_feed_bars(bars, known_actions, previous)
     rejects.append(feed_bars.rejects)
     if feed_bars.inferred.num_rows:
         inferred = marked(feed_bars.inferred, inferred=True)
-        store_actions(ctx, inferred)
+        store_actions(ctx.tables, inferred)
         known_actions = pa.concat_tables([known_actions, inferred])
         result.detail["inferred_splits"] = (
             result.detail.get("inferred_splits", 0) + inferred.num_rows
