@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, RECONCILIATION
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, QUARANTINE, RECONCILIATION
 from marketlake.errors import TransientError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.messages import HISTORY_TOPIC
@@ -163,7 +163,8 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     actions = _drop_redeliveries(
         _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
     )
-    rejects = [_concat(tables["quarantine"], QUARANTINE_SCHEMA)]
+    # conform: a message an older version published lacks the quarantine's newer columns
+    rejects = [_concat([QUARANTINE.conform(t) for t in tables["quarantine"]], QUARANTINE_SCHEMA)]
     result.rows_in += bars.num_rows + actions.num_rows
     bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
     stored = _stored_bars(ctx, bar_symbols)
