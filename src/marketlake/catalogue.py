@@ -25,7 +25,7 @@ from marketlake.schemas import (
     BAR_SCHEMA,
     BARS_1M_SCHEMA,
     CORPORATE_ACTION_KEYS,
-    CORPORATE_ACTION_SCHEMA,
+    CURATED_ACTION_SCHEMA,
     DAILY_METRICS_SCHEMA,
     FETCH_LOG_KEYS,
     FETCH_LOG_SCHEMA,
@@ -74,6 +74,9 @@ class Dataset:
     lake: str | None = None
     partition_by: tuple[str, ...] = ()
     in_warehouse: bool = True
+    added: tuple[str, ...] = ()
+    """Nullable columns added after the dataset was first released: data without them (a lake
+    table an older version wrote) reads them as nulls."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema", _keyed(self.schema, self.keys))
@@ -98,8 +101,14 @@ class Dataset:
     def conform(self, table: pa.Table) -> pa.Table:
         """``table``'s columns selected and cast to this dataset's schema (extras dropped).
 
-        Raise TerminalError when a column is missing, a key holds nulls or a cast fails.
+        Columns of ``added`` that ``table`` lacks become nulls. Raise TerminalError when
+        another column is missing, a key holds nulls or a cast fails.
         """
+        for name in self.added:
+            if name not in table.column_names:
+                table = table.append_column(
+                    self.schema.field(name), pa.nulls(table.num_rows, self.schema.field(name).type)
+                )
         return conform(table, self.schema, self.name)
 
 
@@ -112,10 +121,13 @@ BARS_1D = Dataset(
 )
 CORPORATE_ACTIONS = Dataset(
     "corporate_actions",
-    CORPORATE_ACTION_SCHEMA,
+    CURATED_ACTION_SCHEMA,
     CORPORATE_ACTION_KEYS,
-    "Splits (ratio: new shares per old share) and cash dividends (amount per share).",
+    "Splits (ratio: new shares per old share) and cash dividends (amount per share); "
+    "inferred: a split inferred from the bars (a price gap matching a split ratio with the "
+    "inverse volume change), replaced when the source reports it.",
     lake="curated/corporate_actions",
+    added=("inferred",),
 )
 BARS_1D_ADJUSTED = Dataset(
     "bars_1d_adjusted",
@@ -202,7 +214,9 @@ QUARANTINE = Dataset(
     "quarantine",
     QUARANTINE_SCHEMA,
     QUARANTINE_KEYS,
-    "Rejected records with the rule that rejected them.",
+    "Rejected records with the rule that rejected them; resolved_at is set when a later run "
+    "stored the record after all (current rows: resolved_at IS NULL).",
+    added=("resolved_at", "resolution"),
 )
 SYMBOLS = Dataset(
     "symbols",

@@ -33,6 +33,15 @@ CORPORATE_ACTION_SCHEMA = pa.schema(
     ]
 )
 CORPORATE_ACTION_KEYS = ("symbol", "ex_date", "kind")
+CURATED_ACTION_SCHEMA = pa.schema(
+    [
+        *CORPORATE_ACTION_SCHEMA,
+        # true: a split the lake writer inferred from a price gap matching a split ratio with
+        # the inverse volume change; false or null (rows written before the column): reported
+        # by the source
+        pa.field("inferred", pa.bool_()),
+    ]
+)
 
 TICK_SCHEMA = pa.schema(
     [
@@ -57,6 +66,10 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("record", pa.string()),  # the record as JSON
         pa.field("source", pa.string()),
         pa.field("quarantined_at", UTC_US, nullable=False),
+        # set when a later run stored the record after all (e.g. the split that explains it
+        # arrived): the row is kept for the audit but no longer counts as current
+        pa.field("resolved_at", UTC_US),
+        pa.field("resolution", pa.string()),
     ]
 )
 QUARANTINE_KEYS = ("dataset", "record_id", "rule")

@@ -69,7 +69,7 @@ def read_bucket(job: EngineJob, symbols: list[str]) -> tuple[pa.Table, pa.Table]
             job.bars_version is not None and job.actions_version is None
         ):
             actions = tables.read_symbols(CORPORATE_ACTIONS, symbols, version=job.actions_version)
-    return bars, actions.cast(CORPORATE_ACTION_SCHEMA)
+    return bars, actions.select(CORPORATE_ACTION_SCHEMA.names).cast(CORPORATE_ACTION_SCHEMA)
 
 
 def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:

@@ -12,13 +12,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, RECONCILIATION
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, QUARANTINE, RECONCILIATION
 from marketlake.errors import TransientError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.messages import HISTORY_TOPIC
 from marketlake.pipeline.result import StageResult
 from marketlake.rows import deduplicate
-from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_KEYS, CORPORATE_ACTION_SCHEMA
+from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 
 LAKE_WRITER_GROUP = "lake-writer"
 HISTORY_PARTITIONS = 4
@@ -155,12 +155,14 @@ def _count(result: StageResult, counts: dict[str, int]) -> None:
 def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
     """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
     quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
-    from marketlake.lake.quarantine import write_quarantine
+    from marketlake.lake.quarantine import resolve_stored, write_quarantine
     from marketlake.pipeline.chunks import after_merge
+    from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
     from marketlake.schemas import (
+        CURATED_ACTION_SCHEMA,
         FETCH_LOG_KEYS,
         FETCH_LOG_SCHEMA,
         QUARANTINE_SCHEMA,
@@ -171,7 +173,8 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     actions = _drop_redeliveries(
         _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
     )
-    rejects = [_concat(tables["quarantine"], QUARANTINE_SCHEMA)]
+    # conform: a message an older version published lacks the quarantine's newer columns
+    rejects = [_concat([QUARANTINE.conform(t) for t in tables["quarantine"]], QUARANTINE_SCHEMA)]
     result.rows_in += bars.num_rows + actions.num_rows
     bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
     stored = _stored_bars(ctx, bar_symbols)
@@ -182,25 +185,31 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     feed_actions = check_feed_actions(good_actions.cast(CORPORATE_ACTION_SCHEMA), bars, previous)
     good_actions = feed_actions.kept
     rejects.append(feed_actions.rejects)
-    if good_actions.num_rows:
-        changed = pc.unique(good_actions.column("symbol")).to_pylist()
-        ctx.handover.discard(CORPORATE_ACTIONS, changed)
-        ctx.tables.merge(CORPORATE_ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
-    known_actions = good_actions
-    if ctx.tables.exists(CORPORATE_ACTIONS) and bars.num_rows:
-        known_actions = ctx.tables.read_symbols(CORPORATE_ACTIONS, bar_symbols)
-    known_actions = known_actions.cast(CORPORATE_ACTION_SCHEMA)
-    if bars.num_rows:
-        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
+    ctx.handover.discard(CORPORATE_ACTIONS, store_actions(ctx.tables, marked(good_actions, False)))
+    known_actions = (
+        read_actions(ctx.tables, bar_symbols)
+        if bars.num_rows
+        else CURATED_ACTION_SCHEMA.empty_table()
+    )
 
     feed_bars = check_feed_bars(bars, known_actions, previous)
     rejects.append(feed_bars.rejects)
+    if feed_bars.inferred.num_rows:
+        inferred = marked(feed_bars.inferred, inferred=True)
+        store_actions(ctx.tables, inferred)
+        known_actions = pa.concat_tables([known_actions, inferred])
+        result.detail["inferred_splits"] = (
+            result.detail.get("inferred_splits", 0) + inferred.num_rows
+        )
+    if bars.num_rows:
+        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
     checked = validate_bars(
         feed_bars.kept,
         known_actions,
         sessions=ctx.calendar.days,
         max_daily_jump=ctx.settings.validation.max_daily_jump,
-        previous=previous,
+        max_volume=ctx.settings.validation.max_volume,
+        previous=stored,
         now=ctx.now,
     )
     rejects.append(checked.rejects)
@@ -218,6 +227,8 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
     if all_rejects.num_rows:
         write_quarantine(ctx.tables, all_rejects)
+    resolved = resolve_stored(ctx.tables, written, good_actions, ctx.now)
+    result.detail["quarantine_resolved"] = result.detail.get("quarantine_resolved", 0) + resolved
     result.rows_out += checked.bars.num_rows + good_actions.num_rows
     result.quarantined += all_rejects.num_rows
     _count(result, checked.counts)
@@ -309,6 +320,10 @@ def _consume_summary(detail: dict[str, Any]) -> str:
         f"({detail.get('refetch_filled', 0)} filled)",
         f"{detail.get('reconciliation_flags', 0)} reconciliation flags",
     ]
+    if detail.get("inferred_splits"):
+        parts.append(f"{detail['inferred_splits']} splits inferred from the bars")
+    if detail.get("quarantine_resolved"):
+        parts.append(f"{detail['quarantine_resolved']} quarantined records resolved")
     feed = [f"{rule} {detail[rule]}" for rule in FEED_RULES if detail.get(rule)]
     if feed:
         parts.append("feed rules: " + ", ".join(feed))

@@ -61,6 +61,12 @@ class ValidationSettings(Section):
         default=0.6,
         description="largest |close/prev_close - 1| not explained by a corporate action",
     )
+    max_volume: float = Field(
+        default=1e12,
+        gt=0,
+        description="largest volume of one daily bar; a bar above it is quarantined as "
+        "implausible_volume",
+    )
     max_source_diff: float = Field(
         default=0.001,
         description="largest relative close difference between two sources' bars of one "
