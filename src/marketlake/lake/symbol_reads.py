@@ -108,9 +108,9 @@ def read_symbols(
             present = [name for name in read_columns if name in file.schema_arrow.names]
             part = file.read_row_groups(groups, columns=present)
         keep = _is_in(part.column(SYMBOL), value_set)
+        part = conform_columns(_decoded_symbols(part), full)  # no string_view: filter needs it
         if not pc.all(keep).as_py():  # a file of only wanted symbols needs no copy
             part = part.filter(keep)
-        part = conform_columns(part, full)
         parts.append(part.select(schema.names))
     if not parts:
         return schema.empty_table()
@@ -133,6 +133,24 @@ def _is_in(column: pa.ChunkedArray, value_set: pa.Array) -> pa.ChunkedArray:
         else:
             chunks.append(pc.fill_null(pc.is_in(chunk, value_set=value_set), False))
     return pa.chunked_array(chunks, pa.bool_())
+
+
+def _decoded_symbols(part: pa.Table) -> pa.Table:
+    """``part`` with its dictionary-encoded ``symbol`` column as plain strings.
+
+    The dictionary is cast first: files written by MERGE hold ``string_view`` values, which
+    pyarrow cannot gather by index.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = part.column(SYMBOL)
+    if not pa.types.is_dictionary(column.type):
+        return part
+    chunks = [pc.take(c.dictionary.cast(pa.string()), c.indices) for c in column.chunks]
+    index = part.schema.get_field_index(SYMBOL)
+    field = pa.field(SYMBOL, pa.string(), part.schema.field(index).nullable)
+    return part.set_column(index, field, pa.chunked_array(chunks, pa.string()))
 
 
 def count_symbols(
