@@ -74,14 +74,14 @@ def publish_batch(
 
 def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None:
     """Store ``batch``'s raw payload (if it has one) under ``raw/``."""
-    from marketlake.lake.raw import write_raw
+    from marketlake.lake.raw import raw_name, write_raw
 
     if batch.raw:
         write_raw(
             ctx.storage,
             source=batch.source,
             dataset="bars_1d",
-            batch_id=batch.batch_id + raw_suffix,
+            batch_id=raw_name(batch.batch_id + raw_suffix),
             payload=batch.raw,
             fmt=batch.raw_format,
             ingest_date=ctx.now.date(),
