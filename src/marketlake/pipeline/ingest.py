@@ -220,8 +220,14 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
 
 
 def _drain(ctx: RunContext, result: StageResult) -> None:
-    """Write every unread history message to the lake, committing after each chunk."""
+    """Write every unread history message of this run to the lake, committing after each chunk.
+
+    Messages another run published (one that failed before its lake writer took them) are
+    skipped and counted in ``other_runs_skipped``: that run's fetch log never recorded them,
+    so its symbols are fetched again by the next run that asks for them.
+    """
     from marketlake.pipeline.chunks import symbol_buckets
+    from marketlake.pipeline.messages import RUN_HEADER
 
     bus = ctx.bus
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
@@ -239,7 +245,11 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                         f"but delivered none for {STALL_TIMEOUT_S:.0f} s"
                     )
                 continue
-            for chunk in symbol_buckets(messages, ctx.settings.runner.bucket_rows):
+            own = [m for m in messages if m.headers.get(RUN_HEADER) == ctx.run_id]
+            if len(own) < len(messages):
+                skipped = result.detail.get("other_runs_skipped", 0)
+                result.detail["other_runs_skipped"] = skipped + len(messages) - len(own)
+            for chunk in symbol_buckets(own, ctx.settings.runner.bucket_rows):
                 _write_chunk(ctx, chunk, result)
             consumer.commit()
             done += len(messages)
@@ -302,4 +312,6 @@ def _consume_summary(detail: dict[str, Any]) -> str:
     feed = [f"{rule} {detail[rule]}" for rule in FEED_RULES if detail.get(rule)]
     if feed:
         parts.append("feed rules: " + ", ".join(feed))
+    if detail.get("other_runs_skipped"):
+        parts.append(f"{detail['other_runs_skipped']} messages left by other runs skipped")
     return "; ".join(parts)

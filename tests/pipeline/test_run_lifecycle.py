@@ -1,0 +1,60 @@
+"""What one run leaves for the next: nothing of a failed run's messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deltalake import DeltaTable
+
+from tests.pipeline.cli import marketlake, sql_json
+
+RANGE = ("--start", "2024-01-02", "--end", "2024-06-28")
+ANALYTICS = ("bars_1d_adjusted", "daily_metrics", "indicators_1d")
+NASDAQ_AAPL = "daily/nasdaq_format/AAPL_2008-11-24_2018-11-23.csv"
+
+
+def ok(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = marketlake(*args, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def stage_detail(home: Path, run_id: str, stage: str) -> dict[str, Any]:
+    (row,) = sql_json(
+        home, f"SELECT detail FROM runs WHERE run_id = '{run_id}' AND stage = '{stage}'"
+    )
+    detail: dict[str, Any] = json.loads(row["detail"])
+    return detail
+
+
+def last_run_id(home: Path) -> str:
+    rows = sql_json(home, "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")
+    return str(rows[0]["run_id"])
+
+
+def versions(home: Path) -> dict[str, int]:
+    return {t: DeltaTable(str(home / "lake" / "analytics" / t)).version() for t in ANALYTICS}
+
+
+# -- a run consumes only its own messages ----------------------------------------------------
+
+
+def test_messages_of_a_run_that_never_consumed_are_not_merged_by_the_next(home: Path) -> None:
+    left = ok("run", "--plan", "--home", str(home), "--symbols", "BRK.B,BTC-USD", *RANGE).strip()
+    ok("run", "--home", str(home), "--stage", "fetch_history", "--run-id", left)
+    # the planned run stops here, its messages on the bus; an unrelated run comes next
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    other = last_run_id(home)
+    assert stage_detail(home, other, "consume_history")["other_runs_skipped"] > 0
+    lake = DeltaTable(str(home / "lake" / "curated" / "bars_1d")).to_pyarrow_table()
+    assert set(lake.column("symbol").to_pylist()) == {"AAPL"}
+    rows = sql_json(home, "SELECT DISTINCT symbol FROM bars_1d")
+    assert rows == [{"symbol": "AAPL"}]
+
+    # the first run, resumed, fetches again what it never wrote: nothing is lost
+    ok("run", "--home", str(home), "--run-id", left)
+    rows = sql_json(home, "SELECT symbol, count(*) AS n FROM bars_1d GROUP BY 1 ORDER BY 1")
+    assert {r["symbol"] for r in rows} == {"AAPL", "BRK.B", "BTC-USD"}
+    assert len({r["n"] for r in rows}) == 1
