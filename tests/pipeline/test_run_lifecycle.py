@@ -1,14 +1,21 @@
-"""What one run leaves for the next: nothing of a failed run's messages."""
+"""What one run leaves for the next: nothing of a failed run's messages, and no stage left
+``running`` by a killed process."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, sql_json
+from tests.providers.replay import ProviderServer, Reply, Seen
 
 RANGE = ("--start", "2024-01-02", "--end", "2024-06-28")
 ANALYTICS = ("bars_1d_adjusted", "daily_metrics", "indicators_1d")
@@ -58,3 +65,41 @@ def test_messages_of_a_run_that_never_consumed_are_not_merged_by_the_next(home: 
     rows = sql_json(home, "SELECT symbol, count(*) AS n FROM bars_1d GROUP BY 1 ORDER BY 1")
     assert {r["symbol"] for r in rows} == {"AAPL", "BRK.B", "BTC-USD"}
     assert len({r["n"] for r in rows}) == 1
+
+
+# -- a killed run's stages are marked abandoned ----------------------------------------------
+
+
+def test_stage_of_a_killed_run_is_marked_abandoned_by_the_next_run(
+    server: ProviderServer, home: Path
+) -> None:
+    seen: list[Seen] = []
+
+    def route(request: Seen) -> Reply | None:
+        seen.append(request)
+        return Reply(200, b"{}", delay_s=60)  # holds the run inside fetch_history
+
+    server.route = route
+    env = {**os.environ, "MARKETLAKE_SOURCES__YAHOO__BASE_URL": server.url}
+    args = ["run", "--home", str(home), "--source", "yahoo", "--symbols", "AAPL", *RANGE]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marketlake", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        while not seen and proc.poll() is None:  # the fetch has begun: its row says running
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert seen, "the run ended before it asked the source"
+
+    ok("run", "--home", str(home), "--symbols", "MSFT", *RANGE)
+    rows = sql_json(home, "SELECT run_id, stage, status, detail FROM runs ORDER BY started_at")
+    killed = next(r for r in rows if r["stage"] == "fetch_history")
+    assert killed["status"] == "abandoned"
+    assert "abandoned: the process that ran it" in json.loads(killed["detail"])["error"]
+    assert {r["status"] for r in rows if r["run_id"] != killed["run_id"]} == {"succeeded"}
+    assert not [r for r in rows if r["status"] in ("running", "retrying")]
