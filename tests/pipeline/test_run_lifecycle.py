@@ -1,5 +1,5 @@
-"""What one run leaves for the next: nothing of a failed run's messages, and no stage left
-``running`` by a killed process."""
+"""What one run leaves for the next: nothing of a failed run's messages, no stage left
+``running`` by a killed process, and no rewrite when nothing is new."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import exchange_calendars as xc
+import pandas as pd
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, sql_json
@@ -103,3 +105,65 @@ def test_stage_of_a_killed_run_is_marked_abandoned_by_the_next_run(
     assert "abandoned: the process that ran it" in json.loads(killed["detail"])["error"]
     assert {r["status"] for r in rows if r["run_id"] != killed["run_id"]} == {"succeeded"}
     assert not [r for r in rows if r["status"] in ("running", "retrying")]
+
+
+# -- a re-run with nothing new does nothing --------------------------------------------------
+
+
+def test_rerun_with_nothing_new_rewrites_no_analytics(home: Path) -> None:
+    ok("run", "--home", str(home), "--symbols", "AAPL,MSFT", *RANGE)
+    before = versions(home)
+    ok("run", "--home", str(home), "--symbols", "AAPL,MSFT", *RANGE)
+    assert versions(home) == before
+    detail = stage_detail(home, last_run_id(home), "process")
+    assert (detail["symbols_processed"], detail["symbols_unchanged"]) == (0, 2)
+    (count,) = sql_json(home, "SELECT count(*) AS n FROM indicators_1d")
+    assert count["n"] > 0
+
+    adjusted = "SELECT * FROM bars_1d_adjusted WHERE symbol = 'AAPL' ORDER BY ts"
+    aapl = sql_json(home, adjusted)
+    ok("run", "--home", str(home), "--symbols", "AAPL,MSFT,TSLA", *RANGE)
+    detail = stage_detail(home, last_run_id(home), "process")
+    assert (detail["symbols_processed"], detail["symbols_unchanged"]) == (1, 2)
+    assert sql_json(home, adjusted) == aapl
+    tsla = sql_json(home, "SELECT count(*) AS n FROM daily_metrics WHERE symbol = 'TSLA'")
+    assert tsla[0]["n"] > 0
+
+
+def test_reimporting_the_same_file_recomputes_nothing(real_data: Path, home: Path) -> None:
+    csv = ("--source", "csv", "--path", str(real_data / NASDAQ_AAPL), "--symbols", "AAPL")
+    ok("run", "--home", str(home), *csv)
+    before = versions(home)
+    ok("run", "--home", str(home), *csv)
+    assert versions(home) == before
+    detail = stage_detail(home, last_run_id(home), "process")
+    assert detail["symbols_processed"] == 0
+
+
+def test_symbols_written_by_a_run_that_stopped_before_process_are_processed_next(
+    home: Path,
+) -> None:
+    stopped = ok("run", "--plan", "--home", str(home), "--symbols", "AAPL", *RANGE).strip()
+    for stage in ("fetch_history", "consume_history"):
+        ok("run", "--home", str(home), "--stage", stage, "--run-id", stopped)
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    detail = stage_detail(home, last_run_id(home), "process")
+    assert detail["symbols_processed"] == 1
+    bars = sql_json(home, "SELECT count(*) AS n FROM bars_1d")
+    assert sql_json(home, "SELECT count(*) AS n FROM bars_1d_adjusted") == bars
+
+
+# -- missing sessions span separate backfills ------------------------------------------------
+
+
+def test_gap_between_two_backfills_is_a_missing_session(real_data: Path, home: Path) -> None:
+    csv = ("--source", "csv", "--path", str(real_data / NASDAQ_AAPL), "--symbols", "AAPL")
+    ok("run", "--home", str(home), *csv, "--start", "2015-01-02", "--end", "2015-03-31")
+    ok("run", "--home", str(home), *csv, "--start", "2016-01-04", "--end", "2016-03-31")
+    gap = xc.get_calendar("XNYS").sessions_in_range(
+        pd.Timestamp("2015-04-01"), pd.Timestamp("2015-12-31")
+    )
+    missing = sql_json(
+        home, "SELECT CAST(ts AS DATE) AS day FROM missing_sessions WHERE symbol = 'AAPL'"
+    )
+    assert {r["day"] for r in missing} == {day.date().isoformat() for day in gap}
