@@ -82,3 +82,11 @@ def test_range_without_sessions_fails_instead_of_saying_up_to_date(
     assert proc.returncode != 0
     assert message in one_line_error(proc.stderr)
     assert "up to date" not in proc.stdout
+
+
+def test_file_import_of_a_range_without_sessions_fails(real_data: Path, home: Path) -> None:
+    csv = real_data / "daily/nasdaq_format/AAPL_2008-11-24_2018-11-23.csv"
+    dates = ("--start", "2015-12-25", "--end", "2015-12-25")
+    proc = marketlake("run", "--home", str(home), "--source", "csv", "--path", str(csv), *dates)
+    assert proc.returncode != 0
+    assert "no XNYS session from 2015-12-25" in one_line_error(proc.stderr)

@@ -102,8 +102,8 @@ def _no_symbols(settings: Settings, explicit: bool) -> str:
 
 
 def check_range(settings: Settings, start: date, end: date, now: datetime) -> None:
-    """ConfigError when [start, end] is reversed or, for a fetched source, holds no session
-    that has closed at ``now``."""
+    """ConfigError when [start, end] is reversed, holds no session of the calendar or, for a
+    fetched source, no session that has closed at ``now``."""
     if start > end:
         if settings.end is None:
             raise ConfigError(
@@ -112,8 +112,6 @@ def check_range(settings: Settings, start: date, end: date, now: datetime) -> No
         raise ConfigError(
             f"--start {start} is after --end {end}: pass a start on or before the end"
         )
-    if settings.source in FILE_SOURCES:
-        return
     cal = get_sessions(settings.calendar)
     lo, hi = max(start, cal.first), min(end, cal.last)
     sessions = cal.session_array(lo, hi) if lo <= hi else None
@@ -122,6 +120,8 @@ def check_range(settings: Settings, start: date, end: date, now: datetime) -> No
             f"there is no {cal.name} session from {start} to {end}: pick dates that include "
             "a trading day"
         )
+    if settings.source in FILE_SOURCES:
+        return  # a file may hold bars of a session that has not closed yet
     try:
         closed = cal.last_session_before(now)
     except ValueError:
