@@ -42,12 +42,10 @@ class KafkaBus(Bus):
         self.bootstrap_servers = bootstrap_servers
         self.partitions = partitions
         self.replication_factor = replication_factor
-        self.config = {
-            "bootstrap.servers": bootstrap_servers,
-            "logger": client_logger(),
-            **dict(config or {}),
-        }
-        self.cluster = KafkaCluster(driver, bootstrap_servers, self.config)
+        self.config = {"bootstrap.servers": bootstrap_servers, **dict(config or {})}
+        # every client logs through a quiet logger instead of librdkafka's stderr lines
+        clients = {**self.config, "logger": client_logger()}
+        self.cluster = KafkaCluster(driver, bootstrap_servers, clients)
         self._admin: Any = None
         self._topics: set[str] = set()
 
@@ -68,7 +66,7 @@ class KafkaBus(Bus):
         count = self.partitions if partitions is None else partitions
         driver = self.cluster.driver
         if self._admin is None:
-            admin = driver.admin.AdminClient(self.config)
+            admin = driver.admin.AdminClient(self.cluster.config)
             self._check_brokers(admin)
             self._admin = admin
         new_topic = driver.admin.NewTopic(topic, count, self.replication_factor)
