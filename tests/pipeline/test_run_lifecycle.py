@@ -140,6 +140,28 @@ def test_reimporting_the_same_file_recomputes_nothing(real_data: Path, home: Pat
     assert detail["symbols_processed"] == 0
 
 
+def test_next_run_after_a_reprocess_as_of_brings_the_analytics_back(home: Path) -> None:
+    ok(
+        "run",
+        "--home",
+        str(home),
+        "--symbols",
+        "AAPL",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-03-28",
+    )
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    current = sql_json(home, "SELECT count(*) AS n FROM bars_1d")
+    ok("lake", "reprocess", "--home", str(home), "--as-of", "0")
+    older = DeltaTable(str(home / "lake" / "analytics" / "bars_1d_adjusted")).to_pyarrow_table()
+    assert 0 < older.num_rows < current[0]["n"]
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    assert stage_detail(home, last_run_id(home), "process")["symbols_processed"] == 1
+    assert sql_json(home, "SELECT count(*) AS n FROM bars_1d_adjusted") == current
+
+
 def test_symbols_written_by_a_run_that_stopped_before_process_are_processed_next(
     home: Path,
 ) -> None:
