@@ -45,8 +45,7 @@ def process(ctx: RunContext) -> StageResult:
         symbols_unchanged=unchanged,
         summary=f"{len(todo)} symbols recomputed, {unchanged} unchanged",
     )
-    if not todo:
-        result.detail["missing_sessions"] = 0
+    if not todo:  # nothing new: the derived rows in the lake stand as they are
         return result
     start, end = ctx.session_range
     expected = ExpectedSessions(
