@@ -142,35 +142,13 @@ def _count(result: StageResult, counts: dict[str, int]) -> None:
         result.detail[rule] = result.detail.get(rule, 0) + count
 
 
-def _mark_changed(
-    ctx: RunContext,
-    tables: dict[str, list[pa.Table]],
-    bars: pa.Table,
-    stored: pa.Table | None,
-    actions: pa.Table,
-) -> None:
-    """Mark the chunk's symbols that bring anything new for ``process``, before any merge
-    (see :mod:`marketlake.pipeline.pending`)."""
-    from marketlake.pipeline.pending import mark, new_rows_symbols
-
-    changed = new_rows_symbols(bars, stored)
-    if actions.num_rows:
-        symbols = pc.unique(actions.column("symbol")).to_pylist()
-        known = None
-        if ctx.tables.exists(CORPORATE_ACTIONS):
-            known = ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols)
-        changed |= new_rows_symbols(actions, known)
-    for log in tables.get("fetch_log", []):
-        changed.update(log.column("symbol").to_pylist())
-    mark(ctx.storage, ctx.run_id, changed)
-
-
 def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
     """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
     quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
     from marketlake.lake.quarantine import write_quarantine
     from marketlake.pipeline.chunks import after_merge
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
+    from marketlake.pipeline.pending import mark_changed
     from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
     from marketlake.schemas import (
@@ -189,7 +167,7 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
     stored = _stored_bars(ctx, bar_symbols)
     previous = _previous_bars(stored, bars)
-    _mark_changed(ctx, tables, bars, stored, actions)
+    mark_changed(ctx, tables.get("fetch_log", []), bars, stored, actions)
 
     good_actions, bad_actions = validate_actions(actions)
     rejects.append(bad_actions)

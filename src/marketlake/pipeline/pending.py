@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.catalogue import CORPORATE_ACTIONS
 
 if TYPE_CHECKING:
     from marketlake.lake.storage import LakeStorage
+    from marketlake.pipeline.context import RunContext
 
 PENDING_ROOT = "_pending/process"
 
@@ -52,6 +56,28 @@ def mark(storage: LakeStorage, run_id: str, symbols: Iterable[str]) -> None:
     if names:
         path = f"{PENDING_ROOT}/{run_id}-{uuid.uuid4().hex[:12]}.json"
         storage.write_bytes(path, json.dumps(names).encode())
+
+
+def mark_changed(
+    ctx: RunContext,
+    fetch_logs: Sequence[pa.Table],
+    bars: pa.Table,
+    stored: pa.Table | None,
+    actions: pa.Table,
+) -> None:
+    """Mark the symbols of a lake-writer chunk that bring anything new, before it is merged:
+    ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
+    the symbols of ``fetch_logs`` rows."""
+    changed = new_rows_symbols(bars, stored)
+    if actions.num_rows:
+        symbols = pc.unique(actions.column("symbol")).to_pylist()
+        known = None
+        if ctx.tables.exists(CORPORATE_ACTIONS):
+            known = ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols)
+        changed |= new_rows_symbols(actions, known)
+    for log in fetch_logs:
+        changed.update(log.column("symbol").to_pylist())
+    mark(ctx.storage, ctx.run_id, changed)
 
 
 @dataclass
