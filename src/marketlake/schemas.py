@@ -199,7 +199,7 @@ SESSIONS_SCHEMA = pa.schema(
     ]
 )
 
-RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
+RUN_STATUSES = ("running", "succeeded", "failed", "retrying", "abandoned")
 RUNS_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -76,8 +76,10 @@ class PolarsEngine(Engine):
 def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:
     """Expected sessions with no curated bar, per symbol (``MISSING_SESSION_SCHEMA``).
 
-    A symbol is expected from its first bar (a listing date), not before ``expected.start``,
-    to ``expected.end``, or to its last bar when ``expected.to_last_bar``.
+    ``bars`` are a symbol's whole stored history, so every session from its first bar (a
+    listing date) is expected, whichever run brought the bars: a gap between two separate
+    backfills is missing too. The span runs to ``expected.end`` or the last bar, whichever is
+    later, or to the last bar when ``expected.to_last_bar``.
     """
     import polars as pl
 
@@ -87,18 +89,24 @@ def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) 
     if bars.num_rows == 0:
         return MISSING_SESSION_SCHEMA.empty_table()
     cal = get_sessions(expected.calendar)
-    start, end = max(expected.start, cal.first), min(expected.end, cal.last)
+    end = min(expected.end, cal.last)
     frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.sort("symbol", "ts")
     day = pl.col("ts").dt.date()
     spans = frame.group_by("symbol").agg(
-        pl.max_horizontal(day.min(), pl.lit(start)).alias("first"),
-        (day.max() if expected.to_last_bar else pl.lit(end)).alias("last"),
+        pl.max_horizontal(day.min(), pl.lit(cal.first)).alias("first"),
+        (day.max() if expected.to_last_bar else pl.max_horizontal(day.max(), pl.lit(end))).alias(
+            "last"
+        ),
         pl.col("source").last(),
     )
-    spans = spans.with_columns(pl.min_horizontal("last", pl.lit(end)).alias("last")).sort("symbol")
-    found = find_missing(spans, frame.select("symbol", "ts"), cal.session_array(start, end))
+    spans = spans.with_columns(pl.min_horizontal("last", pl.lit(cal.last)).alias("last"))
+    spans = spans.sort("symbol")
+    first, last = spans["first"].min(), spans["last"].max()
+    assert isinstance(first, date) and isinstance(last, date)
+    sessions = cal.session_array(first, last) if first <= last else np.array([], "datetime64[D]")
+    found = find_missing(spans, frame.select("symbol", "ts"), sessions)
     missing = pl.from_arrow(found)
     assert isinstance(missing, pl.DataFrame)
     stamp = np.datetime64(now.replace(tzinfo=None), "us")

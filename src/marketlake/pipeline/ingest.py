@@ -159,6 +159,7 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     from marketlake.pipeline.chunks import after_merge
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
+    from marketlake.pipeline.pending import mark_changed
     from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
     from marketlake.quality.bars import validate_actions, validate_bars
     from marketlake.schemas import (
@@ -179,6 +180,7 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
     bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
     stored = _stored_bars(ctx, bar_symbols)
     previous = _previous_bars(stored, bars)
+    mark_changed(ctx, tables.get("fetch_log", []), bars, stored, actions)
 
     good_actions, bad_actions = validate_actions(actions)
     rejects.append(bad_actions)
@@ -241,8 +243,14 @@ def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Sta
 
 
 def _drain(ctx: RunContext, result: StageResult) -> None:
-    """Write every unread history message to the lake, committing after each chunk."""
+    """Write every unread history message of this run to the lake, committing after each chunk.
+
+    Messages another run published (one that failed before its lake writer took them) are
+    skipped and counted in ``other_runs_skipped``: that run's fetch log never recorded them,
+    so its symbols are fetched again by the next run that asks for them.
+    """
     from marketlake.pipeline.chunks import symbol_buckets
+    from marketlake.pipeline.messages import RUN_HEADER
 
     bus = ctx.bus
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
@@ -260,7 +268,11 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                         f"but delivered none for {STALL_TIMEOUT_S:.0f} s"
                     )
                 continue
-            for chunk in symbol_buckets(messages, ctx.settings.runner.bucket_rows):
+            own = [m for m in messages if m.headers.get(RUN_HEADER) == ctx.run_id]
+            if len(own) < len(messages):
+                skipped = result.detail.get("other_runs_skipped", 0)
+                result.detail["other_runs_skipped"] = skipped + len(messages) - len(own)
+            for chunk in symbol_buckets(own, ctx.settings.runner.bucket_rows):
                 _write_chunk(ctx, chunk, result)
             consumer.commit()
             done += len(messages)
@@ -327,4 +339,6 @@ def _consume_summary(detail: dict[str, Any]) -> str:
     feed = [f"{rule} {detail[rule]}" for rule in FEED_RULES if detail.get(rule)]
     if feed:
         parts.append("feed rules: " + ", ".join(feed))
+    if detail.get("other_runs_skipped"):
+        parts.append(f"{detail['other_runs_skipped']} messages left by other runs skipped")
     return "; ".join(parts)

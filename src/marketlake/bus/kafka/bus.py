@@ -13,9 +13,12 @@ from typing import Any
 
 from marketlake.bus.base import Bus, validate_name
 from marketlake.bus.kafka.consumer import KafkaConsumer
-from marketlake.bus.kafka.driver import KafkaCluster, load_driver, parse_url
+from marketlake.bus.kafka.driver import KafkaCluster, client_logger, load_driver, parse_url
 from marketlake.bus.kafka.producer import KafkaProducer
-from marketlake.errors import ConfigError
+from marketlake.errors import ConfigError, TransientError
+
+BROKER_WAIT_S = 3.0
+TOPIC_WAIT_S = 30.0
 
 
 class KafkaBus(Bus):
@@ -40,7 +43,9 @@ class KafkaBus(Bus):
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.config = {"bootstrap.servers": bootstrap_servers, **dict(config or {})}
-        self.cluster = KafkaCluster(driver, bootstrap_servers, self.config)
+        # every client logs through a quiet logger instead of librdkafka's stderr lines
+        clients = {**self.config, "logger": client_logger()}
+        self.cluster = KafkaCluster(driver, bootstrap_servers, clients)
         self._admin: Any = None
         self._topics: set[str] = set()
 
@@ -61,16 +66,43 @@ class KafkaBus(Bus):
         count = self.partitions if partitions is None else partitions
         driver = self.cluster.driver
         if self._admin is None:
-            self._admin = driver.admin.AdminClient(self.config)
+            admin = driver.admin.AdminClient(self.cluster.config)
+            self._check_brokers(admin)
+            self._admin = admin
         new_topic = driver.admin.NewTopic(topic, count, self.replication_factor)
-        future = self._admin.create_topics([new_topic], operation_timeout=30)[topic]
+        future = self._admin.create_topics([new_topic], operation_timeout=TOPIC_WAIT_S)[topic]
         try:
-            future.result(timeout=30)
+            future.result(timeout=TOPIC_WAIT_S)
+        except TimeoutError as exc:
+            raise TransientError(
+                f"Kafka creating topic {topic!r} on {self.bootstrap_servers} failed: the broker "
+                f"did not answer within {TOPIC_WAIT_S:.0f} s"
+            ) from exc
         except driver.KafkaException as exc:
             error = exc.args[0]
             if error.code() != driver.KafkaError.TOPIC_ALREADY_EXISTS:
                 raise self.cluster.error(error, f"creating topic {topic!r}") from exc
         self._topics.add(topic)
+
+    def _check_brokers(self, admin: Any) -> None:
+        """A one-line TransientError when no broker answers at the bootstrap servers.
+
+        Asked once, before the bus's first topic, with a short wait (a running broker answers
+        metadata requests in milliseconds), so a wrong URL or a stopped broker fails in
+        seconds instead of waiting out every request's timeout, and librdkafka's connection
+        attempts are not logged. Transient: a caller that waits for brokers (a tick producer)
+        asks again.
+        """
+        driver = self.cluster.driver
+        try:
+            admin.list_topics(timeout=BROKER_WAIT_S)
+        except driver.KafkaException as exc:
+            error = exc.args[0]
+            raise TransientError(
+                f"no Kafka broker answered at {self.bootstrap_servers} within "
+                f"{BROKER_WAIT_S:.0f} s ({error.str()}): start the broker or point --bus "
+                "at a running one"
+            ) from exc
 
     def producer(self) -> KafkaProducer:
         """A new idempotent producer; topics it sends to are created if missing."""

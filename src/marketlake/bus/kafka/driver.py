@@ -6,6 +6,7 @@ this module and not on each other.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from marketlake.errors import ConfigError, MissingExtraError, TerminalError, TransientError
 
 TOPIC_OPTIONS = ("partitions", "replication_factor")
+LOGGER_NAME = "marketlake.bus.kafka"
 _TRANSIENT_CODES = {"_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN"}
 
 
@@ -25,6 +27,20 @@ def load_driver() -> Any:
     except ImportError as exc:
         raise MissingExtraError("confluent-kafka", "kafka") from exc
     return confluent_kafka
+
+
+def client_logger() -> logging.Logger:
+    """The logger librdkafka's own messages go to instead of stderr.
+
+    librdkafka logs every failed connection attempt (hundreds of lines while a broker is
+    down); marketlake reports the failure once, as an error. The logger keeps a null handler,
+    so its records reach only the handlers an application configures (``logging``'s
+    last-resort handler would print them).
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
 
 
 def translate_error(error: Any, action: str, servers: str) -> TerminalError | TransientError:
