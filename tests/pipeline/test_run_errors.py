@@ -63,7 +63,7 @@ def test_header_only_csv_is_a_clear_error(home: Path) -> None:
     empty.write_text("symbol,date,open,high,low,close,volume\n")
     proc = marketlake("run", "--home", str(home), "--source", "csv", "--path", str(empty))
     assert proc.returncode != 0
-    assert "hold no bars" in one_line_error(proc.stderr)
+    assert "empty.csv: no usable row (no data rows)" in one_line_error(proc.stderr)
 
 
 @pytest.mark.parametrize(
