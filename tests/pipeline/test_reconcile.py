@@ -108,8 +108,8 @@ def test_two_file_imports_flag_the_close_that_differs(tmp_path: Path) -> None:
         {
             "symbol": "AAPL",
             "day": "2024-01-04",
-            "source_a": "csv",
-            "source_b": "parquet",
+            "source_a": "file:AAPL.csv",
+            "source_b": "file:AAPL.parquet",
             "close_a": 181.91,
             "close_b": 182.51,
             "rel_diff": pytest.approx(abs(182.51 - 181.91) / 181.91),
@@ -118,14 +118,14 @@ def test_two_file_imports_flag_the_close_that_differs(tmp_path: Path) -> None:
     lake = DeltaTable(str(home / "lake" / "quality" / "reconciliation")).to_pyarrow_table()
     assert lake.num_rows == 1
     (latest,) = sql_json(home, "SELECT source FROM bars_1d WHERE ts = '2024-01-04' LIMIT 1")
-    assert latest["source"] == "parquet"  # the last source written wins in bars_1d
+    assert latest["source"] == "file:AAPL.parquet"  # the last source written wins in bars_1d
     detail = sql_json(
         home, "SELECT detail FROM runs WHERE stage = 'consume_history' ORDER BY started_at"
     )
     counts = [json.loads(d["detail"])["reconciliation_flags"] for d in detail]
     assert counts == [0, 1]
 
-    run(home, "parquet", second)  # same source again: a re-import, nothing new to compare
+    run(home, "parquet", second)  # same origin again: a re-import, nothing new to compare
     assert len(sql_json(home, "SELECT * FROM reconciliation")) == 1
 
 
@@ -169,8 +169,8 @@ def test_real_providers_disagree_on_aapl_2015_09_30(real_data: Path, tmp_path: P
     assert rows == [
         {
             "day": "2015-09-30",
-            "source_a": "csv",
-            "source_b": "parquet",
+            "source_a": "file:AAPL.csv",
+            "source_b": "file:AAPL.parquet",
             "close_a": 109.95,
             "close_b": pytest.approx(110.30, abs=1e-5),
         }
