@@ -151,6 +151,7 @@ def consume_history(ctx: RunContext) -> StageResult:
     _drain(ctx, result)
     _refetch_gaps(ctx, result)
     result.detail.setdefault("refetched_sessions", 0)
+    result.detail["on_conflict"] = ctx.settings.validation.on_conflict
     result.detail["summary"] = _consume_summary(result.detail)
     return result
 
@@ -159,10 +160,17 @@ def _consume_summary(detail: dict[str, Any]) -> str:
     """One line for the run summary: re-fetches, reconciliation flags, feed-rule rejects."""
     from marketlake.pipeline.feed_checks import FEED_RULES
 
+    flags = detail.get("reconciliation_flags", 0)
+    findings = f"{flags} reconciliation flags"
+    if flags:
+        findings += (
+            f" ({detail.get('conflicting_bars', 0)} stored bars contradicted by another origin, "
+            f"on_conflict {detail.get('on_conflict', 'keep')}: see the reconciliation table)"
+        )
     parts = [
         f"{detail['refetched_sessions']} missing sessions re-fetched "
         f"({detail.get('refetch_filled', 0)} filled)",
-        f"{detail.get('reconciliation_flags', 0)} reconciliation flags",
+        findings,
     ]
     if detail.get("inferred_splits"):
         parts.append(f"{detail['inferred_splits']} splits inferred from the bars")

@@ -1,8 +1,10 @@
 """The lake writer: one chunk of history messages validated, reconciled and merged.
 
-A chunk holds every message of some symbols (see :mod:`marketlake.pipeline.chunks`): its
-corporate actions and bars are validated, compared with the stored bars of other sources
-(:mod:`marketlake.pipeline.reconcile`) and merged, then its fetch log and quarantine rows.
+A chunk holds every message of some symbols (see :mod:`marketlake.pipeline.chunks`). Its
+corporate actions are validated and merged and its bars checked by the feed rules first; then
+its bars, origin by origin in the order they arrived: each origin's bars are reconciled with
+what the lake holds (:mod:`marketlake.pipeline.reconcile`) and validated, and the findings and
+good bars merged; then the fetch log and the quarantine rows.
 """
 
 from __future__ import annotations
@@ -90,25 +92,33 @@ def _count(result: StageResult, counts: dict[str, int]) -> None:
         result.detail[rule] = result.detail.get(rule, 0) + count
 
 
+def _by_origin(bars: pa.Table, origins: list[str]) -> list[pa.Table]:
+    """``bars`` split by origin (``source``), in the order of ``origins``."""
+    if len(origins) < 2:
+        return [bars]
+    column = bars.column("source")
+    return [bars.filter(pc.equal(column, origin)) for origin in origins]
+
+
 def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
-    """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
-    quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
+    """Validate one chunk and merge it: actions, then the bars of each origin in the order
+    they arrived (reconciliation findings before bars, see :mod:`marketlake.pipeline.reconcile`
+    for why), then the fetch log and quarantine."""
     from marketlake.lake.quarantine import resolve_stored, write_quarantine
-    from marketlake.pipeline.chunks import after_merge
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.pending import mark_changed
-    from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
-    from marketlake.quality.bars import validate_actions, validate_bars
+    from marketlake.quality.bars import validate_actions
     from marketlake.schemas import (
         CURATED_ACTION_SCHEMA,
         FETCH_LOG_KEYS,
         FETCH_LOG_SCHEMA,
         QUARANTINE_SCHEMA,
-        RECONCILIATION_KEYS,
     )
 
-    bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA, BAR_KEYS)
+    arrived = _concat(tables["bars_1d"], BAR_SCHEMA)
+    origins = pc.unique(arrived.column("source")).to_pylist() if arrived.num_rows else []
+    bars = _drop_redeliveries(arrived, BAR_SCHEMA, BAR_KEYS)
     actions = _drop_redeliveries(
         _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
     )
@@ -143,8 +153,59 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
         )
     if bars.num_rows:
         ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
+    written: list[pa.Table] = []
+    for layer in _by_origin(feed_bars.kept, origins):
+        stored = _write_bars(
+            ctx, layer, stored, known_actions, bar_symbols, rejects, result, written
+        )
+    log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
+    if log.num_rows:
+        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
+    all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
+    if all_rejects.num_rows:
+        write_quarantine(ctx.tables, all_rejects)
+    resolved = resolve_stored(ctx.tables, _concat(written, BAR_SCHEMA), good_actions, ctx.now)
+    result.detail["quarantine_resolved"] = result.detail.get("quarantine_resolved", 0) + resolved
+    result.rows_out += good_actions.num_rows
+    result.quarantined += all_rejects.num_rows
+    _count(result, feed_actions.counts)
+    _count(result, feed_bars.counts)
+
+
+def _write_bars(
+    ctx: RunContext,
+    bars: pa.Table,
+    stored: pa.Table | None,
+    known_actions: pa.Table,
+    symbols: list[str],
+    rejects: list[pa.Table],
+    result: StageResult,
+    written: list[pa.Table],
+) -> pa.Table | None:
+    """Reconcile ``bars`` (of one origin) with the ``stored`` bars of ``symbols``, validate
+    them, and merge the findings and the good bars; return what the lake then holds for
+    ``symbols``. Quarantine rows are appended to ``rejects``, the bars merged to ``written``.
+
+    Validation judges each remaining bar against its real neighbour among the stored bars,
+    so the stored bars kept in place of contradicting ones are its context.
+    """
+    from marketlake.pipeline.chunks import after_merge
+    from marketlake.pipeline.reconcile import (
+        SOURCE_CONFLICT,
+        max_source_diff,
+        on_conflict,
+        reconcile_bars,
+    )
+    from marketlake.quality.bars import validate_bars
+    from marketlake.schemas import RECONCILIATION_KEYS
+
+    policy = on_conflict(ctx.settings)
+    reconciled = reconcile_bars(
+        bars, stored, max_source_diff(ctx.settings), ctx.now, policy, known_actions
+    )
+    rejects.append(reconciled.rejects)
     checked = validate_bars(
-        feed_bars.kept,
+        reconciled.bars,
         known_actions,
         sessions=ctx.calendar.days,
         max_daily_jump=ctx.settings.validation.max_daily_jump,
@@ -153,28 +214,26 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
         now=ctx.now,
     )
     rejects.append(checked.rejects)
-    reconciled = reconcile_bars(checked.bars, stored, max_source_diff(ctx.settings), ctx.now)
-    if reconciled.flagged.num_rows:
-        ctx.tables.merge(RECONCILIATION, reconciled.flagged, RECONCILIATION_KEYS)
-    written = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
-    ctx.handover.discard(BARS_1D, bar_symbols)
-    if written.num_rows:
-        ctx.tables.merge(BARS_1D, written, BAR_KEYS)
-    ctx.handover.put(BARS_1D, after_merge(stored, written, BAR_KEYS), bar_symbols)
-    log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
-    if log.num_rows:
-        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
-    all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
-    if all_rejects.num_rows:
-        write_quarantine(ctx.tables, all_rejects)
-    resolved = resolve_stored(ctx.tables, written, good_actions, ctx.now)
-    result.detail["quarantine_resolved"] = result.detail.get("quarantine_resolved", 0) + resolved
-    result.rows_out += checked.bars.num_rows + good_actions.num_rows
-    result.quarantined += all_rejects.num_rows
+    good = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
+    flagged = reconciled.settled(good)
+    if flagged.num_rows:
+        ctx.tables.merge(RECONCILIATION, flagged, RECONCILIATION_KEYS)
+    ctx.handover.discard(BARS_1D, symbols)
+    if good.num_rows:
+        ctx.tables.merge(BARS_1D, good, BAR_KEYS)
+    held = after_merge(stored, good, BAR_KEYS)
+    ctx.handover.put(BARS_1D, held, symbols)
+    written.append(good)
+    result.rows_out += checked.bars.num_rows
     _count(result, checked.counts)
-    _count(result, feed_actions.counts)
-    _count(result, feed_bars.counts)
-    result.detail["reconciled"] = result.detail.get("reconciled", 0) + reconciled.compared
-    result.detail["reconciliation_flags"] = (
-        result.detail.get("reconciliation_flags", 0) + reconciled.flagged.num_rows
+    if reconciled.rejects.num_rows:
+        _count(result, {SOURCE_CONFLICT: reconciled.rejects.num_rows})
+    _count(
+        result,
+        {
+            "reconciled": reconciled.compared,
+            "reconciliation_flags": flagged.num_rows,
+            "conflicting_bars": reconciled.conflicting,
+        },
     )
+    return held if held.num_rows else None
