@@ -34,6 +34,7 @@ from marketlake.schemas import (
     MISSING_SESSION_SCHEMA,
     QUARANTINE_KEYS,
     QUARANTINE_SCHEMA,
+    RECONCILIATION_ADDED,
     RECONCILIATION_KEYS,
     RECONCILIATION_SCHEMA,
     RUNS_KEYS,
@@ -161,9 +162,11 @@ RECONCILIATION = Dataset(
     "reconciliation",
     RECONCILIATION_SCHEMA,
     RECONCILIATION_KEYS,
-    "Sessions where two sources' closes differ by more than the threshold "
-    "(source_a: the bar stored first, source_b: the bar that replaced it).",
+    "Stored bars contradicted by another origin's close beyond the threshold, one finding "
+    "per session or per range with a constant ratio (source_a: the stored bar's origin, "
+    "source_b: the incoming one, kept: the origin bars_1d holds).",
     lake="quality/reconciliation",
+    added=RECONCILIATION_ADDED,
 )
 FETCH_LOG = Dataset(
     "fetch_log",

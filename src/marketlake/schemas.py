@@ -121,12 +121,20 @@ MISSING_SESSION_SCHEMA = series_schema(
     pa.field("detected_at", UTC_US, nullable=False),
 )
 
-RECONCILIATION_SCHEMA = series_schema(
-    pa.field("source_a", pa.string(), nullable=False),  # the stored bar's source
-    pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's source
+RECONCILIATION_SCHEMA = series_schema(  # ts: the finding's first session
+    pa.field("source_a", pa.string(), nullable=False),  # the stored bar's origin
+    pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's origin
     *float_fields("close_a", "close_b", "rel_diff"),
     pa.field("flagged_at", UTC_US, nullable=False),
+    pa.field("kind", pa.string()),  # "value": one session | "ratio": a constant ratio over a range
+    pa.field("ts_end", UTC_US),  # the finding's last session
+    pa.field("sessions", pa.int64()),  # sessions the finding covers
+    pa.field("ratio", pa.float64()),  # close_b / close_a (the range's median for "ratio")
+    pa.field("kept", pa.string()),  # the origin whose bars bars_1d holds after the finding
+    pa.field("action", pa.string()),  # the validation.on_conflict choice applied
+    pa.field("detail", pa.string()),
 )
+RECONCILIATION_ADDED = ("kind", "ts_end", "sessions", "ratio", "kept", "action", "detail")
 RECONCILIATION_KEYS = ("symbol", "ts", "source_a", "source_b")
 
 BARS_1M_SCHEMA = series_schema(  # ts: the start of the minute

@@ -75,7 +75,10 @@ def test_every_bar_is_kept_and_the_splits_are_inferred(raw_run: tuple[Path, str]
         "FROM corporate_actions ORDER BY symbol, ex_date",
     )
     assert [(a["symbol"], a["day"], a["ratio"]) for a in actions] == INFERRED
-    assert {(a["kind"], a["source"], a["inferred"]) for a in actions} == {("split", "csv", True)}
+    assert {(a["kind"], a["source"], a["inferred"]) for a in actions} == {
+        ("split", f"file:{AAPL}", True),  # inferred from the bars of that file
+        ("split", f"file:{NVDA}", True),
+    }
     assert "8 splits inferred from the bars" in summary
 
 

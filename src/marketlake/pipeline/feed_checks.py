@@ -1,6 +1,6 @@
 """Feed-quality rules for provider data, applied by the lake writer before row validation.
 
-Real feeds (``yahoo``, ``alphavantage`` and ``csv``/``parquet`` imports) make errors the
+Real feeds (``yahoo``, ``alphavantage`` and imported files, ``file:<name>``) make errors the
 simulator does not: all-zero rows, prices in the wrong currency unit, implausible or doubled
 dividends, split events without the price drop. The detectors of
 :mod:`marketlake.quality.feeds` catch them; their rejects go to quarantine under the detector's
@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA, SPLIT
 
 PROVIDER_SOURCES = ("yahoo", "alphavantage", "csv", "parquet")
+FILE_ORIGIN_PREFIX = "file:"  # imported files: ``file:<file name>``
 FEED_RULES = ("zero_row", "price_100x", "bad_dividend", "unadjusted_split")
 
 
@@ -43,7 +44,11 @@ class FeedCheck:
 
 
 def _by_provider(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    mask = pc.is_in(table.column("source"), value_set=pa.array(PROVIDER_SOURCES, pa.string()))
+    source = table.column("source")
+    mask = pc.or_(
+        pc.is_in(source, value_set=pa.array(PROVIDER_SOURCES, pa.string())),
+        pc.starts_with(source, FILE_ORIGIN_PREFIX),
+    )
     mask = mask.fill_null(False)
     return table.filter(mask), table.filter(pc.invert(mask))
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+OnConflict = Literal["keep", "replace", "quarantine"]
+ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)
 
 
 class Section(BaseModel):
@@ -71,6 +74,11 @@ class ValidationSettings(Section):
         default=0.001,
         description="largest relative close difference between two sources' bars of one "
         "session that is not flagged by reconciliation",
+    )
+    on_conflict: OnConflict = Field(
+        default="keep",
+        description="a stored bar that another origin contradicts beyond max_source_diff: "
+        "keep it, replace it with the incoming bar, or keep it and quarantine the incoming bar",
     )
 
 

@@ -10,7 +10,8 @@ and footnote marks ("Close*"). ``Adj Close`` is ignored: bars are stored as trad
 The web table's prices and volumes are split-adjusted (its footnote says so); they are turned
 back into as-traded values with the split rows of the same table, which also become
 corporate actions. Rows that cannot be parsed go to ``rejects`` with the reason; they are
-never dropped silently. A file with no usable row is an error, never an empty load.
+never dropped silently. A file with no usable row is an error, never an empty load. Every row
+names its file as its origin (``source`` is ``file:<file name>``, see :func:`file_origin`).
 
 A single file that cannot be read is an error. In a folder, each file that cannot be read (not
 text, not a price table, no usable row, another extension) is skipped and named with the reason
@@ -55,6 +56,7 @@ __all__ = [
     "PRICES",
     "ROLES",
     "FileSource",
+    "file_origin",
     "snap_ratio",
     "symbol_from_name",
 ]
@@ -201,14 +203,15 @@ class FileSource(HistorySource):
             rejects = [r for r in parsed.rejects if r.symbol in (None, *wanted)]
             if bars.is_empty() and actions.is_empty() and not rejects:
                 continue
+            origin = file_origin(path)
             yield HistoryBatch(
                 source=parsed.fmt,
                 batch_id=f"{path.stem}-{hashlib.sha1(parsed.raw).hexdigest()[:12]}",
-                bars=_arrow(bars, BAR_SCHEMA, "ts", parsed.fmt, stamp),
-                actions=_arrow(actions, CORPORATE_ACTION_SCHEMA, "ex_date", parsed.fmt, stamp),
+                bars=_arrow(bars, BAR_SCHEMA, "ts", origin, stamp),
+                actions=_arrow(actions, CORPORATE_ACTION_SCHEMA, "ex_date", origin, stamp),
                 raw=parsed.raw,
                 raw_format=parsed.fmt,
-                rejects=reject_table([replace(r, source=parsed.fmt) for r in rejects], stamp),
+                rejects=reject_table([replace(r, source=origin) for r in rejects], stamp),
             )
 
     def _parse(self, path: Path) -> _Parsed:
@@ -270,6 +273,16 @@ def symbol_from_name(stem: str) -> str | None:
         if t == t.upper() and any(c.isalpha() for c in t) and is_valid_symbol(t)
     ]
     return max(tokens, key=len) if tokens else None
+
+
+def file_origin(path: Path) -> str:
+    """The origin its rows carry in ``source``: ``file:<file name>`` (``file:AAPL.csv``).
+
+    Rows from one file keep one origin wherever the file is read from, so importing the same
+    file again (or a newer export under the same name) revises its bars, while a different
+    file that contradicts them is reconciled (see :mod:`marketlake.pipeline.reconcile`).
+    """
+    return f"file:{path.name}"
 
 
 def _format_of(path: Path) -> str | None:
