@@ -9,6 +9,8 @@ gets a database of its own (:func:`new_database`).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,33 +19,61 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 CONFIGURED_URL = os.environ.get("MARKETLAKE_TEST_POSTGRES_URL", "")
+# A role that must log in with its password (pgserver trusts every other local login; a
+# configured server is expected to check passwords).
+PASSWORD_ROLE = "marketlake_password_check"
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """The URL of a PostgreSQL server's maintenance database, for the whole test session."""
     if CONFIGURED_URL:
         yield CONFIGURED_URL
         return
     import pgserver
 
-    folder = Path(tmp_path_factory.mktemp("pg"))
+    # not under pytest's base folder: running as root, pgserver runs PostgreSQL as its own
+    # user, who may not enter that folder
+    folder = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
     server = pgserver.get_server(folder, cleanup_mode="stop")
+    hba = folder / "pg_hba.conf"
+    hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
+    url = str(server.get_uri())
+    _run(url, "SELECT pg_reload_conf()")
     try:
-        yield str(server.get_uri())
+        yield url
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(server_url: str, sql: str) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(server_url, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
 
 
 def new_database(server_url: str) -> str:
     """Create an empty database on the server and return its URL."""
-    import adbc_driver_postgresql.dbapi as adbc
-
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with adbc.connect(server_url, autocommit=True) as connection, connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    _run(server_url, f'CREATE DATABASE "{name}"')
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def password_role(server_url: str, password: str) -> str:
+    """Create (or reset) :data:`PASSWORD_ROLE` with ``password``; return its login URL without
+    a password."""
+    _run(
+        server_url,
+        f"DO $$ BEGIN CREATE ROLE {PASSWORD_ROLE} LOGIN; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    )
+    _run(server_url, f"ALTER ROLE {PASSWORD_ROLE} PASSWORD '{password}'")
+    parts = urlsplit(server_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{PASSWORD_ROLE}@{host}"))
 
 
 @pytest.fixture
