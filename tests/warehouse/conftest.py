@@ -45,6 +45,7 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> OpenWarehous
     def open_(read_only: bool = False) -> Warehouse:
         return factory(tmp_path, url, read_only)
 
+    open_.recipe = (request.param, tmp_path, url)  # type: ignore[attr-defined]  # for children
     return open_
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -216,3 +220,48 @@ def test_read_only_warehouse_serves_queries_and_refuses_writes(
         with pytest.raises(TerminalError, match="read-only"):
             reader.upsert("bars_1d", make_bars(["AAPL"], days=1))
         assert pc.sum(reader.query("SELECT volume FROM bars_1d").column(0)).as_py() == 6000.0
+
+
+WRITER = """
+import sys
+from pathlib import Path
+
+backend, folder, url = sys.argv[1:4]
+if backend == "snowflake":  # the test's fakesnow databases, patched into this process too
+    import fakesnow
+
+    patched = fakesnow.patch(db_path=Path(folder) / "snowflake")  # kept: patched while alive
+    patched.__enter__()
+from tests.warehouse.conftest import BACKENDS, bars
+
+warehouse = BACKENDS[backend](Path(folder), url, False)
+data = bars([f"S{number:03d}" for number in range(100)], days=250)
+while True:
+    warehouse.upsert("bars_1d", data)
+    print("wrote", flush=True)
+"""
+
+
+def test_a_writer_killed_mid_load_leaves_rows_a_reload_completes(
+    open_backend: Callable[..., Warehouse], make_bars: MakeBars
+) -> None:
+    backend, folder, url = open_backend.recipe  # type: ignore[attr-defined]
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, backend, str(folder), url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as writer:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "wrote"  # one load committed
+        writer.send_signal(signal.SIGKILL)  # the next one is under way
+        writer.wait()
+    data = make_bars([f"S{number:03d}" for number in range(100)], days=250)
+    with open_backend() as warehouse:
+        assert warehouse.count_rows("bars_1d") == data.num_rows
+        assert warehouse.upsert("bars_1d", data) == data.num_rows
+        (row,) = warehouse.query(
+            "SELECT count(*) AS n, count(DISTINCT symbol) AS s, sum(volume) AS v FROM bars_1d"
+        ).to_pylist()
+    volume = pc.sum(data.column("volume")).as_py()
+    assert row == {"n": data.num_rows, "s": 100, "v": volume}
