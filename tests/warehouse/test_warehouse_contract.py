@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 from marketlake.errors import ConfigError, TerminalError
-from marketlake.schemas import BAR_SCHEMA
+from marketlake.schemas import BAR_SCHEMA, UTC_US
 from marketlake.warehouse import TABLES, QueryError, Warehouse
 
 MakeBars = Callable[..., pa.Table]
@@ -265,3 +265,25 @@ def test_a_writer_killed_mid_load_leaves_rows_a_reload_completes(
         ).to_pylist()
     volume = pc.sum(data.column("volume")).as_py()
     assert row == {"n": data.num_rows, "s": 100, "v": volume}
+
+
+LAST_SESSION = datetime(2024, 12, 31, 14, 30, tzinfo=UTC)
+
+
+def test_64_bit_integers_doubles_nan_and_null_survive_the_trip(warehouse: Warehouse) -> None:
+    data = pa.table(
+        {
+            "symbol": ["AAPL", "AAPL", "AAPL"],
+            "ts": pa.array([LAST_SESSION] * 2 + [LAST_SESSION + timedelta(seconds=1)], UTC_US),
+            "price": [0.1 + 0.2, 1e-300, 1.7976931348623157e308],
+            "size": [2.0**53 + 2, None, float("nan")],
+            "source": ["test", "test", "test"],
+            "seq": pa.array([2**62 + 1, -(2**63), 2**63 - 1], pa.int64()),
+        }
+    )
+    assert warehouse.upsert("ticks", data) == 3
+    rows = warehouse.query("SELECT * FROM ticks ORDER BY seq").to_pylist()
+    assert [row["seq"] for row in rows] == [-(2**63), 2**62 + 1, 2**63 - 1]
+    assert [row["price"] for row in rows] == [1e-300, 0.1 + 0.2, 1.7976931348623157e308]
+    assert rows[0]["size"] is None and rows[1]["size"] == 2.0**53 + 2
+    assert rows[2]["size"] != rows[2]["size"]  # NaN stays NaN; only NULL is NULL
