@@ -39,6 +39,9 @@ def postgres_server() -> Iterator[str]:
     hba = folder / "pg_hba.conf"
     hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
     url = str(server.get_uri())
+    # a throw-away server: no waiting for the disk (shutdown would flush every test database)
+    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+        _run(url, f"ALTER SYSTEM SET {setting} = off")
     _run(url, "SELECT pg_reload_conf()")
     try:
         yield url
