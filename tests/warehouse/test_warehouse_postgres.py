@@ -13,7 +13,7 @@ from tests.services.postgres import password_role
 from marketlake.errors import TerminalError, TransientError
 from marketlake.warehouse import QueryError, open_warehouse
 from marketlake.warehouse.postgres import PostgresWarehouse
-from marketlake.warehouse.postgres_connection import numbered_parameters, postgres_location
+from marketlake.warehouse.postgres.connection import numbered_parameters, postgres_location
 
 SECRET = "hunter2-secret"
 

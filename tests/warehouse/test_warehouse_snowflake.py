@@ -7,7 +7,7 @@ import snowflake.connector
 
 from marketlake.errors import ConfigError
 from marketlake.warehouse import QueryError, open_warehouse
-from marketlake.warehouse.snowflake_connection import is_transient, parse_snowflake_url
+from marketlake.warehouse.snowflake.connection import is_transient, parse_snowflake_url
 
 SECRET = "hunter2-secret"
 

@@ -20,8 +20,6 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -29,7 +27,8 @@ import pyarrow as pa
 from marketlake.errors import TerminalError, TransientError
 from marketlake.warehouse.base import Capabilities, QueryError, Warehouse, sql_type
 from marketlake.warehouse.connection import first_line
-from marketlake.warehouse.snowflake_connection import connect, is_transient, parse_snowflake_url
+from marketlake.warehouse.snowflake.connection import connect, is_transient, parse_snowflake_url
+from marketlake.warehouse.snowflake.results import to_arrow
 from marketlake.warehouse.tables import TableSpec
 
 _INCOMING = "__MARKETLAKE_INCOMING"
@@ -37,18 +36,6 @@ _QUERY = re.compile(
     r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*\(*\s*(select|with|show|describe|desc|explain)\b",
     re.I | re.S,
 )
-# cursor.description type codes (snowflake.connector.constants.FIELD_TYPES) -> Arrow types
-_ARROW_TYPES: dict[int, pa.DataType] = {
-    1: pa.float64(),  # REAL
-    2: pa.string(),  # TEXT
-    3: pa.date32(),  # DATE
-    5: pa.string(),  # VARIANT
-    6: pa.timestamp("us", tz="UTC"),  # TIMESTAMP_LTZ
-    7: pa.timestamp("us", tz="UTC"),  # TIMESTAMP_TZ
-    8: pa.timestamp("us"),  # TIMESTAMP_NTZ
-    12: pa.time64("us"),  # TIME
-    13: pa.bool_(),  # BOOLEAN
-}
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -101,7 +88,7 @@ class SnowflakeWarehouse(Warehouse):
                     cursor.execute(sql, list(params) if params else None)
                     if cursor.description is None:
                         return pa.table({})
-                    return _to_arrow(cursor.description, cursor.fetchall())
+                    return to_arrow(cursor.description, cursor.fetchall())
             except Exception as exc:
                 raise self._error("query failed", exc) from exc
 
@@ -219,45 +206,3 @@ class SnowflakeWarehouse(Warehouse):
             if is_transient(exc)
             else QueryError(f"{what}: {reason}")
         )
-
-
-def _to_arrow(description: Sequence[Any], rows: list[tuple[Any, ...]]) -> pa.Table:
-    """Rows fetched by the connector as an Arrow table, typed from the cursor's description."""
-    names = [_name(column[0]) for column in description]
-    arrays = []
-    for index, column in enumerate(description):
-        values = [row[index] for row in rows]
-        arrays.append(_array(values, column[1], column[5]))
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _array(values: list[Any], type_code: int, scale: int | None) -> pa.Array:
-    if type_code == 0:  # FIXED: NUMBER(p, s)
-        if not scale:
-            return pa.array([None if v is None else int(v) for v in values], pa.int64())
-        return pa.array([None if v is None else float(v) for v in values], pa.float64())
-    arrow_type = _ARROW_TYPES.get(type_code)
-    if arrow_type is not None and pa.types.is_timestamp(arrow_type) and arrow_type.tz:
-        values = [_utc(v) for v in values]
-    if arrow_type is None:
-        return pa.array([_plain(v) for v in values])
-    return pa.array(values, arrow_type)
-
-
-def _utc(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date | time | datetime | str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
-def _name(name: str) -> str:
-    """A result column's name: lower case when Snowflake upper-cased it."""
-    return name.lower() if name == name.upper() else name

@@ -25,7 +25,7 @@ from marketlake.errors import TerminalError, TransientError
 from marketlake.retry import call_with_retry
 from marketlake.warehouse.base import Capabilities, QueryError, Warehouse
 from marketlake.warehouse.connection import QUERY_RETRY, first_line
-from marketlake.warehouse.postgres_connection import (
+from marketlake.warehouse.postgres.connection import (
     connect,
     is_transient,
     numbered_parameters,
