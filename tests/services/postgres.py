@@ -41,8 +41,8 @@ def postgres_server() -> Iterator[str]:
     url = str(server.get_uri())
     # a throw-away server: no waiting for the disk (shutdown would flush every test database)
     for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-        _run(url, f"ALTER SYSTEM SET {setting} = off")
-    _run(url, "SELECT pg_reload_conf()")
+        admin_sql(url, f"ALTER SYSTEM SET {setting} = off")
+    admin_sql(url, "SELECT pg_reload_conf()")
     try:
         yield url
     finally:
@@ -50,7 +50,8 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(server_url: str, sql: str) -> None:
+def admin_sql(server_url: str, sql: str) -> None:
+    """Run ``sql`` on the server as the administrator, outside a transaction."""
     import adbc_driver_postgresql.dbapi as adbc
 
     with adbc.connect(server_url, autocommit=True) as connection, connection.cursor() as cursor:
@@ -60,7 +61,7 @@ def _run(server_url: str, sql: str) -> None:
 def new_database(server_url: str) -> str:
     """Create an empty database on the server and return its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    _run(server_url, f'CREATE DATABASE "{name}"')
+    admin_sql(server_url, f'CREATE DATABASE "{name}"')
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -68,12 +69,12 @@ def new_database(server_url: str) -> str:
 def password_role(server_url: str, password: str) -> str:
     """Create (or reset) :data:`PASSWORD_ROLE` with ``password``; return its login URL without
     a password."""
-    _run(
+    admin_sql(
         server_url,
         f"DO $$ BEGIN CREATE ROLE {PASSWORD_ROLE} LOGIN; "
         "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
     )
-    _run(server_url, f"ALTER ROLE {PASSWORD_ROLE} PASSWORD '{password}'")
+    admin_sql(server_url, f"ALTER ROLE {PASSWORD_ROLE} PASSWORD '{password}'")
     parts = urlsplit(server_url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{PASSWORD_ROLE}@{host}"))

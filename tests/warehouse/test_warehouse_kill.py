@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
+from tests.services.postgres import new_database
 
 from marketlake.warehouse import TABLES, open_warehouse
 
@@ -87,8 +88,6 @@ def duplicates(url: str) -> dict[str, int]:
 def test_a_load_killed_mid_transaction_and_rerun_leaves_every_row_once(
     postgres_server: str, tmp_path: Path
 ) -> None:
-    from tests.services.postgres import new_database
-
     reference_url, url = new_database(postgres_server), new_database(postgres_server)
     done = marketlake(
         "run", "--home", str(tmp_path / "reference"), "--warehouse", reference_url, *ARGS

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.services.postgres import password_role
+from tests.services.postgres import PASSWORD_ROLE, admin_sql, password_role
 
 from marketlake.errors import TerminalError, TransientError
 from marketlake.warehouse import QueryError, open_warehouse
@@ -110,3 +110,24 @@ def test_question_marks_in_quotes_are_not_parameters() -> None:
 )
 def test_locations_name_host_and_database_only(url: str, location: str) -> None:
     assert postgres_location(url) == location
+
+
+def test_a_login_that_may_read_server_files_queries_as_pg_read_all_data(
+    postgres_server: str,
+) -> None:
+    url = password_role(postgres_server, "reader-pw").replace("@", ":reader-pw@", 1)
+    admin_sql(postgres_server, f"GRANT pg_read_server_files TO {PASSWORD_ROLE}")
+    try:
+        with pytest.raises(TerminalError, match="not a member of pg_read_all_data"):
+            open_warehouse(url, read_only=True)
+        admin_sql(postgres_server, f"GRANT pg_read_all_data TO {PASSWORD_ROLE}")
+        with open_warehouse(url, read_only=True) as reader:
+            with pytest.raises(QueryError, match="permission denied for function pg_read_file"):
+                reader.query("SELECT pg_read_file('PG_VERSION')")
+            assert reader.query("SELECT 1 AS one").to_pylist() == [{"one": 1}]
+        with open_warehouse(url) as writer:  # writing logins keep their own rights
+            assert writer.query("SELECT current_user AS u").to_pylist() == [{"u": PASSWORD_ROLE}]
+    finally:
+        admin_sql(
+            postgres_server, f"REVOKE pg_read_server_files, pg_read_all_data FROM {PASSWORD_ROLE}"
+        )

@@ -40,7 +40,8 @@ _READER_ROLE = "pg_read_all_data"
 _FILE_ACCESS_SQL = (
     "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'USAGE') "
     "OR pg_has_role(current_user, 'pg_write_server_files', 'USAGE') "
-    "OR pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') AS files "
+    "OR pg_has_role(current_user, 'pg_execute_server_program', 'USAGE') AS files, "
+    f"rolsuper OR pg_has_role(current_user, '{_READER_ROLE}', 'MEMBER') AS can_switch "
     "FROM pg_roles WHERE rolname = current_user"
 )
 
@@ -75,9 +76,7 @@ class PostgresWarehouse(Warehouse):
         self._con = connect(url)
         self._broken = False
         self._schema = str(self._fetch("SELECT current_schema() AS s").column(0)[0])
-        self._reader_role = bool(
-            read_only and self._fetch(_FILE_ACCESS_SQL).column(0).to_pylist() == [True]
-        )
+        self._reader_role = read_only and self._needs_reader_role()
 
     @classmethod
     def from_url(cls, url: str, read_only: bool = False) -> PostgresWarehouse:
@@ -157,6 +156,22 @@ class PostgresWarehouse(Warehouse):
                 cursor.adbc_ingest(spec.name, data, mode="append", db_schema_name=self._schema)
 
         self._transaction(spec.name, run)
+
+    def _needs_reader_role(self) -> bool:
+        """True when this login may touch server files, so queries must run as the reader
+        role; TerminalError when it may but cannot switch to that role."""
+        (access,) = self._fetch(_FILE_ACCESS_SQL).to_pylist() or [{"files": False}]
+        if not access["files"]:
+            return False
+        if not access["can_switch"]:
+            self.close()
+            raise TerminalError(
+                f"cannot open the PostgreSQL warehouse at {self.location} read-only: its login "
+                f"may read or write server files and is not a member of {_READER_ROLE}; "
+                f"grant it {_READER_ROLE} (PostgreSQL 14 or newer) or use a login without "
+                "file access"
+            )
+        return True
 
     def _qualified(self, spec: TableSpec) -> str:
         return f"{self.quote(self._schema)}.{self.quote(spec.name)}"
