@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     bus: str = "local"  # local | local:///path | memory://name | kafka://host:port
     lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
     engine: str = "local"  # a name of marketlake.engines.registry.ENGINES
-    warehouse: str | None = None  # duckdb:///path; default <home>/warehouse.duckdb
+    warehouse: str | None = None  # duckdb:///path | postgresql://… | snowflake://…
     calendar: str = "XNYS"
     sources: SourcesSettings = SourcesSettings()
     validation: ValidationSettings = ValidationSettings()
