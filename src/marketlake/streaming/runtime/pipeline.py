@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from marketlake.streaming.config import StreamConfig
 from marketlake.streaming.outputs import StreamOutput
+from marketlake.streaming.runtime.dead_letters import dead_letter_rows, is_poison
 from marketlake.streaming.runtime.offsets import Positions
 from marketlake.streaming.runtime.producer import ALERTS_TOPIC, SENT_AT, TICKS_TOPIC
 from marketlake.streaming.runtime.sink import SinkBatch, SinkWriter, StreamSink
@@ -184,20 +185,31 @@ class _Run:
         return SinkBatch(positions={}, state=b"", counts={})
 
     def process(self, messages: list[Message]) -> None:
-        """Decode a poll, feed it to the processor in one call and keep its outputs."""
+        """Decode a poll, feed it to the processor in one call and keep its outputs.
+
+        A message that cannot be decoded, or a poll the processor fails on for a reason a
+        retry would not change, is dead-lettered and the stream moves on past it.
+        """
         from marketlake.streaming.codec import decode_ticks
         from marketlake.streaming.validation import split_invalid_ticks
 
         fresh: list[pa.RecordBatch] = []
         stored: list[pa.RecordBatch] = []
+        decoded: list[tuple[Message, int]] = []
         for m in messages:
             key = (m.topic, m.partition)
             self.positions[key] = max(self.positions.get(key, 0), m.offset + 1)
             if m.offset < self.covered.get(key, 0):
                 self.stats.skipped += 1
                 continue
+            try:
+                batch = decode_ticks(m.value)
+            except Exception as exc:  # a payload that is not a tick batch: reading it fails again
+                self.dead_letter("decode", [(m, None)], exc)
+                continue
             target = stored if m.offset < self.in_lake.get(key, 0) else fresh
-            target.append(decode_ticks(m.value))
+            target.append(batch)
+            decoded.append((m, batch.num_rows))
         self.uncommitted += len(messages)
         self.stats.messages += len(messages)
         if not fresh and not stored:
@@ -208,7 +220,13 @@ class _Run:
             if group
         ]
         ticks = pa.concat_tables([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
-        out = self.processor.process(ticks)
+        try:
+            out = self.processor.process(ticks)
+        except BaseException as exc:
+            if not is_poison(exc):
+                raise
+            self.dead_letter("process", decoded, exc)
+            return
         done_us = time.time_ns() // 1000
         for m in messages:
             sent = m.headers.get(SENT_AT)
@@ -220,6 +238,21 @@ class _Run:
             self.batch.add_ticks(valid, stored_flag)
         self.stats.ticks += ticks.num_rows
         self.add(out)
+
+    def dead_letter(
+        self, stage: str, messages: Sequence[tuple[Message, int | None]], error: BaseException
+    ) -> None:
+        """Record ``messages`` (with their tick counts) as dead letters of ``stage``."""
+        rows = dead_letter_rows(
+            self.opts.group,
+            [m for m, _ in messages],
+            [n for _, n in messages],
+            stage,
+            error,
+            datetime.now(UTC),
+        )
+        self.batch.dead_letters.append(rows)
+        self.stats.dead_letters += rows.num_rows
 
     def add(self, out: StreamOutput) -> None:
         """Keep ``out`` for the next sealed batch, publish alerts and call ``on_output``."""
@@ -237,7 +270,7 @@ class _Run:
     def seal_if_due(self) -> None:
         """Seal the pending batch when it is big or old enough; commit at a barrier."""
         now = time.monotonic()
-        pending = self.batch.tick_count or self.batch.outputs
+        pending = self.batch.tick_count or self.batch.outputs or self.batch.dead_letters
         if pending and (
             now - self.sealed_at >= self.opts.commit_interval_s
             or self.batch.tick_count >= self.opts.commit_ticks
@@ -266,7 +299,8 @@ class _Run:
         already (the bus is idle). Returns True when the offsets were committed.
         """
         assert self.consumer is not None
-        if self.batch.tick_count or self.batch.outputs or self.uncommitted:
+        batch = self.batch
+        if batch.tick_count or batch.outputs or batch.dead_letters or self.uncommitted:
             self.seal()
         elif not force and self.uncommitted == 0:
             self.writer.check()

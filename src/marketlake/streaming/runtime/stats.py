@@ -19,6 +19,7 @@ class ProcessStats:
     skipped: int = 0  # messages already covered by the restored checkpoint
     late: int = 0
     quarantined: int = 0
+    dead_letters: int = 0  # messages that could not be decoded or processed
     windows: int = 0
     bars: int = 0
     alerts: int = 0
@@ -53,6 +54,7 @@ class ProcessStats:
         latency = "" if p99 is None else f"  p99 latency {p99:,.1f} ms"
         return (
             f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
-            f"late {self.late:,}  quarantined {self.quarantined:,}  windows {self.windows:,}  "
+            f"late {self.late:,}  quarantined {self.quarantined:,}  "
+            f"dead letters {self.dead_letters:,}  windows {self.windows:,}  "
             f"alerts {self.alerts:,}  commits {self.commits}{latency}"
         )
