@@ -88,7 +88,8 @@ class Consumer(ABC):
 
     @abstractmethod
     def lag(self) -> int:
-        """Messages in the assigned partitions not yet committed by this group."""
+        """Messages not yet committed by this group in every partition of the subscribed
+        topics, whoever holds them (0: the group has caught up with the whole topics)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources without committing."""

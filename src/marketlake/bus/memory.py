@@ -145,13 +145,12 @@ class MemoryConsumer(Consumer):
                 self._bus._committed[(self.group, topic, partition)] = position
 
     def lag(self) -> int:
-        """Messages in the assigned partitions past the group's committed offsets."""
+        """Messages in every partition of the topics past the group's committed offsets."""
         with self._bus._changed:
-            self._refresh_assignment()
             return sum(
-                len(self._bus._logs[topic][partition])
-                - self._bus._committed.get((self.group, topic, partition), 0)
-                for topic, partition in self._positions
+                len(entries) - self._bus._committed.get((self.group, topic, partition), 0)
+                for topic in self.topics
+                for partition, entries in enumerate(self._bus._logs.get(topic, []))
             )
 
     def close(self) -> None:

@@ -195,7 +195,12 @@ def process(
     lake: LakeOption = None,
     warehouse: WarehouseOption = None,
     until_caught_up: Annotated[
-        bool, typer.Option("--until-caught-up", help="Stop once no message is left (lag 0)")
+        bool,
+        typer.Option(
+            "--until-caught-up",
+            help="Stop once the group has committed every message of every partition of the "
+            "topic, whichever member holds it (waits for the partitions of a dead member)",
+        ),
     ] = False,
     count: Count = None,
     duration: Duration = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -58,3 +60,28 @@ def test_undeliverable_messages_fail_flush_without_secrets() -> None:
         producer.flush()
     assert "127.0.0.1:1" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_lag_counts_partitions_another_member_holds(tansu_url: str) -> None:
+    topic, group = f"held-{uuid.uuid4().hex[:8]}", f"held-g-{uuid.uuid4().hex[:8]}"
+    with open_bus(tansu_url) as bus:
+        bus.create_topic(topic, 4)
+        send_all(bus, topic, [(f"K{i}", b"x") for i in range(40)])
+        holder = bus.consumer(group, [topic])
+        member = bus.consumer(group, [topic])
+        try:
+            assert drain(holder, 1)  # the holder owns partitions and never commits
+            mine: dict[int, int] = {}
+            held: set[int] = set()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not (mine and held - set(mine)):
+                for message in member.poll(100, timeout_s=0.2):
+                    mine[message.partition] = mine.get(message.partition, 0) + 1
+                held = {m.partition for m in holder.poll(100, timeout_s=0.2)} or held
+            assert mine and held - set(mine), "the group did not split the partitions"
+            member.commit()
+            # the member caught up with its partitions, not the group with the topic
+            assert member.lag() == 40 - sum(mine.values()) > 0
+        finally:
+            holder.close()
+            member.close()

@@ -90,8 +90,10 @@ class StreamPipeline:
         progress_every_s: float = 1.0,
     ) -> ProcessStats:
         """Process until ``count`` ticks, ``duration_s`` seconds, ``stop()``, or (with
-        ``until_caught_up``) until no message is left once ``upstream_done()`` (default: at
-        once) is true; then close the sessions whose close has passed. Returns the counts."""
+        ``until_caught_up``) until the group's committed offsets reach the end of every
+        partition of the topic once ``upstream_done()`` (default: at once) is true; partitions
+        a dead member still holds are waited for until the bus hands them over. Then close the
+        sessions whose close has passed. Returns the counts."""
         from marketlake.streaming.processor import StreamProcessor
 
         opts = self.options
