@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from bus_contract import BusContract, drain, send_all
 
-from marketlake.bus.base import Bus
+from marketlake.bus.base import Bus, Retention
 from marketlake.bus.kafka.bus import KafkaBus
 from marketlake.bus.registry import open_bus
 from marketlake.errors import TransientError
@@ -85,3 +85,23 @@ def test_lag_counts_partitions_another_member_holds(tansu_url: str) -> None:
         finally:
             holder.close()
             member.close()
+
+
+def _topic_configs(tansu_url: str, topic: str) -> dict[str, str]:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": tansu_url.removeprefix("kafka://")})
+    futures = admin.describe_configs([ConfigResource("topic", topic)])
+    (future,) = futures.values()
+    return {name: entry.value for name, entry in future.result(30).items()}
+
+
+def test_topic_retention_becomes_the_topic_configs(tansu_url: str) -> None:
+    topic = f"kept-{uuid.uuid4().hex[:8]}"
+    with open_bus(tansu_url) as bus:
+        bus.create_topic(topic, 2, Retention(max_bytes=1_000_000, max_age_ms=60_000))
+    configs = _topic_configs(tansu_url, topic)
+    assert (configs["retention.bytes"], configs["retention.ms"]) == ("500000", "60000")
+    with open_bus(tansu_url) as bus:  # an existing topic gets the new retention
+        bus.create_topic(topic, 2, Retention(max_bytes=400_000))
+    assert _topic_configs(tansu_url, topic)["retention.bytes"] == "200000"

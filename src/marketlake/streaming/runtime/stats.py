@@ -26,6 +26,7 @@ class ProcessStats:
     commits: int = 0
     written_ticks: int = 0
     lag: int | None = None
+    waiting: bool = False  # the bus is unreachable and the processor waits for it
     started: float = field(default_factory=time.monotonic)
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
 
@@ -52,6 +53,8 @@ class ProcessStats:
         lag = "?" if self.lag is None else f"{self.lag:,}"
         p99 = self.latency_ms()
         latency = "" if p99 is None else f"  p99 latency {p99:,.1f} ms"
+        if self.waiting:
+            latency += "  (waiting for the bus)"
         return (
             f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
             f"late {self.late:,}  quarantined {self.quarantined:,}  "
