@@ -90,12 +90,15 @@ def test_processor_waits_for_a_lost_broker_and_loses_nothing(
     while tick_commits(home) < 2 and time.monotonic() < deadline:
         assert processor.poll() is None, processor.communicate()
         time.sleep(0.01)
-    proxied_broker.cut()  # longer than the group session: the member must join again
-    time.sleep(10)
+    # away for longer than the group session (the member must join again) and than a lag read
+    # waits for the broker (10 s), so the processor reports that it waits
+    proxied_broker.cut()
+    time.sleep(20)
     assert processor.poll() is None, processor.communicate()
     proxied_broker.restore()
     out, err = processor.communicate(timeout=300)
     assert "lag 0 msgs" in out
+    assert "(waiting for the bus)" in out
     assert processor.returncode == 0, err
     assert "rdkafka" not in err and "Traceback" not in err
 
