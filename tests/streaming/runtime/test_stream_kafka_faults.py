@@ -53,11 +53,10 @@ def proxied_broker(tmp_path: Path) -> Iterator[TcpProxy]:
         stop_tansu(broker)
 
 
-def test_no_broker_at_start_is_one_line(home: Path) -> None:
+@pytest.mark.parametrize("command", [("stream", "process", "--until-caught-up"), ("stream",)])
+def test_no_broker_at_start_is_one_line(home: Path, command: tuple[str, ...]) -> None:
     bus = f"kafka://127.0.0.1:{free_port()}"
-    proc = marketlake(
-        "stream", "process", "--home", str(home), "--bus", bus, "--until-caught-up", timeout=60
-    )
+    proc = marketlake(*command, "--home", str(home), "--bus", bus, "--count", "10", timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [
