@@ -27,6 +27,8 @@ from marketlake.schemas import (
     CORPORATE_ACTION_KEYS,
     CURATED_ACTION_SCHEMA,
     DAILY_METRICS_SCHEMA,
+    DEAD_LETTER_KEYS,
+    DEAD_LETTER_SCHEMA,
     FETCH_LOG_KEYS,
     FETCH_LOG_SCHEMA,
     INDICATORS_SCHEMA,
@@ -213,6 +215,14 @@ STREAM_ALERTS = Dataset(
     "Price-move alerts of final stream windows (ts: the window end; pct_move in percent).",
     lake="analytics/stream_alerts",
 )
+DEAD_LETTERS = Dataset(
+    "dead_letters",
+    DEAD_LETTER_SCHEMA,
+    DEAD_LETTER_KEYS,
+    "Bus messages the stream processor could not decode or process, with the error; the "
+    "stream moved on past them (their ticks are in no other table).",
+    lake="quality/dead_letters",
+)
 QUARANTINE = Dataset(
     "quarantine",
     QUARANTINE_SCHEMA,
@@ -255,6 +265,7 @@ DATASETS: Mapping[str, Dataset] = {
         STREAM_WINDOWS,
         LATE_TICKS,
         STREAM_ALERTS,
+        DEAD_LETTERS,
         QUARANTINE,
         MISSING_SESSIONS,
         RECONCILIATION,

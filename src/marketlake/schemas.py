@@ -174,6 +174,21 @@ ALERT_SCHEMA = pa.schema(
 )
 ALERT_KEYS = ("symbol", "kind", "ts")
 
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("consumer_group", pa.string(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("partition_id", pa.int64(), nullable=False),
+        pa.field("message_offset", pa.int64(), nullable=False),
+        pa.field("message_key", pa.string()),  # the symbol the producer keyed it by
+        pa.field("ticks", pa.int64()),  # ticks in the message (null: it could not be decoded)
+        pa.field("stage", pa.string(), nullable=False),  # decode | process
+        pa.field("error", pa.string(), nullable=False),
+        pa.field("failed_at", UTC_US, nullable=False),
+    ]
+)
+DEAD_LETTER_KEYS = ("consumer_group", "topic", "partition_id", "message_offset")
+
 FETCH_LOG_SCHEMA = pa.schema(
     [
         pa.field("symbol", pa.string(), nullable=False),

@@ -85,7 +85,19 @@ class StreamProcessor:
         return datetime.fromtimestamp(self._marks.watermark(symbol) / 1e6, tz=UTC)
 
     def process(self, batch: pa.RecordBatch | pa.Table) -> StreamOutput:
-        """Process one batch of ticks (Tick schema) and return what it makes final or changes."""
+        """Process one batch of ticks (Tick schema) and return what it makes final or changes.
+
+        When processing fails, the state is left as it was before the batch, so a caller may
+        set the batch aside and go on.
+        """
+        saved = (self._bars, self._marks.copy(), dict(self.counts))
+        try:
+            return self._process(batch)
+        except BaseException:
+            self._bars, self._marks, self.counts = saved
+            raise
+
+    def _process(self, batch: pa.RecordBatch | pa.Table) -> StreamOutput:
         now = self._clock()
         valid, quarantine = split_invalid_ticks(as_tick_table(batch), now)
         out = StreamOutput(quarantine=quarantine)

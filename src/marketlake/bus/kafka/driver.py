@@ -15,8 +15,22 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from marketlake.errors import ConfigError, MissingExtraError, TerminalError, TransientError
 
 TOPIC_OPTIONS = ("partitions", "replication_factor")
-LOGGER_NAME = "marketlake.bus.kafka"
-_TRANSIENT_CODES = {"_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN"}
+# librdkafka writes every failed connection attempt to stderr unless given a logger: its
+# messages go to this logger instead (silent unless the application configures logging).
+LOGGER = logging.getLogger("marketlake.bus.kafka")
+LOGGER.addHandler(logging.NullHandler())
+# Besides the errors librdkafka calls retriable: a lost broker, and a group coordinator that is
+# gone or that no longer knows the member (it joins again, its revoked partitions are dropped).
+_TRANSIENT_CODES = {
+    "_MSG_TIMED_OUT",
+    "_TIMED_OUT",
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_WAIT_COORD",
+    "ILLEGAL_GENERATION",
+    "UNKNOWN_MEMBER_ID",
+    "REBALANCE_IN_PROGRESS",
+}
 
 
 def load_driver() -> Any:
@@ -27,20 +41,6 @@ def load_driver() -> Any:
     except ImportError as exc:
         raise MissingExtraError("confluent-kafka", "kafka") from exc
     return confluent_kafka
-
-
-def client_logger() -> logging.Logger:
-    """The logger librdkafka's own messages go to instead of stderr.
-
-    librdkafka logs every failed connection attempt (hundreds of lines while a broker is
-    down); marketlake reports the failure once, as an error. The logger keeps a null handler,
-    so its records reach only the handlers an application configures (``logging``'s
-    last-resort handler would print them).
-    """
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-    return logger
 
 
 def translate_error(error: Any, action: str, servers: str) -> TerminalError | TransientError:
@@ -54,7 +54,8 @@ def translate_error(error: Any, action: str, servers: str) -> TerminalError | Tr
 class KafkaCluster:
     """The brokers clients talk to: the driver, the bootstrap servers and shared settings.
 
-    ``config`` holds the librdkafka settings every client gets, ``bootstrap.servers`` included.
+    ``config`` holds the librdkafka settings every client gets, ``bootstrap.servers`` included
+    (see :func:`client_settings`).
     """
 
     driver: Any
@@ -102,3 +103,9 @@ def parse_url(url: str) -> KafkaUrl:
         config.setdefault("sasl.mechanism", "PLAIN")
         config.setdefault("security.protocol", "SASL_PLAINTEXT")
     return KafkaUrl(servers, config, options)
+
+
+def client_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with librdkafka's log lines sent to :data:`LOGGER` (unless it names a
+    ``logger``), so an unreachable broker does not flood the terminal."""
+    return {"logger": LOGGER, **config}

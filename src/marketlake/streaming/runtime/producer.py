@@ -26,7 +26,7 @@ from marketlake.streaming.codec import CONTENT_TYPE, encode_ticks, split_by_symb
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from marketlake.bus.base import Bus, Producer
+    from marketlake.bus.base import Bus, Producer, Retention
     from marketlake.sources.live import TickSource
 
 TICKS_TOPIC = "ticks"
@@ -64,7 +64,8 @@ def _unbounded_delivery(bus: Bus) -> Bus:
 
 
 class TickProducer:
-    """Sends tick batches to ``topic`` (created with ``partitions`` partitions)."""
+    """Sends tick batches to ``topic`` (created with ``partitions`` partitions and
+    ``retention``)."""
 
     def __init__(
         self,
@@ -76,8 +77,10 @@ class TickProducer:
         backoff_s: float = 0.5,
         flush_timeout_s: float = 5.0,
         on_wait: Callable[[ProduceStats], None] | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.bus = _unbounded_delivery(bus)
+        self.retention = retention
         self.topic = topic
         self.partitions = partitions
         self.retry_for_s = retry_for_s
@@ -93,7 +96,7 @@ class TickProducer:
             return
         self._retry(
             f"creating topic {self.topic!r}",
-            lambda: self.bus.create_topic(self.topic, self.partitions),
+            lambda: self.bus.create_topic(self.topic, self.partitions, self.retention),
         )
         self._producer = self.bus.producer()
 
