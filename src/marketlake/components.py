@@ -62,7 +62,7 @@ def open_engine(settings: Settings) -> Engine:
     """The batch analytics engine named by ``settings.engine``."""
     from marketlake.engines.registry import create_engine
 
-    return create_engine(settings.engine)
+    return create_engine(settings.engine, settings)
 
 
 class Components:

@@ -11,8 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from marketlake.analytics.adjust import adjust_table
-from marketlake.analytics.partition import analyse_partition, split_analytics
 from marketlake.calendar import get_sessions
 from marketlake.catalogue import (
     BARS_1D,
@@ -28,6 +26,7 @@ from marketlake.engines.registry import ENGINES, create_engine
 from marketlake.errors import ConfigError
 from marketlake.lake import LakeStorage, LakeTables
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
+from tests.engines.parity import assert_same, reference
 
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
 START, END = date(2023, 1, 3), date(2023, 12, 29)
@@ -77,33 +76,11 @@ def split_of(symbol: str, day: date, ratio: float) -> pa.Table:
     )
 
 
-def reference(bars: pa.Table, actions: pa.Table) -> dict[str, pa.Table]:
-    """What the derived tables must hold, computed from the kernels directly."""
-    adjusted = adjust_table(bars, actions)
-    metrics, indicators = split_analytics(analyse_partition(adjusted))
-    return {"bars_1d_adjusted": adjusted, "daily_metrics": metrics, "indicators_1d": indicators}
-
-
-def assert_same(actual: pa.Table, expected: pa.Table, columns: list[str]) -> None:
-    """Equal rows by (symbol, ts): keys exactly, floats to 1e-9 relative, NULLs in place."""
-    order = [("symbol", "ascending"), ("ts", "ascending")]
-    actual, expected = actual.sort_by(order), expected.sort_by(order)
-    assert actual.num_rows == expected.num_rows
-    for name in columns:
-        got, want = actual.column(name), expected.column(name)
-        if pa.types.is_floating(want.type):
-            a = got.to_numpy(zero_copy_only=False).astype(float)
-            b = want.to_numpy(zero_copy_only=False).astype(float)
-            assert np.array_equal(np.isnan(a), np.isnan(b)), name
-            both = ~np.isnan(b)
-            np.testing.assert_allclose(a[both], b[both], rtol=1e-9, err_msg=name)
-        else:
-            assert got.to_pylist() == want.to_pylist(), name
-
-
 @pytest.fixture(params=sorted(ENGINES))
 def engine_name(request: pytest.FixtureRequest) -> str:
-    """Each registered engine in turn."""
+    """Each registered engine in turn (Spark joins the test session's Spark session)."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_session")
     return str(request.param)
 
 

@@ -89,8 +89,11 @@ def _check_engine(settings: Settings) -> str:
     from marketlake.engines.registry import ENGINES
 
     engine = open_engine(settings)
-    engine.close()
-    return f"{engine.name}: {ENGINES[engine.name].description}"
+    try:
+        facts = engine.check()
+    finally:
+        engine.close()
+    return f"{engine.name}: {ENGINES[engine.name].description}; {facts}"
 
 
 CHECKS: dict[str, Callable[[Settings], str]] = {

@@ -234,7 +234,9 @@ def reprocess_command(
     snapshot = parse_snapshot(as_of)
     settings = _settings(home, config, lake, engine=engine)
     tables = _tables(settings)
-    result = reprocess_snapshot(tables, snapshot, engine=settings.engine, symbols=_split(symbols))
+    result = reprocess_snapshot(
+        tables, snapshot, engine=settings.engine, symbols=_split(symbols), settings=settings
+    )
     rows = [
         {
             "table": name,

@@ -17,11 +17,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from marketlake.lake.handover import Handover
     from marketlake.lake.tables import LakeTables
+    from marketlake.settings import Settings
     from marketlake.symbols import Symbol
 
 BUCKET_ROWS = 500_000
@@ -86,9 +87,22 @@ class Engine(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def from_settings(cls, settings: Settings | None) -> Engine:
+        """The engine as ``settings`` configure it (engines without a section ignore them)."""
+        return cls()
+
     @abstractmethod
     def process(self, job: EngineJob) -> EngineResult:
         """Read the job's curated data, compute and write the derived datasets."""
+
+    def check(self) -> str:
+        """Make sure the engine can run here and describe it (for ``doctor``)."""
+        return "ready"
+
+    def details(self) -> dict[str, Any]:
+        """Facts of the last job worth keeping in the run record (none by default)."""
+        return {}
 
     def close(self) -> None:
         """Release what the engine holds (a no-op unless it holds a cluster session)."""

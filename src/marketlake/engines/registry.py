@@ -1,4 +1,4 @@
-"""Engines chosen by name, held as data: ``local`` (Polars, in process)."""
+"""Engines chosen by name, held as data: ``local`` (Polars, in process), ``spark``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from marketlake.errors import ConfigError
 
 if TYPE_CHECKING:
     from marketlake.engines.base import Engine
+    from marketlake.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,18 @@ ENGINES: dict[str, EngineEntry] = {
     "local": EngineEntry(
         "marketlake.engines.local", "PolarsEngine", "Polars and numpy in this process"
     ),
+    "spark": EngineEntry(
+        "marketlake.engines.spark.engine",
+        "SparkEngine",
+        "Apache Spark, local or on a cluster (pip install 'marketlake[spark]', Java 17+)",
+    ),
 }
 
 
-def create_engine(name: str) -> Engine:
-    """The engine called ``name`` (one of :data:`ENGINES`)."""
+def create_engine(name: str, settings: Settings | None = None) -> Engine:
+    """The engine called ``name`` (one of :data:`ENGINES`), configured by ``settings``."""
     entry = ENGINES.get(name.strip().lower())
     if entry is None:
         raise ConfigError(f"unknown analytics engine {name!r}; choose one of {', '.join(ENGINES)}")
     engine_class: type[Engine] = getattr(importlib.import_module(entry.module), entry.class_name)
-    return engine_class()
+    return engine_class.from_settings(settings)

@@ -66,6 +66,7 @@ def process(ctx: RunContext) -> StageResult:
     engine = open_engine(ctx.settings)
     try:
         outcome = engine.process(job)
+        details = engine.details()
     finally:
         engine.close()
     clear(ctx.storage, pending, todo)
@@ -73,4 +74,5 @@ def process(ctx: RunContext) -> StageResult:
     result.rows_out = outcome.rows_out - outcome.written.get(MISSING_SESSIONS.name, 0)
     result.detail["missing_sessions"] = outcome.written.get(MISSING_SESSIONS.name, 0)
     result.detail["engine"] = engine.name
+    result.detail.update(details)
     return result

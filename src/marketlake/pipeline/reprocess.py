@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
@@ -23,6 +24,9 @@ from marketlake.lake.tables import LakeTables
 from marketlake.pipeline.pending import mark
 from marketlake.symbols import Symbol, parse_symbols
 
+if TYPE_CHECKING:
+    from marketlake.settings import Settings
+
 
 @dataclass(frozen=True)
 class ReprocessResult:
@@ -40,6 +44,7 @@ def reprocess_snapshot(
     *,
     engine: str = "local",
     symbols: Sequence[Symbol] | None = None,
+    settings: Settings | None = None,
 ) -> ReprocessResult:
     """Recompute the analytics tables from curated bars and actions as they were at ``snapshot``.
 
@@ -47,7 +52,8 @@ def reprocess_snapshot(
     current when it was committed; a time selects both tables as of that time. The adjusted
     bars, daily metrics and indicators of the symbols (default: every symbol in the snapshot)
     are replaced, one commit per table, by what the engine computes from the snapshot, so the
-    analytics describe exactly that snapshot until the next ``marketlake run``.
+    analytics describe exactly that snapshot until the next ``marketlake run``. ``settings``
+    configure the engine (its ``[spark]`` section, for example).
     """
     name = BARS_1D.lake_table
     if not tables.exists(BARS_1D):
@@ -79,7 +85,7 @@ def reprocess_snapshot(
     )
     # the next run recomputes these symbols from the current tables, even with nothing new
     mark(tables.storage, "reprocess", chosen)
-    runner = create_engine(engine)
+    runner = create_engine(engine, settings)
     try:
         outcome = runner.process(job)
     finally:

@@ -33,6 +33,7 @@ from marketlake.settings.sections import (
     S3Settings,
     SimSettings,
     SourcesSettings,
+    SparkSettings,
     ValidationSettings,
     YahooSettings,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Settings",
     "SimSettings",
     "SourcesSettings",
+    "SparkSettings",
     "StreamReplaySettings",
     "StreamSettings",
     "StreamSimSettings",
@@ -85,6 +87,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     runner: RunnerSettings = RunnerSettings()
     s3: S3Settings = S3Settings()
+    spark: SparkSettings = SparkSettings()
     stream: StreamSettings = StreamSettings()
 
     @field_validator("symbols", mode="before")

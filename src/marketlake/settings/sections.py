@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 OnConflict = Literal["keep", "replace", "quarantine"]
 ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)
@@ -121,3 +121,25 @@ class RunnerSettings(Section):
         ge=0,
         description="rows a stage keeps in memory for the next stage of the same process",
     )
+
+
+class SparkSettings(Section):
+    """The Spark batch engine (``engine = "spark"``): where it runs and how it is configured."""
+
+    master: str = Field(
+        default="local[*]",
+        description="Spark master URL: local[N], spark://host:7077, yarn, k8s://...",
+    )
+    app_name: str = Field(default="marketlake", description="Spark application name")
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="spark.* configuration passed to the session as given",
+    )
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_keys_only(cls, value: dict[str, str]) -> dict[str, str]:
+        stray = sorted(key for key in value if not key.startswith("spark."))
+        if stray:
+            raise ValueError(f"only spark.* keys are passed to Spark; got {', '.join(stray)}")
+        return {key: str(item) for key, item in value.items()}
