@@ -22,13 +22,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from marketlake.streaming.config import StreamConfig
-from marketlake.streaming.outputs import StreamOutput
+from marketlake.streaming.outputs import DUPLICATE, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.runtime.offsets import Positions
 from marketlake.streaming.runtime.producer import ALERTS_TOPIC, SENT_AT, TICKS_TOPIC
 from marketlake.streaming.runtime.sink import SinkBatch, SinkWriter, StreamSink
@@ -186,7 +186,6 @@ class _Run:
     def process(self, messages: list[Message]) -> None:
         """Decode a poll, feed it to the processor in one call and keep its outputs."""
         from marketlake.streaming.codec import decode_ticks
-        from marketlake.streaming.validation import split_invalid_ticks
 
         fresh: list[pa.RecordBatch] = []
         stored: list[pa.RecordBatch] = []
@@ -208,16 +207,20 @@ class _Run:
             if group
         ]
         ticks = pa.concat_tables([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
-        out = self.processor.process(ticks)
+        out, fates = self.processor.process_ticks(ticks)
         done_us = time.time_ns() // 1000
         for m in messages:
             sent = m.headers.get(SENT_AT)
             if sent is not None:
                 self.stats.latencies_us.append(done_us - int(sent))
-        clean = out.quarantine.num_rows == 0  # then every part of ``ticks`` is valid as it is
+        start = 0
         for table, stored_flag in parts:
-            valid = table if clean else split_invalid_ticks(table, datetime.now(UTC))[0]
-            self.batch.add_ticks(valid, stored_flag)
+            mine = fates[start : start + table.num_rows]
+            start += table.num_rows
+            self.batch.add_ticks(_having(table, mine, NEW), stored_flag)
+            if (mine == UNCHECKED).any():
+                self.batch.unchecked.append(_having(table, mine, UNCHECKED))
+        self.stats.duplicates += int((fates == DUPLICATE).sum())
         self.stats.ticks += ticks.num_rows
         self.add(out)
 
@@ -282,6 +285,12 @@ class _Run:
         self.writer.stop()
         if self.alerts is not None:
             self.alerts.close()
+
+
+def _having(table: pa.Table, fates: np.ndarray, fate: int) -> pa.Table:
+    """The rows of ``table`` whose fate is ``fate`` (the whole table when all are)."""
+    chosen = fates == fate
+    return table if chosen.all() else table.filter(pa.array(chosen))
 
 
 def _publish_alerts(producer: Producer, topic: str, alerts: pa.Table) -> None:

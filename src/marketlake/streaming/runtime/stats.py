@@ -18,6 +18,7 @@ class ProcessStats:
     messages: int = 0
     skipped: int = 0  # messages already covered by the restored checkpoint
     late: int = 0
+    duplicates: int = 0  # ticks whose key was already processed (sent twice)
     quarantined: int = 0
     windows: int = 0
     bars: int = 0
@@ -53,6 +54,7 @@ class ProcessStats:
         latency = "" if p99 is None else f"  p99 latency {p99:,.1f} ms"
         return (
             f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
-            f"late {self.late:,}  quarantined {self.quarantined:,}  windows {self.windows:,}  "
+            f"late {self.late:,}  duplicates {self.duplicates:,}  "
+            f"quarantined {self.quarantined:,}  windows {self.windows:,}  "
             f"alerts {self.alerts:,}  commits {self.commits}{latency}"
         )
