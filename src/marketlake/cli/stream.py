@@ -50,8 +50,10 @@ from marketlake.cli.stream_parts import (
     PROCESSOR_KEYS,
     PRODUCER_KEYS,
     TickOptions,
+    late_note,
     line_printer,
     produced_line,
+    produced_marks,
     settings_line,
     stop_flag,
     stream_context,
@@ -114,8 +116,9 @@ def stream(
 
     ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(rate, count, path, start).open(ctx)
-        producer = tick_producer(ctx)
+        marks = produced_marks(ctx)
+        tick_source = TickOptions(rate, count, path, start).open(ctx, marks)
+        producer = tick_producer(ctx, marks)
         pipeline = stream_pipeline(ctx, no_warehouse)
 
         say = line_printer(quiet)
@@ -134,6 +137,7 @@ def stream(
         )
         if not quiet:
             print(f"done: {produced_line(result.produced)}; {result.processed.line()}")
+        _warn_if_late(result.processed)
     finally:
         ctx.close()
 
@@ -167,8 +171,9 @@ def produce(
 
     ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(rate, count, path, start).open(ctx)
-        producer = tick_producer(ctx)
+        marks = produced_marks(ctx)
+        tick_source = TickOptions(rate, count, path, start).open(ctx, marks)
+        producer = tick_producer(ctx, marks)
         stopped = stop_flag()
         deadline = None if duration is None else time.monotonic() + duration
 
@@ -229,8 +234,15 @@ def process(
         )
         if not quiet:
             print(f"done: {stats.line()}")
+        _warn_if_late(stats)
     finally:
         ctx.close()
+
+
+def _warn_if_late(stats: ProcessStats) -> None:
+    note = late_note(stats)
+    if note is not None:
+        print(note, file=sys.stderr)
 
 
 @stream_app.command("compact")
