@@ -51,7 +51,7 @@ from marketlake.streaming.bars import (
     merge_minutes,
 )
 from marketlake.streaming.config import StreamConfig, to_us
-from marketlake.streaming.dedup import KEY, SeenTicks
+from marketlake.streaming.dedup import SeenTicks
 from marketlake.streaming.emission import emit_changes, emit_provisional
 from marketlake.streaming.outputs import DUPLICATE, INVALID, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.state import pack_state, unpack_state
@@ -114,10 +114,14 @@ class StreamProcessor:
             return out, fates
         frame = pl.from_arrow(valid.select(["symbol", "ts", "price", "size", "seq"]))
         assert isinstance(frame, pl.DataFrame)
+        known = self._marks.symbols()
+        standing = self._marks.frame(known, "w0").with_columns(
+            sd=pl.Series(self._seen.symbol_digests(known), dtype=pl.UInt64)
+        )
         ticks = (
             frame.with_columns(t=pl.col("ts").cast(pl.Int64))
             .join(
-                self._marks.frame(self._marks.symbols(), "w0"),
+                standing,
                 on="symbol",
                 how="left",
                 maintain_order="left",  # the fates and late flags are matched by position
@@ -125,10 +129,12 @@ class StreamProcessor:
             .with_columns(pl.col("w0").fill_null(NO_WATERMARK))
         )
         positions = np.flatnonzero(fates == NEW)
-        repeated = self._seen.duplicates(ticks)
+        digests = self._seen.digests(ticks)
+        repeated = self._seen.duplicates(ticks, digests)
         if repeated.any():
             fates[positions[repeated]] = DUPLICATE
             positions = positions[~repeated]
+            digests = digests[~repeated]
             self.counts["duplicates"] += int(repeated.sum())
             ticks = ticks.filter(pl.Series(~repeated))
             valid = valid.filter(pa.array(~repeated))
@@ -139,11 +145,10 @@ class StreamProcessor:
         applied = lazy.filter(~too_old)
         flags = lazy.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
         largest = applied.group_by("symbol").agg(pl.col("t").max())
-        fresh, top, flag, keys = pl.collect_all(
-            [aggregate_minutes(applied), largest, flags, applied.select(KEY)]
-        )
+        fresh, top, flag = pl.collect_all([aggregate_minutes(applied), largest, flags])
         self._bars = merge_minutes(self._bars.lazy(), fresh.lazy()).collect()
-        self._seen.add(keys)
+        kept = ~flag.get_column("too_old").to_numpy()
+        self._seen.add(digests[kept], ticks.get_column("t").to_numpy()[kept])
         self.counts["ticks"] += valid.num_rows
         late = bool(flag.get_column("late").any())
         if late:
