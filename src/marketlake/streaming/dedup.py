@@ -68,11 +68,10 @@ class SeenTicks:
         or of a tick already applied."""
         n = ticks.height
         repeated = np.zeros(n, dtype=bool)
-        order = np.argsort(digests)
-        ordered = digests[order]
-        same = np.flatnonzero(ordered[1:] == ordered[:-1])
-        if len(same):  # compare the keys themselves: equal digests may be a coincidence
-            rows = np.unique(np.concatenate([order[same], order[same + 1]]))
+        ordered = np.sort(digests)
+        twice = ordered[1:][ordered[1:] == ordered[:-1]]
+        if len(twice):  # compare the keys themselves: equal digests may be a coincidence
+            rows = np.flatnonzero(np.isin(digests, twice))
             keyed = ticks[rows].select(KEY).with_columns(row=pl.Series(rows))
             again = keyed.filter(~pl.struct(KEY).is_first_distinct()).get_column("row")
             repeated[again.to_numpy()] = True
@@ -152,9 +151,13 @@ class SeenTicks:
 
     def to_arrow(self) -> pa.Table:
         """The remembered digests as a table (for checkpoints): one row per chunk."""
+        sizes = np.array([len(c.digests) for c in self._chunks], dtype=np.int32)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+        values = np.concatenate([c.digests for c in self._chunks] or [np.zeros(0, np.uint64)])
+        digests = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.uint64()))
         return pa.table(
             {
-                "digests": pa.array([c.digests for c in self._chunks], pa.list_(pa.uint64())),
+                "digests": digests,
                 "first_t": pa.array([c.first_t for c in self._chunks], pa.int64()),
                 "last_t": pa.array([c.last_t for c in self._chunks], pa.int64()),
             }
