@@ -19,7 +19,7 @@ import pyarrow as pa
 from marketlake.errors import ConfigError
 from marketlake.schemas import TICK_SCHEMA
 from marketlake.sources.live.base import Chunk, TickSource
-from marketlake.sources.sim.intraday import DailyBar, SessionPlan, plan_session
+from marketlake.sources.sim.intraday import DailyBar, SessionPlan, plan_session, slot_length
 from marketlake.symbols import parse_symbols
 
 _BAR_SESSIONS = 64  # daily bars are simulated this many sessions ahead at a time
@@ -34,8 +34,9 @@ class SimTickSource(TickSource):
     (default ``rate_per_s`` or 100), U-shaped over the session; at a close they jump to the
     next session's open. A symbol's share of the ticks is fixed by the seed; it has at most
     0.9 ticks per share of its daily volume. Prices and sizes follow the batch simulator's
-    daily bars (see the module documentation); a minute's ticks depend only on the seed, the
-    symbols, the event rate and the minute, so a stream that starts later continues the same
+    daily bars (see the module documentation); a slot's ticks (a minute, shorter for busy
+    streams) depend only on the seed, the symbols, the event rate and the slot, so a stream
+    that starts later continues the same
     market. ``seq`` counts each symbol's ticks in emission order from ``seq_from[symbol] + 1``
     (default 1).
 
@@ -90,6 +91,7 @@ class SimTickSource(TickSource):
         self.disorder_us = int(disorder_s * 1e6)
         self.calendar = calendar
         self.seq_from = dict(seq_from or {})
+        self._ready: tuple[np.ndarray, np.ndarray, int, int, _DailyBars, SessionPlan] | None = None
 
     def _session_bounds(self) -> tuple[np.ndarray, np.ndarray, int, int]:
         from marketlake.calendar import get_sessions
@@ -113,21 +115,32 @@ class SimTickSource(TickSource):
             raise ConfigError(f"no {self.calendar} session after {self.start}")
         return opens, closes, k, max(first, int(opens[k]))
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Simulated ticks, one minute of event time at a time (independent of batch_size)."""
+    def open(self) -> None:
+        """Simulate the daily bars and lay out the first session before ticks are asked for,
+        so that a paced stream's first ticks are not late by that set-up."""
+        self._ready = self._first_plan()
+
+    def _first_plan(self) -> tuple[np.ndarray, np.ndarray, int, int, _DailyBars, SessionPlan]:
         opens, closes, k, t = self._session_bounds()
-        rates = self.event_rate * self._weights()
+        bars = _DailyBars(self.symbols, self.seed, self.calendar)
+        plan = self._plan(bars, k, int(opens[k]), int(closes[k]))
+        return opens, closes, k, t, bars, plan
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Simulated ticks, one slot of event time at a time (independent of batch_size)."""
+        ready, self._ready = self._ready, None
+        opens, closes, k, t, bars, plan = ready or self._first_plan()
         seq = np.array([self.seq_from.get(s, 0) for s in self.symbols], dtype=np.int64)
         end_t = None if self.duration_s is None else t + int(self.duration_s * 1e6)
         names = pa.array(self.symbols, pa.string())
-        bars = _DailyBars(self.symbols, self.seed, self.calendar)
         emitted = 0
         while k < len(opens):
-            plan = self._plan(bars, k, int(opens[k]), int(closes[k]), rates)
-            for m in range((t - int(opens[k])) // _MINUTE_US, plan.minutes):
-                if end_t is not None and int(opens[k]) + m * _MINUTE_US >= end_t:
+            if plan.open_us != int(opens[k]):
+                plan = self._plan(bars, k, int(opens[k]), int(closes[k]))
+            for m in range((t - int(opens[k])) // plan.slot_us, plan.slots):
+                if end_t is not None and int(opens[k]) + m * plan.slot_us >= end_t:
                     return
-                who, times, prices, sizes = plan.minute(m)
+                who, times, prices, sizes = plan.slot(m)
                 shift_u, shift_r = _shift_draws(self.seed, plan.session, m, len(times))
                 keep = times >= t
                 if end_t is not None:
@@ -155,11 +168,11 @@ class SimTickSource(TickSource):
         weights = 1.0 / np.sqrt(np.arange(1, len(self.symbols) + 1))
         return np.asarray(rng.permutation(weights / weights.sum()))
 
-    def _plan(
-        self, bars: _DailyBars, k: int, open_us: int, close_us: int, rates: np.ndarray
-    ) -> SessionPlan:
+    def _plan(self, bars: _DailyBars, k: int, open_us: int, close_us: int) -> SessionPlan:
+        rates = self.event_rate * self._weights()
         session = open_us // _US_PER_DAY
-        return plan_session(self.seed, session, open_us, close_us, bars.of(k), rates)
+        slot_us = slot_length(self.event_rate, len(self.symbols))
+        return plan_session(self.seed, session, open_us, close_us, bars.of(k), rates, slot_us)
 
     def _shift(self, ts: np.ndarray, u: np.ndarray, r: np.ndarray, open_us: int) -> np.ndarray:
         """Event times with the late and out-of-order shifts asked for (tests only)."""
@@ -198,9 +211,6 @@ class SimTickSource(TickSource):
         return batch, due
 
 
-_MINUTE_US = 60_000_000
-
-
 def resume_start(last: datetime, calendar: str, now: datetime | None = None) -> datetime:
     """Where a simulated stream whose last tick was at ``last`` continues: just after it, or
     at the next session's open when ``last``'s session has closed by ``now`` (the wall clock
@@ -221,9 +231,9 @@ def resume_start(last: datetime, calendar: str, now: datetime | None = None) -> 
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
-def _shift_draws(seed: int, session: int, minute: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform draws for the test-only event-time shifts of a minute's ticks."""
-    words = [seed & 0xFFFFFFFFFFFFFFFF, session, minute, 1]
+def _shift_draws(seed: int, session: int, slot: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform draws for the test-only event-time shifts of a slot's ticks."""
+    words = [seed & 0xFFFFFFFFFFFFFFFF, session, slot, 1]
     rng = np.random.default_rng(np.random.SeedSequence(words))
     return rng.random(n), rng.random(n)
 
