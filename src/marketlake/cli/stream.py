@@ -63,6 +63,9 @@ from marketlake.cli.stream_parts import (
 from marketlake.durations import FORMS
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from marketlake.streaming.runtime.marks import ProducedMarks
     from marketlake.streaming.runtime.producer import ProduceStats
     from marketlake.streaming.runtime.stats import ProcessStats
 
@@ -137,6 +140,7 @@ def stream(
         )
         if not quiet:
             print(f"done: {produced_line(result.produced)}; {result.processed.line()}")
+        _warn_if_nothing_new(result.produced, start, marks)
         _warn_if_late(result.processed)
     finally:
         ctx.close()
@@ -184,9 +188,10 @@ def produce(
         say(settings_line(ctx.settings, PRODUCER_KEYS))
 
         with producer:
-            produce_ticks(
+            stats = produce_ticks(
                 producer, tick_source, stop=stop, on_progress=lambda s: say(produced_line(s))
             )
+        _warn_if_nothing_new(stats, start, marks)
     finally:
         ctx.close()
 
@@ -237,6 +242,16 @@ def process(
         _warn_if_late(stats)
     finally:
         ctx.close()
+
+
+def _warn_if_nothing_new(stats: ProduceStats, start: datetime | None, marks: ProducedMarks) -> None:
+    if stats.ticks == 0 and start is None and marks.marks:
+        last = max(mark.ts for mark in marks.marks.values())
+        print(
+            f"note: no tick after the last one produced to this topic ({last.isoformat()}); "
+            "pass --start to send ticks again",
+            file=sys.stderr,
+        )
 
 
 def _warn_if_late(stats: ProcessStats) -> None:

@@ -58,6 +58,7 @@ def test_a_replay_continues_after_what_it_already_sent(home: Path, tmp_path: Pat
     second = marketlake("stream", "produce", "--home", str(home), *replay)
     assert second.returncode == 0, second.stderr
     assert "produced 0 ticks" in second.stdout
+    assert "pass --start to send ticks again" in second.stderr
     resent = marketlake(
         "stream", "produce", "--home", str(home), *replay, "--start", "2024-03-04T14:33:00"
     )
