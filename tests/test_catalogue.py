@@ -15,7 +15,7 @@ from pipeline.cli import marketlake
 
 # Written only when there is something to report: a price move past the alert threshold,
 # two sources disagreeing on a close, a session without a bar.
-ONLY_WHEN_FLAGGED = ("stream_alerts", "reconciliation", "missing_sessions")
+ONLY_WHEN_FLAGGED = ("stream_alerts", "reconciliation", "missing_sessions", "dead_letters")
 
 
 @pytest.fixture(scope="module")

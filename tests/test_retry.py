@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marketlake.errors import TerminalError, TransientError
-from marketlake.retry import Retry, RetryPolicy, call_with_retry
+from marketlake.retry import RetriesSpentError, Retry, RetryPolicy, call_with_retry
 
 
 class Flaky:
@@ -91,6 +91,24 @@ def test_give_up_may_raise_the_last_error_unchanged() -> None:
             RetryPolicy(max_attempts=2), operation, sleep=lambda s: None, give_up=lambda e, n: e
         )
     assert info.value is operation.error
+
+
+def test_retries_do_not_multiply() -> None:
+    inner = Flaky(10)
+    waits: list[float] = []
+
+    def provider_call() -> str:
+        return call_with_retry(
+            RetryPolicy(max_attempts=4),
+            inner,
+            sleep=waits.append,
+            give_up=lambda error, n: RetriesSpentError(f"{error} (gave up after {n} attempts)"),
+        )
+
+    with pytest.raises(RetriesSpentError, match="gave up after 4 attempts"):
+        call_with_retry(RetryPolicy(max_attempts=4), provider_call, sleep=waits.append)
+    assert inner.calls == 4  # not 16: the outer loop does not start the inner one again
+    assert waits == [0.5, 1.0, 2.0]
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,10 @@ from marketlake.schemas import (
     BAR_SCHEMA,
     BARS_1M_SCHEMA,
     CORPORATE_ACTION_KEYS,
-    CORPORATE_ACTION_SCHEMA,
+    CURATED_ACTION_SCHEMA,
     DAILY_METRICS_SCHEMA,
+    DEAD_LETTER_KEYS,
+    DEAD_LETTER_SCHEMA,
     FETCH_LOG_KEYS,
     FETCH_LOG_SCHEMA,
     INDICATORS_SCHEMA,
@@ -34,6 +36,7 @@ from marketlake.schemas import (
     MISSING_SESSION_SCHEMA,
     QUARANTINE_KEYS,
     QUARANTINE_SCHEMA,
+    RECONCILIATION_ADDED,
     RECONCILIATION_KEYS,
     RECONCILIATION_SCHEMA,
     RUNS_KEYS,
@@ -74,6 +77,9 @@ class Dataset:
     lake: str | None = None
     partition_by: tuple[str, ...] = ()
     in_warehouse: bool = True
+    added: tuple[str, ...] = ()
+    """Nullable columns added after the dataset was first released: data without them (a lake
+    table an older version wrote) reads them as nulls."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema", _keyed(self.schema, self.keys))
@@ -98,8 +104,14 @@ class Dataset:
     def conform(self, table: pa.Table) -> pa.Table:
         """``table``'s columns selected and cast to this dataset's schema (extras dropped).
 
-        Raise TerminalError when a column is missing, a key holds nulls or a cast fails.
+        Columns of ``added`` that ``table`` lacks become nulls. Raise TerminalError when
+        another column is missing, a key holds nulls or a cast fails.
         """
+        for name in self.added:
+            if name not in table.column_names:
+                table = table.append_column(
+                    self.schema.field(name), pa.nulls(table.num_rows, self.schema.field(name).type)
+                )
         return conform(table, self.schema, self.name)
 
 
@@ -112,10 +124,13 @@ BARS_1D = Dataset(
 )
 CORPORATE_ACTIONS = Dataset(
     "corporate_actions",
-    CORPORATE_ACTION_SCHEMA,
+    CURATED_ACTION_SCHEMA,
     CORPORATE_ACTION_KEYS,
-    "Splits (ratio: new shares per old share) and cash dividends (amount per share).",
+    "Splits (ratio: new shares per old share) and cash dividends (amount per share); "
+    "inferred: a split inferred from the bars (a price gap matching a split ratio with the "
+    "inverse volume change), replaced when the source reports it.",
     lake="curated/corporate_actions",
+    added=("inferred",),
 )
 BARS_1D_ADJUSTED = Dataset(
     "bars_1d_adjusted",
@@ -149,9 +164,11 @@ RECONCILIATION = Dataset(
     "reconciliation",
     RECONCILIATION_SCHEMA,
     RECONCILIATION_KEYS,
-    "Sessions where two sources' closes differ by more than the threshold "
-    "(source_a: the bar stored first, source_b: the bar that replaced it).",
+    "Stored bars contradicted by another origin's close beyond the threshold, one finding "
+    "per session or per range with a constant ratio (source_a: the stored bar's origin, "
+    "source_b: the incoming one, kept: the origin bars_1d holds).",
     lake="quality/reconciliation",
+    added=RECONCILIATION_ADDED,
 )
 FETCH_LOG = Dataset(
     "fetch_log",
@@ -198,11 +215,21 @@ STREAM_ALERTS = Dataset(
     "Price-move alerts of final stream windows (ts: the window end; pct_move in percent).",
     lake="analytics/stream_alerts",
 )
+DEAD_LETTERS = Dataset(
+    "dead_letters",
+    DEAD_LETTER_SCHEMA,
+    DEAD_LETTER_KEYS,
+    "Bus messages the stream processor could not decode or process, with the error; the "
+    "stream moved on past them (their ticks are in no other table).",
+    lake="quality/dead_letters",
+)
 QUARANTINE = Dataset(
     "quarantine",
     QUARANTINE_SCHEMA,
     QUARANTINE_KEYS,
-    "Rejected records with the rule that rejected them.",
+    "Rejected records with the rule that rejected them; resolved_at is set when a later run "
+    "stored the record after all (current rows: resolved_at IS NULL).",
+    added=("resolved_at", "resolution"),
 )
 SYMBOLS = Dataset(
     "symbols",
@@ -238,6 +265,7 @@ DATASETS: Mapping[str, Dataset] = {
         STREAM_WINDOWS,
         LATE_TICKS,
         STREAM_ALERTS,
+        DEAD_LETTERS,
         QUARANTINE,
         MISSING_SESSIONS,
         RECONCILIATION,

@@ -2,8 +2,10 @@
 
 Every quarantine row (batch checks, source adapters, provider files, the stream) keeps the
 rejected record as compact JSON with sorted keys and ISO timestamps; ``record_id`` is the SHA-1
-of the dataset name, a newline and that JSON. The same record of the same dataset therefore
-always gets the same id, so a re-run finds the row it quarantined before.
+of the dataset name, a newline and that JSON without ``ingested_at`` (when a copy was received
+is not part of what the record says). The same record of the same dataset therefore always
+gets the same id, so a re-run, or the same bad row fetched again, finds the row it quarantined
+before.
 
 Rows are built from a table of rejected rows (:func:`quarantine_rows`) or from records refused
 one at a time (:class:`Reject`, :func:`reject_table`). This module sits below the sources, the
@@ -70,6 +72,17 @@ def record_id(dataset: str, record: str) -> str:
     return hashlib.sha1(f"{dataset}\n{record}".encode()).hexdigest()
 
 
+NOT_IDENTITY = ("ingested_at",)
+"""Record fields left out of its id: they say when a copy arrived, not what it holds."""
+
+
+def identity_json(row: Mapping[str, Any]) -> str:
+    """The JSON :func:`record_id` hashes: ``row`` without the fields of ``NOT_IDENTITY``."""
+    if not any(name in row for name in NOT_IDENTITY):
+        return record_json(row)
+    return record_json({k: v for k, v in row.items() if k not in NOT_IDENTITY})
+
+
 def _quarantine_record(
     dataset: str,
     record: Mapping[str, Any],
@@ -86,7 +99,7 @@ def _quarantine_record(
     text = record_json(record)
     return {
         "dataset": dataset,
-        "record_id": record_id(dataset, text),
+        "record_id": record_id(dataset, identity_json(record)),
         "rule": rule,
         "detail": detail,
         "symbol": symbol,
@@ -94,6 +107,8 @@ def _quarantine_record(
         "record": text,
         "source": source,
         "quarantined_at": quarantined_at,
+        "resolved_at": None,
+        "resolution": None,
     }
 
 
@@ -164,10 +179,12 @@ def quarantine_rows(
     stamp = now or datetime.now(UTC)
     if stamp.tzinfo is None:
         raise TerminalError(f"quarantine time must be timezone-aware (UTC), got {stamp}")
-    records = [record_json(row) for row in rows.to_pylist()]
+    plain = rows.to_pylist()
+    records = [record_json(row) for row in plain]
+    ids = [record_id(dataset, identity_json(row)) for row in plain]
     columns: dict[str, Any] = {
         "dataset": pa.array([dataset] * count, pa.string()),
-        "record_id": pa.array([record_id(dataset, r) for r in records], pa.string()),
+        "record_id": pa.array(ids, pa.string()),
         "rule": pa.array(rules, pa.string()),
         "detail": pa.array(details, pa.string()),
         "symbol": _copied(rows, "symbol", pa.string()),
@@ -179,6 +196,8 @@ def quarantine_rows(
             else _copied(rows, "source", pa.string())
         ),
         "quarantined_at": pa.array([stamp.astimezone(UTC)] * count, UTC_US),
+        "resolved_at": pa.nulls(count, UTC_US),
+        "resolution": pa.nulls(count, pa.string()),
     }
     return pa.table(columns, schema=QUARANTINE_SCHEMA)
 

@@ -5,6 +5,10 @@ lake operations, provider HTTP calls and throttled provider answers, the tick pr
 for its broker, and the runner's stages. Loops that wait for something other than an error to
 clear (a consumer polling for messages, a request budget's minute window) are not retries and
 do not use it.
+
+Retries do not multiply: an operation whose own policy already waited (a provider call) ends
+with a :class:`RetriesSpentError`, which an outer loop (the runner's stage retry) raises at once
+instead of starting the inner retries all over again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ from typing import TypeVar
 from marketlake.errors import TransientError
 
 T = TypeVar("T")
+
+
+class RetriesSpentError(TransientError):
+    """A transient failure whose retries an inner loop has spent: outer loops do not retry it.
+
+    It may still succeed later (a new run), but not by repeating at once what was just
+    repeated: a provider call that waited out its own backoff is not started over by a stage.
+    """
 
 
 @dataclass(frozen=True)
@@ -86,16 +98,19 @@ def call_with_retry(
 ) -> T:
     """Run ``operation``; while it raises one of the policy's transient errors, wait and retry.
 
-    ``on_retry`` is called before each wait (to log or record the retry). Once the policy is
-    spent, the error ``give_up(last_error, attempts)`` returns is raised, with the last error
-    as its cause (the last error itself is raised again unchanged). ``sleep`` and ``clock``
-    are the wait and the monotonic clock; tests pass fakes.
+    ``on_retry`` is called before each wait (to log or record the retry). A
+    :class:`RetriesSpentError` (an inner loop already retried it) is raised at once. Once the
+    policy is spent, the error ``give_up(last_error, attempts)`` returns is raised, with the
+    last error as its cause (the last error itself is raised again unchanged). ``sleep`` and
+    ``clock`` are the wait and the monotonic clock; tests pass fakes.
     """
     attempt = 1
     started = clock()
     while True:
         try:
             return operation()
+        except RetriesSpentError:
+            raise
         except policy.transient as exc:
             if policy.spent(attempt, clock() - started):
                 final = give_up(exc, attempt)

@@ -33,6 +33,15 @@ CORPORATE_ACTION_SCHEMA = pa.schema(
     ]
 )
 CORPORATE_ACTION_KEYS = ("symbol", "ex_date", "kind")
+CURATED_ACTION_SCHEMA = pa.schema(
+    [
+        *CORPORATE_ACTION_SCHEMA,
+        # true: a split the lake writer inferred from a price gap matching a split ratio with
+        # the inverse volume change; false or null (rows written before the column): reported
+        # by the source
+        pa.field("inferred", pa.bool_()),
+    ]
+)
 
 TICK_SCHEMA = pa.schema(
     [
@@ -57,6 +66,10 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("record", pa.string()),  # the record as JSON
         pa.field("source", pa.string()),
         pa.field("quarantined_at", UTC_US, nullable=False),
+        # set when a later run stored the record after all (e.g. the split that explains it
+        # arrived): the row is kept for the audit but no longer counts as current
+        pa.field("resolved_at", UTC_US),
+        pa.field("resolution", pa.string()),
     ]
 )
 QUARANTINE_KEYS = ("dataset", "record_id", "rule")
@@ -108,12 +121,20 @@ MISSING_SESSION_SCHEMA = series_schema(
     pa.field("detected_at", UTC_US, nullable=False),
 )
 
-RECONCILIATION_SCHEMA = series_schema(
-    pa.field("source_a", pa.string(), nullable=False),  # the stored bar's source
-    pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's source
+RECONCILIATION_SCHEMA = series_schema(  # ts: the finding's first session
+    pa.field("source_a", pa.string(), nullable=False),  # the stored bar's origin
+    pa.field("source_b", pa.string(), nullable=False),  # the incoming bar's origin
     *float_fields("close_a", "close_b", "rel_diff"),
     pa.field("flagged_at", UTC_US, nullable=False),
+    pa.field("kind", pa.string()),  # "value": one session | "ratio": a constant ratio over a range
+    pa.field("ts_end", UTC_US),  # the finding's last session
+    pa.field("sessions", pa.int64()),  # sessions the finding covers
+    pa.field("ratio", pa.float64()),  # close_b / close_a (the range's median for "ratio")
+    pa.field("kept", pa.string()),  # the origin whose bars bars_1d holds after the finding
+    pa.field("action", pa.string()),  # the validation.on_conflict choice applied
+    pa.field("detail", pa.string()),
 )
+RECONCILIATION_ADDED = ("kind", "ts_end", "sessions", "ratio", "kept", "action", "detail")
 RECONCILIATION_KEYS = ("symbol", "ts", "source_a", "source_b")
 
 BARS_1M_SCHEMA = series_schema(  # ts: the start of the minute
@@ -153,6 +174,21 @@ ALERT_SCHEMA = pa.schema(
 )
 ALERT_KEYS = ("symbol", "kind", "ts")
 
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("consumer_group", pa.string(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("partition_id", pa.int64(), nullable=False),
+        pa.field("message_offset", pa.int64(), nullable=False),
+        pa.field("message_key", pa.string()),  # the symbol the producer keyed it by
+        pa.field("ticks", pa.int64()),  # ticks in the message (null: it could not be decoded)
+        pa.field("stage", pa.string(), nullable=False),  # decode | process
+        pa.field("error", pa.string(), nullable=False),
+        pa.field("failed_at", UTC_US, nullable=False),
+    ]
+)
+DEAD_LETTER_KEYS = ("consumer_group", "topic", "partition_id", "message_offset")
+
 FETCH_LOG_SCHEMA = pa.schema(
     [
         pa.field("symbol", pa.string(), nullable=False),
@@ -186,7 +222,7 @@ SESSIONS_SCHEMA = pa.schema(
     ]
 )
 
-RUN_STATUSES = ("running", "succeeded", "failed", "retrying")
+RUN_STATUSES = ("running", "succeeded", "failed", "retrying", "abandoned")
 RUNS_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),

@@ -235,3 +235,22 @@ class GroupSplitContract:
         assert sorted(int(m.value) for m in got["one"] + got["two"]) == list(range(400))
         assert got["one"] and got["two"]
         assert not {m.partition for m in got["one"]} & {m.partition for m in got["two"]}
+
+    def test_lag_counts_the_partitions_other_members_hold(
+        self, bus: Bus, names: Callable[[str], str]
+    ) -> None:
+        topic, group = names("lagsplit"), names("g")
+        bus.create_topic(topic, 4)
+        send_all(bus, topic, [(f"K{i % 16}", b"x") for i in range(40)])
+        with bus.consumer(group, [topic]) as one, bus.consumer(group, [topic]) as two:
+            read: list[Message] = []
+            for _ in range(20):
+                read += one.poll(100, timeout_s=0.05)
+            one.commit()
+            # one committed its share only: the other partitions are still the group's lag
+            assert 0 < len(read) < 40
+            assert one.lag() == two.lag() == 40 - len(read)
+            for _ in range(20):
+                two.poll(100, timeout_s=0.05)
+            two.commit()
+            assert one.lag() == two.lag() == 0

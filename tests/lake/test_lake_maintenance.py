@@ -94,7 +94,8 @@ def test_history_lists_each_commit_newest_first(lake_tables: LakeTables, make_ba
     _three_commits(lake_tables, make_bars)
     rows = history_rows(lake_tables.storage, BARS).to_pylist()
     assert [r["version"] for r in rows] == [2, 1, 0]
-    assert [r["operation"] for r in rows] == ["MERGE", "MERGE", "WRITE"]
+    # MSFT's rows could be in no file yet, so that merge was committed as a plain append
+    assert [r["operation"] for r in rows] == ["MERGE", "WRITE", "WRITE"]
     assert [r["rows_added"] for r in rows] == [2, 3, 3]
     assert all(r["committed_at"].tzinfo is not None for r in rows)
     latest = history_rows(lake_tables.storage, BARS, limit=1).to_pylist()

@@ -53,6 +53,27 @@ def test_re_merging_the_same_data_changes_nothing(lake_tables: LakeTables, make_
     assert sorted_rows(lake_tables.read(BARS)) == sorted_rows(bars)
 
 
+def test_merging_symbols_no_file_holds_appends_them_once(
+    lake_tables: LakeTables, make_bars
+) -> None:  # type: ignore[no-untyped-def]
+    from marketlake.lake.maintenance import history_rows
+
+    lake_tables.merge(BARS, make_bars(["AAPL", "MSFT"], days=3), BAR_KEYS)
+    new = make_bars(["V", "NVDA"], days=4)
+    stats = lake_tables.merge(BARS, new, BAR_KEYS)
+    assert (stats.inserted, stats.updated, stats.version) == (8, 0, 1)
+    assert (
+        history_rows(lake_tables.storage, BARS, limit=1).column("operation")[0].as_py() == "WRITE"
+    )
+    again = lake_tables.merge(BARS, new, BAR_KEYS)  # now a file holds them: a MERGE, no change
+    assert (again.inserted, again.updated, again.version) == (0, 0, 1)
+    # a symbol inside an existing file's range but absent from it still merges correctly
+    between = make_bars(["BRK.B"], days=2)
+    lake_tables.merge(BARS, between, BAR_KEYS)
+    lake_tables.merge(BARS, between, BAR_KEYS)
+    assert lake_tables.read(BARS).num_rows == 6 + 8 + 2
+
+
 def test_duplicate_keys_in_input_keep_the_last_row(lake_tables: LakeTables, make_bars) -> None:
     first = make_bars(["JPM"], days=2, close=1.0)
     last = make_bars(["JPM"], days=2, close=5.0)

@@ -18,6 +18,7 @@ def _rows(symbols: list[str], base: int) -> pa.Table:
             "symbol": [s for s in symbols for _ in range(3)],
             "ts": [base + i for _ in symbols for i in range(3)],
             "v": [float(base + i) for _ in symbols for i in range(3)],
+            "source": [f"src-{s}" for s in symbols for _ in range(3)],
         }
     )
 

@@ -93,6 +93,8 @@ def test_alphavantage_budget_is_checked_before_any_request(
             "MARKETLAKE_SOURCES__ALPHAVANTAGE__BASE_URL": server.url,
             "MARKETLAKE_SOURCES__ALPHAVANTAGE__API_KEY": API_KEY,
             "MARKETLAKE_SOURCES__ALPHAVANTAGE__REQUESTS_PER_DAY": "2",
+            # a forced series: no request is spent learning which one the key may use
+            "MARKETLAKE_SOURCES__ALPHAVANTAGE__DAILY_FUNCTION": "TIME_SERIES_DAILY_ADJUSTED",
         },
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr

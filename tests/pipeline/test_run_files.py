@@ -66,3 +66,21 @@ def test_an_unknown_source_lists_the_valid_ones(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "sim" in proc.stderr and "alphavantage" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_volume_of_1e30_is_quarantined_once_however_often_it_is_read(tmp_path: Path) -> None:
+    csv = tmp_path / "MSFT.csv"
+    csv.write_text(GOOD + "2024-01-08,182.09,185.60,181.50,185.56,185.56,1e30\n")
+    home = tmp_path / "h"
+    for _ in range(2):  # a file is read whole on every run: the bad row arrives again
+        proc = marketlake("run", "--home", str(home), "--source", "csv", "--path", str(csv))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = sql_json(home, "SELECT rule, CAST(ts AS DATE) AS day, detail FROM quarantine")
+    assert rows == [
+        {
+            "rule": "implausible_volume",
+            "day": "2024-01-08",
+            "detail": "volume 1e+30 exceeds 1e+12 shares in one session",
+        }
+    ]
+    assert sql_json(home, "SELECT count(*) AS n FROM bars_1d") == [{"n": 4}]

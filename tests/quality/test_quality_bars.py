@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -156,7 +156,12 @@ def test_quarantine_rows_follow_the_contract() -> None:
     }
     assert json.loads(row["record"]) == expected_record
     assert row["record"] == json.dumps(expected_record, sort_keys=True, separators=(",", ":"))
-    assert row["record_id"] == hashlib.sha1(f"bars_1d\n{row['record']}".encode()).hexdigest()
+    identity = json.dumps(
+        {k: v for k, v in expected_record.items() if k != "ingested_at"},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    assert row["record_id"] == hashlib.sha1(f"bars_1d\n{identity}".encode()).hexdigest()
     assert row["dataset"] == "bars_1d"
     assert (row["symbol"], row["ts"], row["source"]) == ("AAPL", day(WEEK[0]), "test")
     assert row["quarantined_at"] == NOW
@@ -170,6 +175,23 @@ def test_nan_in_a_record_is_valid_json() -> None:
 def test_identical_batches_give_identical_record_ids() -> None:
     rows = [("AAPL", WEEK[0], 10.2, 11.0, 10.5, 10.8, 100.0)]
     assert check(rows).rejects["record_id"] == check(rows).rejects["record_id"]
+
+
+def test_a_bad_row_fetched_again_keeps_its_record_id() -> None:
+    """Only ``ingested_at`` differs between two fetches of the same bad row: one record."""
+    rows = [("AAPL", WEEK[0], 10.2, 11.0, 10.5, 10.8, 100.0)]
+    first = bar_table(rows)
+    again = first.set_column(
+        first.schema.get_field_index("ingested_at"),
+        "ingested_at",
+        pa.array([datetime(2025, 6, 1, tzinfo=UTC)], first.schema.field("ingested_at").type),
+    )
+    ids = [
+        validate_bars(t, NO_ACTIONS, sessions=SESSIONS, now=NOW).rejects["record_id"]
+        for t in (first, again)
+    ]
+    assert ids[0] == ids[1]
+    assert len(ids[0]) == 1
 
 
 def test_missing_sessions_between_first_and_last_bar_of_each_symbol() -> None:
@@ -216,3 +238,19 @@ def test_requested_range_covers_symbols_whose_rows_are_all_rejected() -> None:
 def test_a_row_with_nan_is_not_also_judged_by_price_rules() -> None:
     result = check([("AAPL", WEEK[0], -1.0, 11.0, 12.0, float("nan"), -3.0)])
     assert rules_of(result) == [("null_value", WEEK[0])]
+
+
+def test_a_volume_of_1e30_is_quarantined_and_the_limit_is_configurable() -> None:
+    rows = [
+        ("AAPL", WEEK[0], 10.0, 11.0, 9.0, 10.5, 1e30),
+        ("AAPL", WEEK[1], 10.0, 11.0, 9.0, 10.5, 5e9),
+    ]
+    result = check(rows)
+    assert rules_of(result) == [("implausible_volume", WEEK[0])]
+    assert result.rejects["detail"][0].as_py() == "volume 1e+30 exceeds 1e+12 shares in one session"
+    assert result.counts["implausible_volume"] == 1
+    assert result.bars.num_rows == 1
+    assert rules_of(check(rows, max_volume=1e9)) == [
+        ("implausible_volume", WEEK[0]),
+        ("implausible_volume", WEEK[1]),
+    ]

@@ -124,3 +124,31 @@ def test_jumps_are_checked_on_good_rows_only() -> None:
 def test_each_symbol_starts_its_own_chain() -> None:
     rows = closes("AAPL", [100, 101]) + closes("MSFT", [10, 10.1])
     assert jumps(run(rows)) == []
+
+
+def test_a_rejected_bar_does_not_make_later_scattered_sessions_implausible() -> None:
+    """A re-fetch of gaps brings sessions weeks apart; each is judged against the stored bar
+    just before it, not against the batch's previous row (the cascade seen on S0111)."""
+    stored = closes(
+        "AAPL", [17.5, 17.6, 14.7, 15.0, 188.0, 190.0], [DAYS[i] for i in (0, 1, 3, 4, 6, 7)]
+    )
+    batch = closes("AAPL", [29.8, 15.2, 191.0], [DAYS[i] for i in (2, 5, 8)])
+    result = run(batch, previous=stored)
+    assert jumps(result) == [DAYS[2]]
+    assert "previous close 17.6 on 2024-02-06" in result.rejects["detail"][0].as_py()
+    assert result.bars.num_rows == 2
+    # with only the last stored bar before the batch, the cascade shows
+    assert jumps(run(batch, previous=stored[:2])) == [DAYS[2], DAYS[8]]
+
+
+def test_stored_bars_are_context_and_never_flagged() -> None:
+    stored = closes("AAPL", [100, 400], DAYS[0:2])  # a stored jump is not judged again
+    result = run(closes("AAPL", [401, 402], DAYS[2:4]), previous=stored)
+    assert jumps(result) == []
+    assert result.rejects.num_rows == 0
+
+
+def test_a_batch_row_replaces_the_stored_bar_of_its_session() -> None:
+    stored = closes("AAPL", [100, 10, 101], DAYS[0:3])  # the bad stored value of DAYS[1]
+    result = run(closes("AAPL", [100.5], DAYS[1:2]), previous=stored)
+    assert jumps(result) == []

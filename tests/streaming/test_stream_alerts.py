@@ -10,6 +10,7 @@ from stream_reference import FIXED_NOW
 
 from marketlake.errors import ConfigError
 from marketlake.streaming import StreamConfig, StreamOutput, StreamProcessor
+from marketlake.streaming.alerts import detect_alerts
 
 OPEN = datetime(2025, 11, 25, 14, 30, tzinfo=UTC)
 
@@ -54,3 +55,33 @@ def test_alerts_on_moving_average_windows_when_asked(make_ticks) -> None:
 def test_unknown_alert_kind_is_rejected() -> None:
     with pytest.raises(ConfigError, match="alert_kinds"):
         StreamConfig(alert_kinds=("sliding_1h_1m",))
+
+
+def _windows(final: bool, last_price: float) -> pl.DataFrame:
+    start = int(OPEN.timestamp() * 1_000_000)
+    return pl.DataFrame(
+        {
+            "symbol": ["AAPL", "MSFT"],
+            "kind": ["sliding_15m_5m", "sliding_15m_5m"],
+            "is_final": [final, final],
+            "window_start": [start, start],
+            "window_end": [start + 900_000_000, start + 900_000_000],
+            "first_price": [100.0, 100.0],
+            "last_price": [last_price, last_price],
+        }
+    )
+
+
+def test_alerts_of_windows_in_several_chunks_one_without_alerts() -> None:
+    # The emission's windows come in several chunks; a chunk whose rows all fail the filters
+    # leaves an empty chunk among the moved rows, on which pl.format used to panic.
+    parts = [_windows(True, 103.0), _windows(False, 103.0), _windows(True, 97.0)]
+    windows = pl.concat(parts, rechunk=False)
+    assert windows.n_chunks() == 3
+    alerts = detect_alerts(windows, ("sliding_15m_5m",), 2.0)
+    assert alerts.get_column("symbol").to_list() == ["AAPL", "MSFT", "AAPL", "MSFT"]
+    assert alerts.get_column("pct_move").to_list() == pytest.approx([3.0, 3.0, -3.0, -3.0])
+    assert alerts.get_column("detail").to_list()[0] == (
+        "AAPL moved 3.0% in sliding_15m_5m window 2025-11-25T14:30Z..2025-11-25T14:45Z "
+        "(first 100.0, last 103.0; threshold 2.0%)"
+    )

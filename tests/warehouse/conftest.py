@@ -8,20 +8,29 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from tests.services.postgres import postgres_server, postgres_url
+from tests.services.snowflake import snowflake_url
 
 from marketlake.schemas import BAR_SCHEMA
-from marketlake.warehouse import Warehouse
+from marketlake.warehouse import Warehouse, open_warehouse
 from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+__all__ = ["postgres_server", "postgres_url", "snowflake_url"]  # fixtures for these tests
 
 OpenWarehouse = Callable[..., Warehouse]
 
-# Each backend opens the same warehouse again on every call (read_only=True for a reader).
-BACKENDS: dict[str, Callable[[Path, bool], Warehouse]] = {
-    "duckdb": lambda folder, read_only: DuckDBWarehouse(folder / "w.duckdb", read_only),
-    "duckdb-primary-keys": lambda folder, read_only: DuckDBWarehouse(
+# Each backend opens the same warehouse again on every call (read_only=True for a reader),
+# given the test's folder and, for a server, the URL of the test's own database on it.
+BACKENDS: dict[str, Callable[[Path, str, bool], Warehouse]] = {
+    "duckdb": lambda folder, _, read_only: DuckDBWarehouse(folder / "w.duckdb", read_only),
+    "duckdb-primary-keys": lambda folder, _, read_only: DuckDBWarehouse(
         folder / "w.duckdb", read_only, primary_keys=True
     ),
+    "postgresql": lambda _, url, read_only: open_warehouse(url, read_only),
+    "snowflake": lambda _, url, read_only: open_warehouse(url, read_only),
 }
+# The fixture giving a server backend's database URL (tests/services)
+SERVER_URLS = {"postgresql": "postgres_url", "snowflake": "snowflake_url"}
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
 
@@ -30,10 +39,13 @@ START = datetime(2024, 1, 2, tzinfo=UTC)
 def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> OpenWarehouse:
     """Open this test's warehouse on the backend under test: ``open_backend(read_only=...)``."""
     factory = BACKENDS[request.param]
+    fixture = SERVER_URLS.get(request.param)
+    url = str(request.getfixturevalue(fixture)) if fixture else ""
 
     def open_(read_only: bool = False) -> Warehouse:
-        return factory(tmp_path, read_only)
+        return factory(tmp_path, url, read_only)
 
+    open_.recipe = (request.param, tmp_path, url)  # type: ignore[attr-defined]  # for children
     return open_
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -11,7 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 from marketlake.errors import ConfigError, TerminalError
-from marketlake.schemas import BAR_SCHEMA
+from marketlake.schemas import BAR_SCHEMA, UTC_US
 from marketlake.warehouse import TABLES, QueryError, Warehouse
 
 MakeBars = Callable[..., pa.Table]
@@ -216,3 +220,70 @@ def test_read_only_warehouse_serves_queries_and_refuses_writes(
         with pytest.raises(TerminalError, match="read-only"):
             reader.upsert("bars_1d", make_bars(["AAPL"], days=1))
         assert pc.sum(reader.query("SELECT volume FROM bars_1d").column(0)).as_py() == 6000.0
+
+
+WRITER = """
+import sys
+from pathlib import Path
+
+backend, folder, url = sys.argv[1:4]
+if backend == "snowflake":  # the test's fakesnow databases, patched into this process too
+    import fakesnow
+
+    patched = fakesnow.patch(db_path=Path(folder) / "snowflake")  # kept: patched while alive
+    patched.__enter__()
+from tests.warehouse.conftest import BACKENDS, bars
+
+warehouse = BACKENDS[backend](Path(folder), url, False)
+data = bars([f"S{number:03d}" for number in range(100)], days=250)
+while True:
+    warehouse.upsert("bars_1d", data)
+    print("wrote", flush=True)
+"""
+
+
+def test_a_writer_killed_mid_load_leaves_rows_a_reload_completes(
+    open_backend: Callable[..., Warehouse], make_bars: MakeBars
+) -> None:
+    backend, folder, url = open_backend.recipe  # type: ignore[attr-defined]
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, backend, str(folder), url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as writer:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "wrote"  # one load committed
+        writer.send_signal(signal.SIGKILL)  # the next one is under way
+        writer.wait()
+    data = make_bars([f"S{number:03d}" for number in range(100)], days=250)
+    with open_backend() as warehouse:
+        assert warehouse.count_rows("bars_1d") == data.num_rows
+        assert warehouse.upsert("bars_1d", data) == data.num_rows
+        (row,) = warehouse.query(
+            "SELECT count(*) AS n, count(DISTINCT symbol) AS s, sum(volume) AS v FROM bars_1d"
+        ).to_pylist()
+    volume = pc.sum(data.column("volume")).as_py()
+    assert row == {"n": data.num_rows, "s": 100, "v": volume}
+
+
+LAST_SESSION = datetime(2024, 12, 31, 14, 30, tzinfo=UTC)
+
+
+def test_64_bit_integers_doubles_nan_and_null_survive_the_trip(warehouse: Warehouse) -> None:
+    data = pa.table(
+        {
+            "symbol": ["AAPL", "AAPL", "AAPL"],
+            "ts": pa.array([LAST_SESSION] * 2 + [LAST_SESSION + timedelta(seconds=1)], UTC_US),
+            "price": [0.1 + 0.2, 1e-300, 1.7976931348623157e308],
+            "size": [2.0**53 + 2, None, float("nan")],
+            "source": ["test", "test", "test"],
+            "seq": pa.array([2**62 + 1, -(2**63), 2**63 - 1], pa.int64()),
+        }
+    )
+    assert warehouse.upsert("ticks", data) == 3
+    rows = warehouse.query("SELECT * FROM ticks ORDER BY seq").to_pylist()
+    assert [row["seq"] for row in rows] == [-(2**63), 2**62 + 1, 2**63 - 1]
+    assert [row["price"] for row in rows] == [1e-300, 0.1 + 0.2, 1.7976931348623157e308]
+    assert rows[0]["size"] is None and rows[1]["size"] == 2.0**53 + 2
+    assert rows[2]["size"] != rows[2]["size"]  # NaN stays NaN; only NULL is NULL

@@ -50,9 +50,9 @@ def test_a_server_warehouse_that_cannot_be_reached_keeps_its_password_secret() -
 
 
 def test_only_working_warehouses_are_registered() -> None:
-    assert list(ADAPTERS) == ["duckdb"]
-    with pytest.raises(ConfigError, match="duckdb://"):
-        open_warehouse("postgresql://analyst:hunter2@127.0.0.1:1/market")
+    assert list(ADAPTERS) == ["duckdb", "postgresql", "postgres", "snowflake"]
+    with pytest.raises(ConfigError, match="duckdb://, postgresql://, postgres://, snowflake://"):
+        open_warehouse("mysql://analyst:hunter2@127.0.0.1:1/market")
 
 
 def test_a_duckdb_url_without_a_path_is_rejected() -> None:

@@ -6,7 +6,13 @@ import pyarrow as pa
 import pytest
 
 from marketlake.errors import ConfigError
-from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA, TICK_SCHEMA
+from marketlake.schemas import (
+    BAR_SCHEMA,
+    CORPORATE_ACTION_SCHEMA,
+    CURATED_ACTION_SCHEMA,
+    QUARANTINE_SCHEMA,
+    TICK_SCHEMA,
+)
 from marketlake.warehouse import TABLES, get_table_spec
 
 DESIGN_TABLES = {
@@ -39,7 +45,7 @@ def test_keys_are_required_columns_and_times_are_utc(name: str) -> None:
     ("name", "schema"),
     [
         ("bars_1d", BAR_SCHEMA),
-        ("corporate_actions", CORPORATE_ACTION_SCHEMA),
+        ("corporate_actions", CURATED_ACTION_SCHEMA),
         ("ticks", TICK_SCHEMA),
         ("quarantine", QUARANTINE_SCHEMA),
     ],
@@ -48,6 +54,11 @@ def test_canonical_tables_use_the_canonical_columns(name: str, schema: pa.Schema
     spec = TABLES[name]
     assert spec.columns == schema.names
     assert [f.type for f in spec.schema] == [f.type for f in schema]
+
+
+def test_curated_actions_are_the_canonical_actions_marked_inferred() -> None:
+    assert TABLES["corporate_actions"].columns[:-1] == CORPORATE_ACTION_SCHEMA.names
+    assert TABLES["corporate_actions"].schema.field("inferred").type == pa.bool_()
 
 
 def test_time_series_tables_are_keyed_by_symbol_and_ts() -> None:

@@ -21,6 +21,40 @@ _NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How much of a topic the bus keeps: at most ``max_bytes`` (the whole topic, spread evenly
+    over its partitions) and records no older than ``max_age_ms``; None is no limit.
+
+    Like Kafka, the oldest whole segments go first, whether or not every group has read them.
+    """
+
+    max_bytes: int | None = None
+    max_age_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_age_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"retention {name} must be at least 1, got {value}")
+
+    def partition_bytes(self, partitions: int) -> int | None:
+        """The bytes each of ``partitions`` partitions keeps at most."""
+        if self.max_bytes is None:
+            return None
+        return max(self.max_bytes // max(partitions, 1), 1)
+
+
+@dataclass(frozen=True)
+class Trimmed:
+    """What :meth:`Bus.trim` deleted from one partition."""
+
+    topic: str
+    partition: int
+    segments: int
+    records: int
+
+
+@dataclass(frozen=True)
 class Message:
     """One record read from the bus."""
 
@@ -88,7 +122,8 @@ class Consumer(ABC):
 
     @abstractmethod
     def lag(self) -> int:
-        """Messages in the assigned partitions not yet committed by this group."""
+        """Messages not yet committed by this group in every partition of the subscribed
+        topics, whoever holds them (0: the group has caught up with the whole topics)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources without committing."""
@@ -104,8 +139,23 @@ class Bus(ABC):
     """A bus: topics, producers and consumer groups."""
 
     @abstractmethod
-    def create_topic(self, topic: str, partitions: int = 4) -> None:
-        """Create ``topic`` if it does not exist (an existing topic is left as it is)."""
+    def create_topic(
+        self, topic: str, partitions: int = 4, retention: Retention | None = None
+    ) -> None:
+        """Create ``topic`` if it does not exist (an existing topic keeps its partitions).
+
+        ``retention``, when given, becomes the topic's retention, on a new or existing topic.
+        """
+
+    def trim(self) -> list[Trimmed]:
+        """Delete what every consumer group of each topic has committed; what was deleted.
+
+        Buses that cannot trim raise ConfigError.
+        """
+        raise ConfigError(
+            f"{type(self).__name__} cannot trim committed records; on Kafka set the topics' "
+            "retention (stream.retention_bytes, stream.retention) and the broker deletes them"
+        )
 
     @abstractmethod
     def producer(self) -> Producer:

@@ -11,7 +11,15 @@ import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from marketlake.bus.base import Bus, Consumer, Message, Producer, partition_for, validate_name
+from marketlake.bus.base import (
+    Bus,
+    Consumer,
+    Message,
+    Producer,
+    Retention,
+    partition_for,
+    validate_name,
+)
 from marketlake.errors import ConfigError
 
 
@@ -28,8 +36,13 @@ class MemoryBus(Bus):
         self._members: dict[str, list[MemoryConsumer]] = {}
         self._generation = 0
 
-    def create_topic(self, topic: str, partitions: int | None = None) -> None:
-        """Create ``topic`` with ``partitions`` (default: the bus's); an existing one is kept."""
+    def create_topic(
+        self, topic: str, partitions: int | None = None, retention: Retention | None = None
+    ) -> None:
+        """Create ``topic`` with ``partitions`` (default: the bus's); an existing one is kept.
+
+        ``retention`` is not applied: the bus lives as long as its process.
+        """
         count = self.partitions if partitions is None else partitions
         if count < 1:
             raise ConfigError(f"topic {topic!r} needs at least 1 partition, got {count}")
@@ -145,13 +158,12 @@ class MemoryConsumer(Consumer):
                 self._bus._committed[(self.group, topic, partition)] = position
 
     def lag(self) -> int:
-        """Messages in the assigned partitions past the group's committed offsets."""
+        """Messages in every partition of the topics past the group's committed offsets."""
         with self._bus._changed:
-            self._refresh_assignment()
             return sum(
-                len(self._bus._logs[topic][partition])
-                - self._bus._committed.get((self.group, topic, partition), 0)
-                for topic, partition in self._positions
+                len(entries) - self._bus._committed.get((self.group, topic, partition), 0)
+                for topic in self.topics
+                for partition, entries in enumerate(self._bus._logs.get(topic, []))
             )
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from marketlake.cli.stream import stream_app
 from marketlake.engines.registry import ENGINES
 from marketlake.errors import MarketlakeError
 from marketlake.runspec import STAGE_NAMES
+from marketlake.settings.sections import OnConflict
 
 app = typer.Typer(
     name="marketlake",
@@ -62,6 +63,16 @@ def run(
     ] = None,
     warehouse: WarehouseOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the sim source")] = None,
+    on_conflict: Annotated[
+        OnConflict | None,
+        typer.Option(
+            "--on-conflict",
+            help="A stored bar that another origin contradicts: keep it (default), replace it, "
+            "or keep it and quarantine the new bar; findings go to the reconciliation table "
+            "(setting validation.on_conflict, env MARKETLAKE_VALIDATION__ON_CONFLICT)",
+            show_default=False,
+        ),
+    ] = None,
     quiet: QuietOption = False,
     run_id: Annotated[
         str | None,
@@ -104,6 +115,7 @@ def run(
         engine=engine,
         warehouse=warehouse,
         sources=sources or None,
+        validation={"on_conflict": on_conflict},
         run_id=run_id,
         stage=stage,
         plan_only=plan,

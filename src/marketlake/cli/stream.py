@@ -2,7 +2,8 @@
 
 ``marketlake stream`` runs the producer and the processor in one process; ``stream produce``
 and ``stream process`` run them separately, so either can be stopped or killed and restarted
-on its own; ``stream compact`` rewrites the streaming tables' small files.
+on its own; ``stream compact`` rewrites the streaming tables' small files; ``stream trim``
+deletes from the bus what every consumer group has committed.
 """
 
 from __future__ import annotations
@@ -205,7 +206,12 @@ def process(
     lake: LakeOption = None,
     warehouse: WarehouseOption = None,
     until_caught_up: Annotated[
-        bool, typer.Option("--until-caught-up", help="Stop once no message is left (lag 0)")
+        bool,
+        typer.Option(
+            "--until-caught-up",
+            help="Stop once the group has committed every message of every partition of the "
+            "topic, whichever member holds it (waits for the partitions of a dead member)",
+        ),
     ] = False,
     count: Count = None,
     duration: Duration = None,
@@ -275,3 +281,26 @@ def compact(
         added = metrics.get("numFilesAdded", 0)
         removed = metrics.get("numFilesRemoved", 0)
         sys.stdout.write(f"{name}: {removed} files compacted into {added}\n")
+
+
+@stream_app.command("trim")
+def trim(
+    ctx_typer: typer.Context,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    bus: BusOption = None,
+) -> None:
+    """Delete from the local bus what every consumer group has committed and what is past the
+    topics' retention (on Kafka the broker applies the retention set on the topics)."""
+    ctx = stream_context(ctx_typer.params)
+    try:
+        trimmed = ctx.bus.trim()
+        for item in trimmed:
+            sys.stdout.write(
+                f"{item.topic}/{item.partition}: deleted {item.segments} segments "
+                f"({item.records:,} messages) every group has committed\n"
+            )
+        records = sum(item.records for item in trimmed)
+        sys.stdout.write(f"trimmed {records:,} messages every group has committed\n")
+    finally:
+        ctx.close()

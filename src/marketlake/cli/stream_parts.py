@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from marketlake.bus.base import Retention
     from marketlake.components import Components
     from marketlake.settings import Settings
     from marketlake.sources.live import TickSource
@@ -126,7 +127,14 @@ def tick_producer(ctx: Components, marks: ProducedMarks) -> TickProducer:
             print(f"bus unreachable: {stats.ticks:,} ticks sent so far wait for it", flush=True)
 
     stream = ctx.settings.stream
-    return TickProducer(ctx.bus, stream.topic, stream.partitions, on_wait=waiting, marks=marks)
+    return TickProducer(
+        ctx.bus,
+        stream.topic,
+        stream.partitions,
+        on_wait=waiting,
+        retention=topic_retention(ctx),
+        marks=marks,
+    )
 
 
 def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
@@ -145,10 +153,23 @@ def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
         max_messages=stream.max_messages,
         commit_interval_s=stream.commit_interval.total_seconds(),
         commit_ticks=stream.commit_ticks,
+        retention=topic_retention(ctx),
         config=StreamConfig.from_settings(stream, ctx.settings.calendar),
     )
     warehouse = None if no_warehouse else ctx.warehouse
     return StreamPipeline(ctx.bus, ctx.tables, options, warehouse)
+
+
+def topic_retention(ctx: Components) -> Retention | None:
+    """The retention of the stream's topics (``stream.retention_bytes``, ``stream.retention``),
+    None when neither is set."""
+    from marketlake.bus.base import Retention
+
+    stream = ctx.settings.stream
+    if stream.retention_bytes is None and stream.retention is None:
+        return None
+    age = None if stream.retention is None else int(stream.retention.total_seconds() * 1000)
+    return Retention(stream.retention_bytes, age)
 
 
 def produced_line(stats: ProduceStats) -> str:

@@ -35,8 +35,10 @@ def _no_progress(done: int, total: int) -> None:
 
 @dataclass(frozen=True)
 class ExpectedSessions:
-    """The sessions a symbol is expected to trade: from its first bar (not before ``start``)
-    to ``end``, or to its last bar when ``to_last_bar`` (file imports without an end date)."""
+    """The sessions a symbol is expected to trade: from its first stored bar to ``end`` (or
+    its last bar, when later), or to its last bar when ``to_last_bar`` (file imports without
+    an end date). ``start`` is the run's first session; bars before it count too, so a gap
+    between two separate backfills is reported."""
 
     calendar: str
     start: date

@@ -6,6 +6,7 @@ process committed them) and from the lake otherwise; both give the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -15,7 +16,10 @@ from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, Dataset
 from marketlake.schemas import CORPORATE_ACTION_SCHEMA
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from marketlake.engines.base import EngineJob
+    from marketlake.lake.commits import MergeStats
 
 
 def plain_strings(table: pa.Table) -> pa.Table:
@@ -65,7 +69,7 @@ def read_bucket(job: EngineJob, symbols: list[str]) -> tuple[pa.Table, pa.Table]
             job.bars_version is not None and job.actions_version is None
         ):
             actions = tables.read_symbols(CORPORATE_ACTIONS, symbols, version=job.actions_version)
-    return bars, actions.cast(CORPORATE_ACTION_SCHEMA)
+    return bars, actions.select(CORPORATE_ACTION_SCHEMA.names).cast(CORPORATE_ACTION_SCHEMA)
 
 
 def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:
@@ -74,15 +78,52 @@ def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:
     return sorted(set(job.symbols) & found)
 
 
-def write_output(job: EngineJob, dataset: Dataset, table: pa.Table, symbols: list[str]) -> int:
-    """Replace ``symbols``' rows of ``dataset`` by ``table`` in one commit; return rows.
+class OutputWriter:
+    """Commits each bucket's derived datasets to the lake on background threads.
 
-    With a handover, the rows written are handed over to the next stage.
+    The datasets of a bucket are written concurrently (each is its own Delta commit, as
+    before) while the engine computes the next bucket; at most one bucket's writes are in
+    flight, so memory stays bounded by two buckets. Use it as a context manager: leaving it
+    waits for every write, and the first write error is raised there (or by the next
+    :meth:`submit`). Rows written are handed over to the next stage once committed.
     """
-    table = plain_strings(table)
-    if job.handover is not None:
-        job.handover.discard(dataset, symbols)
-    job.tables.replace_symbols(dataset, table, symbols, keys=dataset.keys)
-    if job.handover is not None:
-        job.handover.put(dataset, table, symbols)
-    return table.num_rows
+
+    def __init__(self, job: EngineJob, workers: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._job = job
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-out")
+        self._pending: list[tuple[Dataset, pa.Table, list[str], Future[MergeStats]]] = []
+        self.written: dict[str, int] = {}
+
+    def __enter__(self) -> OutputWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._settle()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, outputs: Sequence[tuple[Dataset, pa.Table]], symbols: list[str]) -> None:
+        """Replace ``symbols``' rows of each dataset by its table (after the previous bucket's
+        writes have committed)."""
+        self._settle()
+        handover = self._job.handover
+        for dataset, table in outputs:
+            table = plain_strings(table)
+            if handover is not None:
+                handover.discard(dataset, symbols)
+            future = self._pool.submit(
+                self._job.tables.replace_symbols, dataset, table, symbols, keys=dataset.keys
+            )
+            self._pending.append((dataset, table, symbols, future))
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, []
+        for dataset, table, symbols, future in pending:
+            future.result()
+            if self._job.handover is not None:
+                self._job.handover.put(dataset, table, symbols)
+            self.written[dataset.name] = self.written.get(dataset.name, 0) + table.num_rows

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
 
-from marketlake.catalogue import BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS
+from marketlake.catalogue import (
+    BARS_1D_ADJUSTED,
+    DAILY_METRICS,
+    INDICATORS_1D,
+    MISSING_SESSIONS,
+    Dataset,
+)
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
 from marketlake.engines.lake_io import (
+    OutputWriter,
     bar_counts,
     present_symbols,
     read_bucket,
-    write_output,
 )
 from marketlake.lake.symbol_reads import bucket_symbols
 from marketlake.schemas import MISSING_SESSION_SCHEMA
@@ -35,10 +41,11 @@ class PolarsEngine(Engine):
         counts = bar_counts(job)
         result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
         work = bucket_symbols({s: counts[s] for s in result.symbols}, job.bucket_rows)
-        for done, bucket in enumerate(work, 1):
-            for name, written in self._process_bucket(job, bucket, result).items():
-                result.written[name] = result.written.get(name, 0) + written
-            job.progress(done, len(work))
+        with OutputWriter(job) as writer:
+            for done, bucket in enumerate(work, 1):
+                writer.submit(*self._process_bucket(job, bucket, result))
+                job.progress(done, len(work))
+        result.written.update(writer.written)
         outputs = [BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D]
         for dataset in outputs + ([MISSING_SESSIONS] if job.expected is not None else []):
             result.written.setdefault(dataset.name, 0)
@@ -46,7 +53,8 @@ class PolarsEngine(Engine):
 
     def _process_bucket(
         self, job: EngineJob, symbols: list[str], result: EngineResult
-    ) -> dict[str, int]:
+    ) -> tuple[list[tuple[Dataset, pa.Table]], list[str]]:
+        """The derived tables of one bucket, and the symbols whose rows they replace."""
         from marketlake.analytics.adjust import adjust_table
         from marketlake.analytics.partition import analyse_partition, split_analytics
 
@@ -55,24 +63,23 @@ class PolarsEngine(Engine):
         present = present_symbols(job, bars)
         adjusted = adjust_table(bars, actions)
         metrics, indicators = split_analytics(analyse_partition(adjusted))
-        written = {}
-        for dataset, table in (
+        outputs = [
             (BARS_1D_ADJUSTED, adjusted),
             (DAILY_METRICS, metrics),
             (INDICATORS_1D, indicators),
-        ):
-            written[dataset.name] = write_output(job, dataset, table, present)
+        ]
         if job.expected is not None:
-            missing = missing_sessions(bars, job.expected, job.now)
-            written[MISSING_SESSIONS.name] = write_output(job, MISSING_SESSIONS, missing, present)
-        return written
+            outputs.append((MISSING_SESSIONS, missing_sessions(bars, job.expected, job.now)))
+        return outputs, present
 
 
 def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:
     """Expected sessions with no curated bar, per symbol (``MISSING_SESSION_SCHEMA``).
 
-    A symbol is expected from its first bar (a listing date), not before ``expected.start``,
-    to ``expected.end``, or to its last bar when ``expected.to_last_bar``.
+    ``bars`` are a symbol's whole stored history, so every session from its first bar (a
+    listing date) is expected, whichever run brought the bars: a gap between two separate
+    backfills is missing too. The span runs to ``expected.end`` or the last bar, whichever is
+    later, or to the last bar when ``expected.to_last_bar``.
     """
     import polars as pl
 
@@ -82,18 +89,24 @@ def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) 
     if bars.num_rows == 0:
         return MISSING_SESSION_SCHEMA.empty_table()
     cal = get_sessions(expected.calendar)
-    start, end = max(expected.start, cal.first), min(expected.end, cal.last)
+    end = min(expected.end, cal.last)
     frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.sort("symbol", "ts")
     day = pl.col("ts").dt.date()
     spans = frame.group_by("symbol").agg(
-        pl.max_horizontal(day.min(), pl.lit(start)).alias("first"),
-        (day.max() if expected.to_last_bar else pl.lit(end)).alias("last"),
+        pl.max_horizontal(day.min(), pl.lit(cal.first)).alias("first"),
+        (day.max() if expected.to_last_bar else pl.max_horizontal(day.max(), pl.lit(end))).alias(
+            "last"
+        ),
         pl.col("source").last(),
     )
-    spans = spans.with_columns(pl.min_horizontal("last", pl.lit(end)).alias("last")).sort("symbol")
-    found = find_missing(spans, frame.select("symbol", "ts"), cal.session_array(start, end))
+    spans = spans.with_columns(pl.min_horizontal("last", pl.lit(cal.last)).alias("last"))
+    spans = spans.sort("symbol")
+    first, last = spans["first"].min(), spans["last"].max()
+    assert isinstance(first, date) and isinstance(last, date)
+    sessions = cal.session_array(first, last) if first <= last else np.array([], "datetime64[D]")
+    found = find_missing(spans, frame.select("symbol", "ts"), sessions)
     missing = pl.from_arrow(found)
     assert isinstance(missing, pl.DataFrame)
     stamp = np.datetime64(now.replace(tzinfo=None), "us")

@@ -92,6 +92,10 @@ def merge_rows(
     is False); new columns of ``data`` extend the table's schema.
     """
     source, evolves = conform_to(data, table_schema(table), name)
+    if "symbol" in keys and not _may_hold(table, _symbols_of(source)):
+        # no file can hold a key of these rows: the MERGE would insert them all, and an
+        # append does that without joining against the table
+        return _append(table, source, evolves)
     merger = table.merge(
         source,
         on_keys(keys),
@@ -132,14 +136,7 @@ def replace_rows(
     source, evolves = conform_to(data, table_schema(table), name)
     properties = writer_properties(source.schema)
     if symbols is not None and not _may_hold(table, symbols):
-        write_deltalake(
-            table,
-            source,
-            mode="append",
-            schema_mode="merge" if evolves else None,
-            writer_properties=properties,
-        )
-        return MergeStats(data.num_rows, 0, table.version())
+        return _append(table, source, evolves)
     write_deltalake(
         table,
         source,
@@ -149,6 +146,26 @@ def replace_rows(
         writer_properties=properties,
     )
     return MergeStats(data.num_rows, 0, table.version())
+
+
+def _append(table: DeltaTable, data: pa.Table, evolves: bool) -> MergeStats:
+    """Add ``data`` to ``table`` in one commit (new columns extend the schema)."""
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        table,
+        data,
+        mode="append",
+        schema_mode="merge" if evolves else None,
+        writer_properties=writer_properties(data.schema),
+    )
+    return MergeStats(data.num_rows, 0, table.version())
+
+
+def _symbols_of(data: pa.Table) -> list[str]:
+    import pyarrow.compute as pc
+
+    return [str(s) for s in pc.unique(data.column("symbol")).to_pylist()]
 
 
 def _may_hold(table: DeltaTable, symbols: Sequence[str]) -> bool:

@@ -17,7 +17,8 @@ from marketlake.lake.storage import LakeStorage
 RAW_ROOT = "raw"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 _FORMAT = re.compile(r"^[a-z0-9]{1,16}$")
-_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=\-]{0,199}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9%][A-Za-z0-9_.=%\-]{0,199}$")
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=-")
 
 # Level 1 compresses market-data JSON about 5x at a fraction of level 6's CPU cost; raw
 # payloads are written once per fetch and read rarely (audit and reprocessing).
@@ -28,6 +29,34 @@ def _check(value: str, pattern: re.Pattern[str], what: str, allowed: str) -> str
     if not isinstance(value, str) or not pattern.match(value) or ".." in value:
         raise TerminalError(f"invalid raw {what} {value!r}: {allowed}")
     return value
+
+
+def raw_name(batch_id: str) -> str:
+    """``batch_id`` as a safe file name, reversibly: every character but letters, digits,
+    ``_ = -`` and a lone inner ``.`` becomes ``%XX`` (its UTF-8 bytes), ``%`` included.
+
+    ``^GSPC-2024-01-02-2024-12-31`` gives ``%5EGSPC-2024-01-02-2024-12-31``;
+    :func:`batch_id_of` turns the name back into the batch id.
+    """
+    out: list[str] = []
+    padded = f"\0{batch_id}\0"
+    for i, char in enumerate(batch_id):
+        before, after = padded[i], padded[i + 2]
+        lone_dot = char == "." and before not in "\0." and after not in "\0."
+        if char in _PLAIN or lone_dot:
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode())
+    return "".join(out)
+
+
+def batch_id_of(relpath: str) -> str:
+    """The batch id a raw payload path was stored under (the inverse of :func:`raw_name`)."""
+    from urllib.parse import unquote
+
+    name = relpath.rsplit("/", 1)[-1]
+    stem = name.removesuffix(".gz").rsplit(".", 1)[0]
+    return unquote(stem, errors="strict")
 
 
 def raw_path(source: str, dataset: str, batch_id: str, fmt: str, ingest_date: date) -> str:

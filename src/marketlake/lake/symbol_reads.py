@@ -101,18 +101,56 @@ def read_symbols(
         if low is not None and high is not None and not holds_one_of(wanted, low[i], high[i]):
             continue
         with filesystem.open_input_file(path) as handle:
-            file = pq.ParquetFile(handle)
+            file = pq.ParquetFile(handle, read_dictionary=[SYMBOL])
             groups = _row_groups(file, wanted)
             if not groups:
                 continue
             present = [name for name in read_columns if name in file.schema_arrow.names]
             part = file.read_row_groups(groups, columns=present)
-        part = conform_columns(part, full)
-        part = part.filter(pc.is_in(part.column(SYMBOL), value_set=value_set))
+        keep = _is_in(part.column(SYMBOL), value_set)
+        part = conform_columns(_decoded_symbols(part), full)  # no string_view: filter needs it
+        if not pc.all(keep).as_py():  # a file of only wanted symbols needs no copy
+            part = part.filter(keep)
         parts.append(part.select(schema.names))
     if not parts:
         return schema.empty_table()
     return pa.concat_tables(parts)
+
+
+def _is_in(column: pa.ChunkedArray, value_set: pa.Array) -> pa.ChunkedArray:
+    """Which rows of ``column`` (dictionary-encoded or plain) hold one of ``value_set``.
+
+    For a dictionary column only its few distinct values are looked up.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            found = pc.is_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
+            chunks.append(pc.fill_null(pc.take(found, chunk.indices), False))
+        else:
+            chunks.append(pc.fill_null(pc.is_in(chunk, value_set=value_set), False))
+    return pa.chunked_array(chunks, pa.bool_())
+
+
+def _decoded_symbols(part: pa.Table) -> pa.Table:
+    """``part`` with its dictionary-encoded ``symbol`` column as plain strings.
+
+    The dictionary is cast first: files written by MERGE hold ``string_view`` values, which
+    pyarrow cannot gather by index.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = part.column(SYMBOL)
+    if not pa.types.is_dictionary(column.type):
+        return part
+    chunks = [pc.take(c.dictionary.cast(pa.string()), c.indices) for c in column.chunks]
+    index = part.schema.get_field_index(SYMBOL)
+    field = pa.field(SYMBOL, pa.string(), part.schema.field(index).nullable)
+    return part.set_column(index, field, pa.chunked_array(chunks, pa.string()))
 
 
 def count_symbols(

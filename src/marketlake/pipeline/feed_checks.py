@@ -1,10 +1,13 @@
 """Feed-quality rules for provider data, applied by the lake writer before row validation.
 
-Real feeds (``yahoo``, ``alphavantage`` and ``csv``/``parquet`` imports) make errors the
+Real feeds (``yahoo``, ``alphavantage`` and imported files, ``file:<name>``) make errors the
 simulator does not: all-zero rows, prices in the wrong currency unit, implausible or doubled
-dividends, split events without the price drop, price drops without a split event. The
-detectors of :mod:`marketlake.quality.feeds` catch them; their rejects go to quarantine under
-the detector's rule name. Rows of other sources pass through untouched.
+dividends, split events without the price drop. The detectors of
+:mod:`marketlake.quality.feeds` catch them; their rejects go to quarantine under the detector's
+rule name. Price drops that match a split ratio, with the inverse volume change, but no split
+event are splits the source did not report: they are inferred
+(:mod:`marketlake.quality.splits`) and the bars kept. Rows of other sources pass through
+untouched.
 
 A chunk may hold only a symbol's newest sessions, so the last stored bar before the chunk
 (``previous``) gives the context: it is the reference price level for ``price_100x`` and the
@@ -25,6 +28,7 @@ import pyarrow.compute as pc
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA, SPLIT
 
 PROVIDER_SOURCES = ("yahoo", "alphavantage", "csv", "parquet")
+FILE_ORIGIN_PREFIX = "file:"  # imported files: ``file:<file name>``
 FEED_RULES = ("zero_row", "price_100x", "bad_dividend", "unadjusted_split")
 
 
@@ -35,10 +39,16 @@ class FeedCheck:
     kept: pa.Table
     rejects: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
     counts: dict[str, int] = field(default_factory=dict)
+    inferred: pa.Table = field(default_factory=CORPORATE_ACTION_SCHEMA.empty_table)
+    """Splits inferred from the bars (``CORPORATE_ACTION_SCHEMA``), to store marked inferred."""
 
 
 def _by_provider(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    mask = pc.is_in(table.column("source"), value_set=pa.array(PROVIDER_SOURCES, pa.string()))
+    source = table.column("source")
+    mask = pc.or_(
+        pc.is_in(source, value_set=pa.array(PROVIDER_SOURCES, pa.string())),
+        pc.starts_with(source, FILE_ORIGIN_PREFIX),
+    )
     mask = mask.fill_null(False)
     return table.filter(mask), table.filter(pc.invert(mask))
 
@@ -107,13 +117,11 @@ def _within_bars(actions: pa.Table, bars: pa.Table) -> pa.Array:
 def check_feed_bars(
     bars: pa.Table, actions: pa.Table, previous: pa.Table | None = None
 ) -> FeedCheck:
-    """Apply ``zero_row``, ``price_100x`` and ``unadjusted_split`` to the provider rows of
-    ``bars``; ``actions`` are every known action of the chunk's symbols (stored and new)."""
-    from marketlake.quality.feeds import (
-        detect_missing_splits,
-        detect_price_100x,
-        detect_zero_rows,
-    )
+    """Apply ``zero_row`` and ``price_100x`` to the provider rows of ``bars`` and infer the
+    splits they show but ``actions`` (every known action of the chunk's symbols, stored and
+    new) lack; ``previous`` (the last stored bar of each symbol) shows a gap into the chunk."""
+    from marketlake.quality.feeds import detect_price_100x, detect_zero_rows
+    from marketlake.quality.splits import infer_splits
 
     provided, others = _by_provider(bars)
     if provided.num_rows == 0:
@@ -132,5 +140,6 @@ def check_feed_bars(
         kept.append(good)
         unit_errors.append(bad)
     levelled = pa.concat_tables(kept) if kept else nonzero.schema.empty_table()
-    good, missing_splits = detect_missing_splits(levelled, actions.cast(CORPORATE_ACTION_SCHEMA))
-    return _result([others, good], [zero_rows, *unit_errors, missing_splits], BAR_SCHEMA)
+    checked = _result([others, levelled], [zero_rows, *unit_errors], BAR_SCHEMA)
+    checked.inferred = infer_splits(_context(levelled, previous), actions)
+    return checked

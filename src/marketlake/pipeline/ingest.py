@@ -9,16 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, RECONCILIATION
 from marketlake.errors import TransientError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.messages import HISTORY_TOPIC
 from marketlake.pipeline.result import StageResult
-from marketlake.rows import deduplicate
-from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_KEYS, CORPORATE_ACTION_SCHEMA
 
 LAKE_WRITER_GROUP = "lake-writer"
 HISTORY_PARTITIONS = 4
@@ -32,7 +26,8 @@ def fetch_history(ctx: RunContext) -> StageResult:
     Sim and provider sources are fetched incrementally (see
     :mod:`marketlake.pipeline.incremental`): only the sessions each symbol is missing, and a
     symbol with nothing missing not at all. A source with a request budget refuses the whole
-    plan before any request. File sources are read whole.
+    plan before any request. File sources are read whole. What the source notes (the files a
+    folder source skipped, an endpoint a provider was refused) ends the stage's summary.
     """
     from marketlake.pipeline.incremental import FETCH, is_incremental, plan_fetches
     from marketlake.pipeline.publish import check_budget, publish_batch, publish_requests
@@ -51,6 +46,7 @@ def fetch_history(ctx: RunContext) -> StageResult:
                 ctx.progress("fetch_history", done, max(len(symbols), done))
             producer.flush()
         result.detail["symbols"] = len(symbols)
+        _add_notes(result, ctx.source.notes())
         return result
     plan = plan_fetches(ctx)
     check_budget(ctx, plan.requests)
@@ -66,162 +62,27 @@ def fetch_history(ctx: RunContext) -> StageResult:
         summary=f"{fetched} symbols fetched ({plan.sessions} sessions), "
         f"{len(plan.up_to_date)} up to date",
     )
+    _add_notes(result, ctx.source.notes())
     return result
 
 
-def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    if not parts:
-        return schema.empty_table()
-    return pa.concat_tables([p.cast(schema) for p in parts])
-
-
-def _drop_redeliveries(
-    table: pa.Table, schema: pa.Schema, keys: tuple[str, ...] | None = None
-) -> pa.Table:
-    """Collapse rows that are the same record delivered twice (only ``ingested_at`` differs).
-
-    A re-run after a kill re-publishes what an earlier attempt already sent; those copies
-    are not data problems. Rows that differ in any value stay, for validation to judge.
-    With ``keys``, the rows come back sorted by them, and a table whose keys do not repeat
-    (the usual case) skips the search for copies.
-    """
-    import polars as pl
-
-    from marketlake.pipeline.chunks import sorted_unique_keys
-
-    if table.num_rows == 0:
-        return table
-    if keys is not None:
-        table, keys_unique = sorted_unique_keys(table, keys)
-        if keys_unique:
-            return table
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    value_columns = [c for c in schema.names if c != "ingested_at"]
-    unique = frame.unique(subset=value_columns, keep="last", maintain_order=True)
-    return unique.to_arrow().cast(schema)
-
-
-def _stored_bars(ctx: RunContext, symbols: list[str]) -> pa.Table | None:
-    """Every stored bar of the chunk's symbols (None when there are none): from the
-    handover when this process wrote them last, else from the lake."""
-    if not symbols:
-        return None
-    stored = ctx.handover.take(BARS_1D, symbols)
-    if stored is None:
-        if not ctx.tables.exists(BARS_1D):
-            return None
-        stored = ctx.tables.read_symbols(BARS_1D, symbols)
-    return stored.select(BAR_SCHEMA.names).cast(BAR_SCHEMA) if stored.num_rows else None
-
-
-def _previous_bars(stored: pa.Table | None, bars: pa.Table) -> pa.Table | None:
-    """The last stored bar of each symbol before this chunk's first bar, for jump checks."""
-    import polars as pl
-
-    if stored is None or bars.num_rows == 0:
-        return None
-    chunk = pl.from_arrow(bars.select(["symbol", "ts"]))
-    assert isinstance(chunk, pl.DataFrame)
-    firsts = chunk.group_by("symbol").agg(pl.col("ts").min().alias("first_ts"))
-    frame = pl.from_arrow(stored)
-    assert isinstance(frame, pl.DataFrame)
-    previous = (
-        frame.join(firsts, on="symbol")
-        .filter(pl.col("ts") < pl.col("first_ts"))
-        .sort("symbol", "ts")
-        .group_by("symbol", maintain_order=True)
-        .last()
-        .drop("first_ts")
-    )
-    return previous.to_arrow().cast(BAR_SCHEMA) if previous.height else None
-
-
-def _count(result: StageResult, counts: dict[str, int]) -> None:
-    for rule, count in counts.items():
-        result.detail[rule] = result.detail.get(rule, 0) + count
-
-
-def _write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
-    """Validate one chunk and merge it: actions, reconciliation flags, bars, fetch log,
-    quarantine, in that order (see :mod:`marketlake.pipeline.reconcile` for why flags first)."""
-    from marketlake.lake.quarantine import write_quarantine
-    from marketlake.pipeline.chunks import after_merge
-    from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
-    from marketlake.pipeline.reconcile import max_source_diff, reconcile_bars
-    from marketlake.quality.bars import validate_actions, validate_bars
-    from marketlake.schemas import (
-        FETCH_LOG_KEYS,
-        FETCH_LOG_SCHEMA,
-        QUARANTINE_SCHEMA,
-        RECONCILIATION_KEYS,
-    )
-
-    bars = _drop_redeliveries(_concat(tables["bars_1d"], BAR_SCHEMA), BAR_SCHEMA, BAR_KEYS)
-    actions = _drop_redeliveries(
-        _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
-    )
-    rejects = [_concat(tables["quarantine"], QUARANTINE_SCHEMA)]
-    result.rows_in += bars.num_rows + actions.num_rows
-    bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
-    stored = _stored_bars(ctx, bar_symbols)
-    previous = _previous_bars(stored, bars)
-
-    good_actions, bad_actions = validate_actions(actions)
-    rejects.append(bad_actions)
-    feed_actions = check_feed_actions(good_actions.cast(CORPORATE_ACTION_SCHEMA), bars, previous)
-    good_actions = feed_actions.kept
-    rejects.append(feed_actions.rejects)
-    if good_actions.num_rows:
-        changed = pc.unique(good_actions.column("symbol")).to_pylist()
-        ctx.handover.discard(CORPORATE_ACTIONS, changed)
-        ctx.tables.merge(CORPORATE_ACTIONS, good_actions, CORPORATE_ACTION_KEYS)
-    known_actions = good_actions
-    if ctx.tables.exists(CORPORATE_ACTIONS) and bars.num_rows:
-        known_actions = ctx.tables.read_symbols(CORPORATE_ACTIONS, bar_symbols)
-    known_actions = known_actions.cast(CORPORATE_ACTION_SCHEMA)
-    if bars.num_rows:
-        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
-
-    feed_bars = check_feed_bars(bars, known_actions, previous)
-    rejects.append(feed_bars.rejects)
-    checked = validate_bars(
-        feed_bars.kept,
-        known_actions,
-        sessions=ctx.calendar.days,
-        max_daily_jump=ctx.settings.validation.max_daily_jump,
-        previous=previous,
-        now=ctx.now,
-    )
-    rejects.append(checked.rejects)
-    reconciled = reconcile_bars(checked.bars, stored, max_source_diff(ctx.settings), ctx.now)
-    if reconciled.flagged.num_rows:
-        ctx.tables.merge(RECONCILIATION, reconciled.flagged, RECONCILIATION_KEYS)
-    written = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
-    ctx.handover.discard(BARS_1D, bar_symbols)
-    if written.num_rows:
-        ctx.tables.merge(BARS_1D, written, BAR_KEYS)
-    ctx.handover.put(BARS_1D, after_merge(stored, written, BAR_KEYS), bar_symbols)
-    log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
-    if log.num_rows:
-        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
-    all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
-    if all_rejects.num_rows:
-        write_quarantine(ctx.tables, all_rejects)
-    result.rows_out += checked.bars.num_rows + good_actions.num_rows
-    result.quarantined += all_rejects.num_rows
-    _count(result, checked.counts)
-    _count(result, feed_actions.counts)
-    _count(result, feed_bars.counts)
-    result.detail["reconciled"] = result.detail.get("reconciled", 0) + reconciled.compared
-    result.detail["reconciliation_flags"] = (
-        result.detail.get("reconciliation_flags", 0) + reconciled.flagged.num_rows
-    )
+def _add_notes(result: StageResult, notes: list[str]) -> None:
+    """The source's notes (skipped files, an endpoint given up) in the detail and summary."""
+    if notes:
+        result.detail["notes"] = notes
+        result.detail["summary"] = "; ".join(filter(None, [result.detail.get("summary"), *notes]))
 
 
 def _drain(ctx: RunContext, result: StageResult) -> None:
-    """Write every unread history message to the lake, committing after each chunk."""
+    """Write every unread history message of this run to the lake, committing after each chunk.
+
+    Messages another run published (one that failed before its lake writer took them) are
+    skipped and counted in ``other_runs_skipped``: that run's fetch log never recorded them,
+    so its symbols are fetched again by the next run that asks for them.
+    """
     from marketlake.pipeline.chunks import symbol_buckets
+    from marketlake.pipeline.lake_writer import write_chunk
+    from marketlake.pipeline.messages import RUN_HEADER
 
     bus = ctx.bus
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
@@ -239,8 +100,12 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                         f"but delivered none for {STALL_TIMEOUT_S:.0f} s"
                     )
                 continue
-            for chunk in symbol_buckets(messages, ctx.settings.runner.bucket_rows):
-                _write_chunk(ctx, chunk, result)
+            own = [m for m in messages if m.headers.get(RUN_HEADER) == ctx.run_id]
+            if len(own) < len(messages):
+                skipped = result.detail.get("other_runs_skipped", 0)
+                result.detail["other_runs_skipped"] = skipped + len(messages) - len(own)
+            for chunk in symbol_buckets(own, ctx.settings.runner.bucket_rows):
+                write_chunk(ctx, chunk, result)
             consumer.commit()
             done += len(messages)
             last_progress = time.monotonic()
@@ -286,6 +151,7 @@ def consume_history(ctx: RunContext) -> StageResult:
     _drain(ctx, result)
     _refetch_gaps(ctx, result)
     result.detail.setdefault("refetched_sessions", 0)
+    result.detail["on_conflict"] = ctx.settings.validation.on_conflict
     result.detail["summary"] = _consume_summary(result.detail)
     return result
 
@@ -294,12 +160,25 @@ def _consume_summary(detail: dict[str, Any]) -> str:
     """One line for the run summary: re-fetches, reconciliation flags, feed-rule rejects."""
     from marketlake.pipeline.feed_checks import FEED_RULES
 
+    flags = detail.get("reconciliation_flags", 0)
+    findings = f"{flags} reconciliation flags"
+    if flags:
+        findings += (
+            f" ({detail.get('conflicting_bars', 0)} stored bars contradicted by another origin, "
+            f"on_conflict {detail.get('on_conflict', 'keep')}: see the reconciliation table)"
+        )
     parts = [
         f"{detail['refetched_sessions']} missing sessions re-fetched "
         f"({detail.get('refetch_filled', 0)} filled)",
-        f"{detail.get('reconciliation_flags', 0)} reconciliation flags",
+        findings,
     ]
+    if detail.get("inferred_splits"):
+        parts.append(f"{detail['inferred_splits']} splits inferred from the bars")
+    if detail.get("quarantine_resolved"):
+        parts.append(f"{detail['quarantine_resolved']} quarantined records resolved")
     feed = [f"{rule} {detail[rule]}" for rule in FEED_RULES if detail.get(rule)]
     if feed:
         parts.append("feed rules: " + ", ".join(feed))
+    if detail.get("other_runs_skipped"):
+        parts.append(f"{detail['other_runs_skipped']} messages left by other runs skipped")
     return "; ".join(parts)

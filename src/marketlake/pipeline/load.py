@@ -21,7 +21,7 @@ from marketlake.schemas import UTC_US
 def load_warehouse(ctx: RunContext) -> StageResult:
     """Load bars, actions, analytics, missing sessions, reconciliation flags, quarantine,
     symbols and sessions into the warehouse."""
-    from marketlake.lake.quarantine import read_quarantine
+    from marketlake.lake.quarantine import current_count, read_quarantine
     from marketlake.lake.symbol_reads import bucket_symbols
 
     result = StageResult()
@@ -43,7 +43,7 @@ def load_warehouse(ctx: RunContext) -> StageResult:
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
         warehouse.upsert(QUARANTINE.name, quarantine)
-    result.quarantined = quarantine.num_rows
+    result.quarantined = current_count(quarantine)
     if spans:
         symbols = pa.concat_tables(spans)
         warehouse.upsert(SYMBOLS.name, symbols)

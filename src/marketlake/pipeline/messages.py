@@ -1,4 +1,9 @@
-"""History messages on the bus: one Arrow IPC stream per dataset and batch, keyed by symbol."""
+"""History messages on the bus: one Arrow IPC stream per dataset and batch, keyed by symbol.
+
+Every message names the run that published it (header ``run``): the lake writer of a run
+takes only its own run's messages, so what a failed run left on the bus never ends up in
+another run's lake writes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ HISTORY_TOPIC = "history.daily"
 DATASET_HEADER = "dataset"
 SOURCE_HEADER = "source"
 BATCH_HEADER = "batch"
+RUN_HEADER = "run"
 
 
 def encode_table(table: pa.Table) -> bytes:
@@ -26,6 +32,11 @@ def decode_table(data: bytes) -> pa.Table:
     return ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
-def history_headers(dataset: str, source: str, batch_id: str) -> Mapping[str, str]:
-    """The headers of a history message."""
-    return {DATASET_HEADER: dataset, SOURCE_HEADER: source, BATCH_HEADER: batch_id}
+def history_headers(dataset: str, source: str, batch_id: str, run_id: str) -> Mapping[str, str]:
+    """The headers of a history message published by run ``run_id``."""
+    return {
+        DATASET_HEADER: dataset,
+        SOURCE_HEADER: source,
+        BATCH_HEADER: batch_id,
+        RUN_HEADER: run_id,
+    }

@@ -51,7 +51,10 @@ def plan_run(
     if settings.source in FILE_SOURCES and not symbols_explicit:
         found = source.available_symbols()
         symbols = list(found) if found is not None else symbols
+    if not symbols:
+        raise ConfigError(_no_symbols(settings, symbols_explicit))
     start, end = resolve_range(settings, moment)
+    check_range(settings, start, end, moment)
     options: dict[str, object] = {}
     if settings.source == "sim":
         options["seed"] = settings.sources.sim.seed
@@ -85,6 +88,49 @@ def resolve_range(settings: Settings, now: datetime) -> tuple[date, date]:
     if start is None:
         start = end - timedelta(days=365) + timedelta(days=1)
     return start, end
+
+
+def _no_symbols(settings: Settings, explicit: bool) -> str:
+    """Why a run has no symbols, and what to pass instead."""
+    if settings.source in FILE_SOURCES and not explicit:
+        where = settings.sources.files.path
+        return (
+            f"the {settings.source} files at {where} hold no bars, so there are no symbols to "
+            "import: point --path at files with rows, or name symbols with --symbols"
+        )
+    return "no symbols to run: pass one or more with --symbols, e.g. --symbols AAPL,MSFT"
+
+
+def check_range(settings: Settings, start: date, end: date, now: datetime) -> None:
+    """ConfigError when [start, end] is reversed, holds no session of the calendar or, for a
+    fetched source, no session that has closed at ``now``."""
+    if start > end:
+        if settings.end is None:
+            raise ConfigError(
+                f"--start {start} is after the last closed session, {end}: pass an earlier --start"
+            )
+        raise ConfigError(
+            f"--start {start} is after --end {end}: pass a start on or before the end"
+        )
+    cal = get_sessions(settings.calendar)
+    lo, hi = max(start, cal.first), min(end, cal.last)
+    sessions = cal.session_array(lo, hi) if lo <= hi else None
+    if sessions is None or sessions.size == 0:
+        raise ConfigError(
+            f"there is no {cal.name} session from {start} to {end}: pick dates that include "
+            "a trading day"
+        )
+    if settings.source in FILE_SOURCES:
+        return  # a file may hold bars of a session that has not closed yet
+    try:
+        closed = cal.last_session_before(now)
+    except ValueError:
+        closed = None
+    if closed is None or sessions[0].astype(object) > closed:
+        raise ConfigError(
+            f"no {cal.name} session from {start} to {end} has closed yet (the last closed "
+            f"session is {closed}): pick dates up to {closed}"
+        )
 
 
 def save_spec(storage: LakeStorage, spec: RunSpec) -> None:

@@ -69,19 +69,19 @@ def publish_batch(
 ) -> tuple[int, int]:
     """Keep ``batch``'s raw payload and publish its records; return (bars, rejects) published."""
     keep_raw(ctx, batch, raw_suffix)
-    return publish_records(producer, batch, delivered)
+    return publish_records(producer, batch, ctx.run_id, delivered)
 
 
 def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None:
     """Store ``batch``'s raw payload (if it has one) under ``raw/``."""
-    from marketlake.lake.raw import write_raw
+    from marketlake.lake.raw import raw_name, write_raw
 
     if batch.raw:
         write_raw(
             ctx.storage,
             source=batch.source,
             dataset="bars_1d",
-            batch_id=batch.batch_id + raw_suffix,
+            batch_id=raw_name(batch.batch_id + raw_suffix),
             payload=batch.raw,
             fmt=batch.raw_format,
             ingest_date=ctx.now.date(),
@@ -112,23 +112,29 @@ def raw_kept(
 
 
 def publish_records(
-    producer: Any, batch: HistoryBatch, delivered: Mapping[str, np.ndarray] | None = None
+    producer: Any,
+    batch: HistoryBatch,
+    run_id: str,
+    delivered: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[int, int]:
-    """Publish ``batch``'s records (bars already delivered left out); return (bars, rejects)."""
+    """Publish ``batch``'s records for run ``run_id`` (bars already delivered left out);
+    return (bars, rejects)."""
     sent = 0
     for symbol, part in per_symbol(batch.bars):
         part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
         sent += part.num_rows
-        _send(producer, "bars_1d", symbol, part, batch)
+        _send(producer, "bars_1d", symbol, part, batch, run_id)
     for symbol, part in per_symbol(batch.actions):
-        _send(producer, "corporate_actions", symbol, part, batch)
-    _send(producer, "quarantine", batch.batch_id, batch.rejects, batch)
+        _send(producer, "corporate_actions", symbol, part, batch, run_id)
+    _send(producer, "quarantine", batch.batch_id, batch.rejects, batch, run_id)
     return sent, batch.rejects.num_rows
 
 
-def _send(producer: Any, dataset: str, key: str, table: pa.Table, batch: HistoryBatch) -> None:
+def _send(
+    producer: Any, dataset: str, key: str, table: pa.Table, batch: HistoryBatch, run_id: str
+) -> None:
     if table.num_rows:
-        headers = history_headers(dataset, batch.source, batch.batch_id)
+        headers = history_headers(dataset, batch.source, batch.batch_id, run_id)
         producer.send(HISTORY_TOPIC, key, encode_table(table), headers)
 
 
@@ -160,13 +166,15 @@ def publish_requests(
         delivered = {r.symbol: r.delivered for r in group}
         batches = ctx.source.fetch_history([r.symbol for r in group], start, end)
         for batch in raw_kept(ctx, batches, suffix):
-            bars, rejects = publish_records(producer, batch, delivered)
+            bars, rejects = publish_records(producer, batch, ctx.run_id, delivered)
             published += bars
             result.quarantined += rejects
             done += 1
             ctx.progress("fetch_history", done, max(len(requests), done))
         log = fetch_log_rows(group, source_name(ctx), kind, ctx.run_id, ctx.now)
         for symbol, part in per_symbol(log):
-            headers = history_headers(FETCH_LOG_DATASET, source_name(ctx), f"{symbol}-log")
+            headers = history_headers(
+                FETCH_LOG_DATASET, source_name(ctx), f"{symbol}-log", ctx.run_id
+            )
             producer.send(HISTORY_TOPIC, symbol, encode_table(part), headers)
     return published

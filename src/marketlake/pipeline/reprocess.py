@@ -20,6 +20,7 @@ from marketlake.engines.registry import create_engine
 from marketlake.errors import TerminalError
 from marketlake.lake.snapshots import Snapshot, check_version, resolve_version
 from marketlake.lake.tables import LakeTables
+from marketlake.pipeline.pending import mark
 from marketlake.symbols import Symbol, parse_symbols
 
 
@@ -76,6 +77,8 @@ def reprocess_snapshot(
         bars_version=bars_version,
         actions_version=actions_version,
     )
+    # the next run recomputes these symbols from the current tables, even with nothing new
+    mark(tables.storage, "reprocess", chosen)
     runner = create_engine(engine)
     try:
         outcome = runner.process(job)

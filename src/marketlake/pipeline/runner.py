@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import pyarrow as pa
 
 from marketlake.catalogue import BARS_1D, RUNS
 from marketlake.errors import ConfigError, MarketlakeError, TerminalError
@@ -18,6 +15,7 @@ from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
+from marketlake.pipeline.run_log import abandon_dead_stages, stage_row
 from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.runspec import STAGE_NAMES
 
@@ -140,23 +138,18 @@ def _record(
     started: datetime,
     finished: datetime | None,
 ) -> None:
-    detail = dict(report.result.detail)
-    if report.error:
-        detail["error"] = report.error
-    row = {
-        "run_id": [ctx.run_id],
-        "stage": [report.name],
-        "status": [status],
-        "attempt": [report.attempts],
-        "started_at": [started],
-        "finished_at": [finished],
-        "rows_in": [report.result.rows_in],
-        "rows_out": [report.result.rows_out],
-        "quarantined": [report.result.quarantined],
-        "duration_s": [report.seconds],
-        "detail": [json.dumps(detail, default=str, sort_keys=True)],
-    }
-    ctx.warehouse.upsert(RUNS.name, pa.table(row, schema=RUNS.schema))
+    row = stage_row(
+        ctx.run_id,
+        report.name,
+        status,
+        report.attempts,
+        started,
+        finished,
+        report.seconds,
+        report.result,
+        report.error,
+    )
+    ctx.warehouse.upsert(RUNS.name, row)
 
 
 class Runner:
@@ -175,7 +168,9 @@ class Runner:
         self._sleep = sleep
 
     def run(self) -> RunReport:
-        """Run every stage; stop at the first that fails for good."""
+        """Mark stages of dead processes abandoned, then run every stage; stop at the first
+        that fails for good."""
+        abandon_dead_stages(self.ctx)
         reports: list[StageReport] = []
         for name in self.stages:
             report = run_stage(self.ctx, name, self._sleep)

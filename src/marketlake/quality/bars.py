@@ -1,7 +1,8 @@
 """Validation of daily bars: every bad row goes to quarantine with the rule that rejected it.
 
-Row rules (``null_value``, ``non_positive_price``, ``negative_volume``, ``ohlc_invariant``,
-``not_a_session``) look at one row; a row may break several and gets one quarantine row per
+Row rules (``null_value``, ``non_positive_price``, ``negative_volume``, ``implausible_volume``
+(more shares than ``max_volume`` in one session), ``ohlc_invariant``, ``not_a_session``) look at
+one row; a row may break several and gets one quarantine row per
 rule, except that a row with a missing or non-finite value is reported as ``null_value`` and
 skips the price and volume rules.
 ``duplicate`` then keeps the first of the remaining rows for each (symbol, ts) in batch order,
@@ -34,6 +35,10 @@ DATASET = "bars_1d"
 NULL_VALUE = "null_value"
 NON_POSITIVE_PRICE = "non_positive_price"
 NEGATIVE_VOLUME = "negative_volume"
+IMPLAUSIBLE_VOLUME = "implausible_volume"
+MAX_VOLUME = 1e12
+"""Default largest volume of one daily bar: about a hundred times the busiest sessions ever
+traded on a US exchange."""
 OHLC_INVARIANT = "ohlc_invariant"
 NOT_A_SESSION = "not_a_session"
 DUPLICATE = "duplicate"
@@ -42,6 +47,7 @@ BAR_RULES = (
     NULL_VALUE,
     NON_POSITIVE_PRICE,
     NEGATIVE_VOLUME,
+    IMPLAUSIBLE_VOLUME,
     OHLC_INVARIANT,
     NOT_A_SESSION,
     DUPLICATE,
@@ -75,6 +81,7 @@ def validate_bars(
     *,
     sessions: np.ndarray | None,
     max_daily_jump: float = 0.6,
+    max_volume: float = MAX_VOLUME,
     previous: pa.Table | None = None,
     now: datetime | None = None,
     requested: tuple[date, date] | None = None,
@@ -84,18 +91,21 @@ def validate_bars(
     ``actions`` (``CORPORATE_ACTION_SCHEMA``) explain jumps on split ex-dates. ``sessions``
     (``datetime64[D]``, sorted, e.g. a calendar's ``days``) enables the ``not_a_session`` check
     and the missing-session report; without it only midnight alignment is checked and
-    ``missing`` is empty. ``previous`` holds the last stored good bar per symbol before the
-    batch, so the batch's first row is checked for a jump too. Missing sessions are counted
+    ``missing`` is empty. ``previous`` holds stored good bars of the batch's symbols (the last one
+    before the batch at least): each row is checked for a jump against the bar just before it
+    among those and the batch, so the first row is checked too, and so is a re-fetched session
+    between stored ones. Missing sessions are counted
     between each symbol's first and last session-aligned row, or over ``requested``.
     """
     table = conform(bars, BAR_SCHEMA)
     frame = sort_by_key(_frame(table).with_row_index("_row"))
     acts = _frame(conform(actions, CORPORATE_ACTION_SCHEMA))
-    masks = _row_masks(frame, sessions)
+    masks = _row_masks(frame, sessions, max_volume)
     describers: dict[str, Callable[[details.Row], str]] = {
         NULL_VALUE: details.null_value,
         NON_POSITIVE_PRICE: details.non_positive_price,
         NEGATIVE_VOLUME: details.negative_volume,
+        IMPLAUSIBLE_VOLUME: partial(details.implausible_volume, limit=max_volume),
         OHLC_INVARIANT: details.ohlc_invariant,
         NOT_A_SESSION: details.not_a_session,
     }
@@ -177,7 +187,7 @@ def _frame(table: pa.Table) -> pl.DataFrame:
     return frame
 
 
-def _row_masks(frame: pl.DataFrame, sessions: np.ndarray | None) -> pl.DataFrame:
+def _row_masks(frame: pl.DataFrame, sessions: np.ndarray | None, max_volume: float) -> pl.DataFrame:
     """One boolean column per row rule, plus ``_on_calendar``, evaluated with NumPy."""
     o, h, low, c, v = (frame[name].to_numpy() for name in VALUES)  # nulls become NaN
     finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c) & np.isfinite(v)
@@ -185,6 +195,7 @@ def _row_masks(frame: pl.DataFrame, sessions: np.ndarray | None) -> pl.DataFrame
         non_positive = finite & ((o <= 0) | (h <= 0) | (low <= 0) | (c <= 0))
         ohlc = finite & ((low > o) | (low > c) | (h < o) | (h < c) | (low > h))
         negative_volume = finite & (v < 0)
+        huge_volume = finite & (v > max_volume)
     micros = frame["ts"].cast(pl.Datetime("us", "UTC")).cast(pl.Int64).to_numpy()
     on_calendar = micros % _DAY_US == 0
     if sessions is not None:
@@ -195,6 +206,7 @@ def _row_masks(frame: pl.DataFrame, sessions: np.ndarray | None) -> pl.DataFrame
             NULL_VALUE: ~finite,
             NON_POSITIVE_PRICE: non_positive,
             NEGATIVE_VOLUME: negative_volume,
+            IMPLAUSIBLE_VOLUME: huge_volume,
             OHLC_INVARIANT: ohlc,
             NOT_A_SESSION: ~on_calendar,
             "_on_calendar": on_calendar,

@@ -60,6 +60,11 @@ def negative_volume(row: Row) -> str:
     return f"volume {row['volume']} < 0"
 
 
+def implausible_volume(row: Row, limit: float) -> str:
+    """The volume and the largest one allowed."""
+    return f"volume {row['volume']:g} exceeds {limit:g} shares in one session"
+
+
 def ohlc_invariant(row: Row) -> str:
     """Every broken OHLC relation, e.g. ``low 10.5 > open 10.2``."""
     broken = [

@@ -8,8 +8,10 @@ rows and the rejects in ``QUARANTINE_SCHEMA`` under one rule name:
   found as runs of bars ~100x or ~1/100 of their neighbours.
 - ``bad_dividend``: a dividend above a share of the previous close, the same dividend listed
   twice, or one ~100x off a steady series of its neighbours.
-- ``unadjusted_split``: a split event without the matching price drop on its ex-date, or a
-  drop that matches a split ratio with no split event.
+- ``unadjusted_split``: a split event without the matching price drop on its ex-date.
+
+A drop that matches a split ratio with no split event is not an error: the bars keep their
+history and the split is inferred (:mod:`marketlake.quality.splits`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from marketlake.schemas import DIVIDEND, SPLIT
 PRICES = ("open", "high", "low", "close")
 UNIT = 2.0  # log10 of the 100x unit error
 UNIT_TOLERANCE = math.log10(1.4)
-SPLIT_RATIOS = (2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 15.0, 20.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 10)
+SPECIAL_TOLERANCE = 0.05  # a special distribution's ex-date open vs previous close - amount
 
 
 def _by_symbol(table: pa.Table, order: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -154,6 +156,19 @@ def _close_before(rows: list[dict[str, Any]], day: datetime) -> float | None:
     return before[-1] if before else None
 
 
+def _paid_out(rows: list[dict[str, Any]], day: datetime, amount: float) -> bool:
+    """True when the price falls by ``amount`` into ``day``: the open of the first bar on or
+    after ``day`` is within ``SPECIAL_TOLERANCE`` of the previous close less ``amount``."""
+    at = next((i for i, r in enumerate(rows) if r["ts"] >= day), None)
+    if not at:  # no bar on or after the ex-date, or none before it
+        return False
+    before = rows[at - 1]["close"]
+    now = rows[at]["open"] if not _bad(rows[at]["open"]) else rows[at]["close"]
+    if _bad(before) or _bad(now) or before <= amount:
+        return False
+    return abs(now / (before - amount) - 1.0) < SPECIAL_TOLERANCE
+
+
 def detect_bad_dividends(
     actions: pa.Table,
     bars: pa.Table,
@@ -162,7 +177,9 @@ def detect_bad_dividends(
 ) -> tuple[pa.Table, pa.Table]:
     """Reject implausible dividends (split events pass through untouched).
 
-    A dividend is rejected when it exceeds ``max_yield`` of the previous close, repeats the
+    A dividend is rejected when it exceeds ``max_yield`` of the previous close (unless the
+    price falls by the amount into the ex-date: a special distribution, such as GOOGL's $567.97
+    of Class C shares on 2014-04-03, is kept), repeats the
     amount of a dividend less than ``repeat_window`` earlier, or is ~100x off its neighbours
     (two before and two after) while those agree within a factor of two.
     """
@@ -181,7 +198,7 @@ def detect_bad_dividends(
             detail = None
             if amount <= 0:
                 detail = f"dividend amount {amount:g} is not positive"
-            elif close and amount > max_yield * close:
+            elif close and amount > max_yield * close and not _paid_out(prices, day, amount):
                 detail = (
                     f"dividend {amount:g} is {amount / close:.0%} of the previous close "
                     f"{close:g} (allowed: {max_yield:.0%})"
@@ -256,45 +273,3 @@ def detect_unadjusted_splits(actions: pa.Table, bars: pa.Table) -> tuple[pa.Tabl
                     )
                 )
     return _split(actions, rejected, rejects)
-
-
-def detect_missing_splits(
-    bars: pa.Table, actions: pa.Table, tolerance: float = 0.03
-) -> tuple[pa.Table, pa.Table]:
-    """Reject bars before a price jump that matches a split ratio with no split event.
-
-    A jump is an overnight gap within ``tolerance`` of a common split ratio (2, 3, 4, 5, 8, 10,
-    15, 20 or their inverses) with no split event within three days. The bars before it (back
-    to the previous such jump) are on another price basis: they are rejected until the split
-    event arrives.
-    """
-    index = _index(bars)
-    splits = {(r["symbol"], r["ex_date"]) for r in actions.to_pylist() if r["kind"] == SPLIT}
-    rejected: set[int] = set()
-    rejects: list[Reject] = []
-    for symbol, rows in _by_symbol(bars, "ts"):
-        segment_start = 0
-        for i in range(1, len(rows)):
-            gap = _gap(rows, i)
-            ratio = next((r for r in SPLIT_RATIOS if gap and abs(gap / r - 1) < tolerance), None)
-            day = rows[i]["ts"]
-            if ratio is None or any(
-                (symbol, day + timedelta(days=k)) in splits for k in range(-3, 4)
-            ):
-                continue
-            for row in rows[segment_start:i]:
-                rejected.add(index[(symbol, row["ts"], "")])
-                rejects.append(
-                    Reject(
-                        "bars_1d",
-                        "unadjusted_split",
-                        f"prices before {day.date()} are ~{ratio:g}x those after, "
-                        "with no split event",
-                        symbol,
-                        row["ts"],
-                        row,
-                        row.get("source"),
-                    )
-                )
-            segment_start = i
-    return _split(bars, rejected, rejects)

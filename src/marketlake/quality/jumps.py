@@ -1,7 +1,8 @@
 """The implausible-jump rule: a close far from the previous close that no split explains.
 
-Each close is compared with the previous bar of its symbol (the last stored bar for the first
-row of a batch). Prices are put on one share basis first: ``close * C(ts)``, where ``C(ts)`` is
+Each close is compared with the previous bar of its symbol among the batch and the stored bars
+(so a batch of scattered sessions is judged against its real neighbours, never against a bar
+weeks earlier). Prices are put on one share basis first: ``close * C(ts)``, where ``C(ts)`` is
 the product of the ratios of the symbol's splits with ``ex_date <= ts``, so a 4-for-1 split on
 the day of the drop (or anywhere in a gap between two bars) leaves the comparison unchanged.
 
@@ -18,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from marketlake.schemas import SPLIT
-from marketlake.series import run_starts, sort_by_key
+from marketlake.series import run_starts
 
 _UTC_US = pl.Datetime("us", "UTC")
 Splits = dict[str, list[tuple[int, float]]]  # symbol -> [(ex_date in µs, ratio)], sorted
@@ -49,28 +50,37 @@ def _basis(ts: np.ndarray, starts: np.ndarray, symbols: list[str], splits: Split
     return basis
 
 
-def _stored(
-    previous: pl.DataFrame | None, symbols: list[str], firsts: np.ndarray, splits: Splits
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per run: close, ts (µs) and level of the last stored bar before the run's first row."""
-    close = np.full(len(symbols), np.nan)
-    ts = np.zeros(len(symbols), dtype=np.int64)
-    level = np.full(len(symbols), np.nan)
+def _with_context(batch: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
+    """``batch`` (symbol, ts, close, _row) with the stored bars of its symbols that it does not
+    replace, marked ``_context``; sorted by symbol and ts."""
+    rows = batch.select("symbol", pl.col("ts").cast(_UTC_US), "close", "_row").with_columns(
+        pl.lit(False).alias("_context")
+    )
     if previous is None or previous.height == 0:
-        return close, ts, level
-    first_of = dict(zip(symbols, firsts.tolist(), strict=True))
-    index = {s: i for i, s in enumerate(symbols)}
-    rows = sort_by_key(
-        previous.select("symbol", pl.col("ts").cast(_UTC_US).cast(pl.Int64), "close").filter(
-            pl.col("symbol").is_in(symbols)
+        return rows
+    spans = rows.group_by("symbol").agg(
+        pl.col("ts").min().alias("_first"), pl.col("ts").max().alias("_last")
+    )
+    near = previous.select("symbol", pl.col("ts").cast(_UTC_US), "close").join(spans, on="symbol")
+    # only the bars within each symbol's span of the batch, and the last one before it, matter
+    before = near.filter(pl.col("ts") < pl.col("_first")).sort("symbol", "ts")
+    stored = (
+        pl.concat(
+            [
+                before.group_by("symbol", maintain_order=True).last(),
+                near.filter(pl.col("ts").is_between(pl.col("_first"), pl.col("_last"))),
+            ]
+        )
+        .drop("_first", "_last")
+        .join(rows.select("symbol", "ts"), on=["symbol", "ts"], how="anti")
+        .unique(subset=["symbol", "ts"], keep="last", maintain_order=True)
+        .with_columns(
+            pl.lit(None, rows["_row"].dtype).alias("_row"), pl.lit(True).alias("_context")
         )
     )
-    for symbol, stamp, value in rows.iter_rows():
-        if stamp < first_of[symbol]:  # rows are sorted: the last one kept is the latest
-            i = index[symbol]
-            close[i], ts[i] = value, stamp
-            level[i] = value * np.prod([r for ex, r in splits.get(symbol, ()) if ex <= stamp])
-    return close, ts, level
+    if stored.height == 0:
+        return rows
+    return pl.concat([rows, stored]).sort("symbol", "ts", maintain_order=True)
 
 
 def flag_jumps(
@@ -84,55 +94,57 @@ def flag_jumps(
 
     Returns, per flagged row, ``_row``, ``_prev_close``, ``_prev_ts``, ``_change`` (relative
     change of the split-adjusted close) and ``_split`` (the split ratio applied in between).
-    ``previous`` holds stored bars (symbol, ts, close); per symbol, the last one before the
-    batch's first row is the first row's predecessor.
+    ``previous`` holds stored bars (symbol, ts, close) of any dates: each batch row is
+    compared with the bar just before it among the stored bars and the batch, so a batch of
+    scattered sessions (a re-fetch of gaps) is judged against its real neighbours. Stored bars
+    are context only: they are never flagged.
     """
-    n = batch.height
     columns = {
-        "_row": batch["_row"].dtype if n else pl.UInt32(),
+        "_row": batch["_row"].dtype if batch.height else pl.UInt32(),
         "_prev_close": pl.Float64(),
         "_prev_ts": _UTC_US,
         "_change": pl.Float64(),
         "_split": pl.Float64(),
     }
-    if n == 0:
+    if batch.height == 0:
         return pl.DataFrame(schema=columns)
-    is_start = batch.select(run_starts()).to_series().to_numpy()
+    series = _with_context(batch, previous)
+    n = series.height
+    is_start = series.select(run_starts()).to_series().to_numpy()
     starts = np.flatnonzero(is_start)
-    symbols = batch["symbol"].gather(starts).to_list()
-    ts = batch["ts"].cast(_UTC_US).cast(pl.Int64).to_numpy()
-    close = batch["close"].to_numpy()
-    splits = _splits(actions)
-    basis = _basis(ts, starts, symbols, splits)
+    symbols = series["symbol"].gather(starts).to_list()
+    ts = series["ts"].cast(pl.Int64).to_numpy()
+    close = series["close"].to_numpy()
+    context = series["_context"].to_numpy()
+    basis = _basis(ts, starts, symbols, _splits(actions))
     level = close * basis
-    stored_close, stored_ts, stored_level = _stored(previous, symbols, ts[starts], splits)
 
-    def previous_of(values: np.ndarray, stored: np.ndarray) -> np.ndarray:
-        out = np.empty_like(values)
+    def previous_of(values: np.ndarray) -> np.ndarray:
+        out = np.empty(n, dtype=np.float64 if values.dtype.kind == "f" else values.dtype)
         out[1:] = values[:-1]
-        out[starts] = stored
+        out[starts] = np.nan if values.dtype.kind == "f" else 0
         return out
 
-    prev_level = previous_of(level, stored_level)
+    prev_level = previous_of(level)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = level / prev_level - 1.0
-        first_pass = np.abs(change) > max_daily_jump  # NaN (no predecessor) compares False
-        # The last unflagged level before each row within its run, else the stored level.
+        # NaN (no predecessor) compares False; stored bars are never judged again.
+        first_pass = (np.abs(change) > max_daily_jump) & ~context
+        # The last unflagged level before each row within its run.
         candidate = np.where(first_pass, -1, np.arange(n))
         last = np.maximum.accumulate(np.concatenate(([-1], candidate[:-1])))
         run_start = np.repeat(starts, np.diff(np.append(starts, n)))
-        run_of = np.cumsum(is_start) - 1
-        anchor = np.where(last >= run_start, level[np.maximum(last, 0)], stored_level[run_of])
+        anchor = np.where(last >= run_start, level[np.maximum(last, 0)], np.nan)
         after_flagged = np.concatenate(([False], first_pass[:-1])) & ~is_start
         recovered = after_flagged & (np.abs(level / anchor - 1.0) <= max_daily_jump)
     hit = np.flatnonzero(first_pass & ~recovered)
-    prev_close = previous_of(close, stored_close)
+    prev_close = previous_of(close)
     prev_basis = prev_level / prev_close
     return pl.DataFrame(
         {
-            "_row": batch["_row"].gather(hit),
+            "_row": series["_row"].gather(hit),
             "_prev_close": prev_close[hit],
-            "_prev_ts": previous_of(ts, stored_ts)[hit],
+            "_prev_ts": previous_of(ts)[hit],
             "_change": change[hit],
             "_split": basis[hit] / prev_basis[hit],
         }

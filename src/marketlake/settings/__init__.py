@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     bus: str = "local"  # local | local:///path | memory://name | kafka://host:port
     lake: str | None = None  # file:///path | s3://bucket/prefix; default <home>/lake
     engine: str = "local"  # a name of marketlake.engines.registry.ENGINES
-    warehouse: str | None = None  # duckdb:///path; default <home>/warehouse.duckdb
+    warehouse: str | None = None  # duckdb:///path | postgresql://… | snowflake://…
     calendar: str = "XNYS"
     sources: SourcesSettings = SourcesSettings()
     validation: ValidationSettings = ValidationSettings()
@@ -148,7 +148,15 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         path = config_path(self._init())
-        if path is None or not path.exists():
+        if path is None:
+            return {}
+        if not path.exists():
+            if config_named():
+                raise ConfigError(
+                    f"config file {path} does not exist: pass an existing TOML file to "
+                    "--config (or MARKETLAKE_CONFIG), or leave it unset for "
+                    "<home>/marketlake.toml"
+                )
             return {}
         try:
             with path.open("rb") as handle:
@@ -171,6 +179,11 @@ def config_path(init: dict[str, Any] | None = None) -> Path | None:
     return Path(home) / "marketlake.toml"
 
 
+def config_named() -> bool:
+    """True when the config file is named explicitly (``--config`` or ``MARKETLAKE_CONFIG``)."""
+    return _CONFIG_OVERRIDE["path"] is not None or bool(os.environ.get("MARKETLAKE_CONFIG"))
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from ``overrides``, env, config and defaults.
 
@@ -180,12 +193,18 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     explicit = _without_none(overrides)
     _CONFIG_OVERRIDE["path"] = config
     try:
-        return Settings(**explicit)
+        settings = Settings(**explicit)
     except ValidationError as exc:
         problems = "; ".join(_problem(err["loc"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
     finally:
         _CONFIG_OVERRIDE["path"] = None
+    if settings.home.exists() and not settings.home.is_dir():
+        raise ConfigError(
+            f"home {settings.home} is a file, not a folder: point --home (or MARKETLAKE_HOME) "
+            "at a folder; a missing one is created"
+        )
+    return settings
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:

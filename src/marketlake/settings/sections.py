@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+OnConflict = Literal["keep", "replace", "quarantine"]
+ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)
 
 
 class Section(BaseModel):
@@ -40,6 +44,8 @@ class AlphaVantageSettings(Section):
     requests_per_minute: int = 5
     requests_per_day: int = 25
     timeout_s: float = 20.0
+    # auto: TIME_SERIES_DAILY_ADJUSTED, else TIME_SERIES_DAILY once the key is refused it
+    daily_function: Literal["auto", "TIME_SERIES_DAILY_ADJUSTED", "TIME_SERIES_DAILY"] = "auto"
 
 
 class SourcesSettings(Section):
@@ -58,10 +64,21 @@ class ValidationSettings(Section):
         default=0.6,
         description="largest |close/prev_close - 1| not explained by a corporate action",
     )
+    max_volume: float = Field(
+        default=1e12,
+        gt=0,
+        description="largest volume of one daily bar; a bar above it is quarantined as "
+        "implausible_volume",
+    )
     max_source_diff: float = Field(
         default=0.001,
         description="largest relative close difference between two sources' bars of one "
         "session that is not flagged by reconciliation",
+    )
+    on_conflict: OnConflict = Field(
+        default="keep",
+        description="a stored bar that another origin contradicts beyond max_source_diff: "
+        "keep it, replace it with the incoming bar, or keep it and quarantine the incoming bar",
     )
 
 

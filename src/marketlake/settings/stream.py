@@ -80,6 +80,15 @@ class StreamSettings(Section):
         default=500_000, ge=1, description="Ticks that make a sink commit due at the latest"
     )
     max_messages: int = Field(default=512, ge=1, description="Messages per poll at most")
+    retention_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Bytes each stream topic keeps at most, spread over its partitions "
+        "(unset: no limit)",
+    )
+    retention: Duration | None = Field(
+        default=None, description="How long each stream topic keeps records (unset: no limit)"
+    )
     sim: StreamSimSettings = StreamSimSettings()
     replay: StreamReplaySettings = StreamReplaySettings()
 
@@ -95,10 +104,10 @@ class StreamSettings(Section):
     def _not_negative(cls, value: timedelta) -> timedelta:
         return _at_least_zero(value)
 
-    @field_validator("commit_interval")
+    @field_validator("commit_interval", "retention")
     @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
             raise ValueError(f"must be positive, got {format_duration(value)}")
         return value
 

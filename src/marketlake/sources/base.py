@@ -58,6 +58,11 @@ class HistorySource(ABC):
         """Symbols this source holds, when it knows them (files); None when any may be asked."""
         return None
 
+    def notes(self) -> list[str]:
+        """What the run summary should say about this source's fetch, one line each: the files
+        a folder source skipped, an endpoint a provider source gave up for another."""
+        return []
+
     @abstractmethod
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """Fetch daily bars and corporate actions of ``symbol`` for sessions in [start, end]."""

@@ -1,10 +1,13 @@
 """A small HTTP client for provider APIs: bounded retries with backoff, secrets kept out of text.
 
 Every provider adapter talks HTTP through :class:`HttpClient`. It retries what may succeed
-later (HTTP 429 and 5xx, timeouts, refused connections) a bounded number of times with
-exponential backoff, and turns the rest into marketlake errors. Secrets passed as query
-parameters (an API key) are replaced by ``***`` in every URL it reports, in exception text and
-in the ``httpx`` logger's records.
+later (HTTP 429 and 5xx, timeouts, a connection dropped mid-request) a bounded number of times
+with exponential backoff, and turns the rest into marketlake errors. A server that cannot be
+reached at all (connection refused, unknown host, TLS refused) is not a busy server: that fails
+at once with :class:`UnreachableError`. When the retries are spent the error is a
+:class:`~marketlake.retry.RetriesSpentError`, which the runner does not retry again. Secrets
+passed as query parameters (an API key) are replaced by ``***`` in every URL it reports, in
+exception text and in the ``httpx`` logger's records.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from marketlake.errors import SourceError, TransientError
-from marketlake.retry import Retry, RetryPolicy, call_with_retry
+from marketlake.retry import RetriesSpentError, Retry, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     import httpx
@@ -32,6 +35,10 @@ BROWSER_USER_AGENT = (
 )
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MASK = "***"
+
+
+class UnreachableError(SourceError):
+    """The provider's server could not be reached (refused, unknown host): not retried."""
 
 
 class _SecretRedactor(logging.Filter):
@@ -77,6 +84,12 @@ def _ssl_context() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost reason of a connection failure ("[Errno 111] Connection refused")."""
+    text = str(exc).strip()
+    return text or type(exc).__name__
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
@@ -179,7 +192,7 @@ class HttpClient:
             log.warning("%s; retry %d of %d", retry.error, retry.attempt, self.retries)
 
         def exhausted(error: BaseException, attempts: int) -> BaseException:
-            return TransientError(
+            return RetriesSpentError(
                 f"{error} (gave up after {attempts} attempts; allowed retries: {self.retries})"
             )
 
@@ -188,13 +201,20 @@ class HttpClient:
         )
 
     def get_once(self, url: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
-        """One GET without retries; transport failures become TransientError."""
+        """One GET without retries; a server that cannot be reached is an UnreachableError,
+        other transport failures (timeouts, a dropped connection) are TransientError."""
         import httpx
 
         if self._before_attempt is not None:
             self._before_attempt()
         try:
             return self.client.get(url, params=dict(params or {}))
+        except httpx.ConnectError as exc:
+            raise UnreachableError(
+                f"{self.provider}: cannot connect to {self.safe_url(url)}: "
+                f"{redact(_reason(exc), self._secrets)}; check the network and "
+                f"sources.{self.provider}.base_url"
+            ) from None
         except httpx.TimeoutException as exc:
             raise self._translate(
                 f"{self.provider}: request to {self.safe_url(url, params)} timed out after "

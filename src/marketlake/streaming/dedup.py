@@ -149,6 +149,15 @@ class SeenTicks:
                 found[symbol] = np.uint64(int.from_bytes(raw, "little"))
         return np.array([found[symbol] for symbol in symbols], dtype=np.uint64)
 
+    def copy(self) -> SeenTicks:
+        """An independent record of the same ticks (for a rollback). The chunks are shared:
+        they are only ever replaced, never changed, apart from sorting their digests in place,
+        which keeps the same set."""
+        seen = SeenTicks(self.lateness_us, self.retention_us)
+        seen._chunks = list(self._chunks)
+        seen._symbols = self._symbols  # a cache of fixed digests
+        return seen
+
     def to_arrow(self) -> pa.Table:
         """The remembered digests as a table (for checkpoints): one row per chunk."""
         sizes = np.array([len(c.digests) for c in self._chunks], dtype=np.int32)

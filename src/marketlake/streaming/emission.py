@@ -128,11 +128,11 @@ def emit_changes(
     )
     rows_lazy = aggregate_windows(request.lazy(), bars).with_columns(updated_at=pl.lit(now))
     rows, kept_frame = pl.collect_all([rows_lazy.sort(REQUEST_KEYS), kept])
-    alerts = detect_alerts(rows.lazy(), config.alerted_kinds, config.alert_pct)
+    alerts = detect_alerts(rows, config.alerted_kinds, config.alert_pct)
     return Emission(
         bars_1m=to_table(bar_rows(final_bars), BARS_1M_SCHEMA, ("ts",)),
         windows=to_table(rows.lazy(), WINDOW_SCHEMA, _STAMPS),
-        alerts=to_table(alerts.sort(["symbol", "kind", "ts"]), ALERT_SCHEMA, ("ts",)),
+        alerts=to_table(alerts.lazy().sort(["symbol", "kind", "ts"]), ALERT_SCHEMA, ("ts",)),
         state=kept_frame,
     )
 

@@ -95,14 +95,30 @@ class StreamProcessor:
         return datetime.fromtimestamp(self._marks.watermark(symbol) / 1e6, tz=UTC)
 
     def process(self, batch: pa.RecordBatch | pa.Table) -> StreamOutput:
-        """Process one batch of ticks (Tick schema) and return what it makes final or changes."""
+        """Process one batch of ticks (Tick schema) and return what it makes final or changes.
+
+        When processing fails, the state is left as it was before the batch, so a caller may
+        set the batch aside and go on.
+        """
         return self.process_ticks(batch)[0]
 
     def process_ticks(self, batch: pa.RecordBatch | pa.Table) -> tuple[StreamOutput, np.ndarray]:
         """Like :meth:`process`, and also the fate of each input row: ``NEW``, ``DUPLICATE``
         (its key was seen, so it was not applied again), ``INVALID`` (quarantined) or
         ``UNCHECKED`` (valid but beyond ``late_retention``: reported late, not applied, and too
-        old to tell whether it is a duplicate)."""
+        old to tell whether it is a duplicate).
+
+        When processing fails, the state (aggregates, watermarks, seen tick keys and counts) is
+        left as it was before the batch.
+        """
+        saved = (self._bars, self._marks.copy(), self._seen.copy(), dict(self.counts))
+        try:
+            return self._process(batch)
+        except BaseException:
+            self._bars, self._marks, self._seen, self.counts = saved
+            raise
+
+    def _process(self, batch: pa.RecordBatch | pa.Table) -> tuple[StreamOutput, np.ndarray]:
         now = self._clock()
         table = as_tick_table(batch)
         bad = invalid_ticks(table)

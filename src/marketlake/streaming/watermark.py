@@ -70,6 +70,13 @@ class WatermarkTracker:
                 floors[symbol] = int(opens[i + 1])
         return floors
 
+    def copy(self) -> WatermarkTracker:
+        """An independent tracker with the same watermarks."""
+        tracker = WatermarkTracker(self.lateness_us)
+        tracker._max = dict(self._max)
+        tracker._floor = dict(self._floor)
+        return tracker
+
     def symbols(self) -> list[str]:
         """Every symbol seen so far."""
         return sorted(self._max.keys() | self._floor.keys())

@@ -1,4 +1,4 @@
-"""The SQL warehouse: the catalogue's tables on DuckDB (one warehouse contract for every backend).
+"""The SQL warehouse: the catalogue's tables on DuckDB, PostgreSQL or Snowflake (one contract).
 
 Open one with :func:`open_warehouse`; the tables are described in
 :mod:`marketlake.warehouse.tables`.

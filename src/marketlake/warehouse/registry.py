@@ -1,4 +1,6 @@
-"""Open a warehouse by URL: ``duckdb:///path`` or a bare path to a DuckDB file.
+"""Open a warehouse by URL: ``duckdb:///path`` (or a bare path to a DuckDB file),
+``postgresql://user:password@host:port/database`` or
+``snowflake://user:password@account/database/schema``.
 
 Adapters are imported only when named, so their drivers stay optional (pip extras).
 """
@@ -26,8 +28,24 @@ class Adapter:
     extra: str  # the marketlake extra that installs it
 
 
+_POSTGRES = Adapter(
+    "marketlake.warehouse.postgres",
+    "PostgresWarehouse",
+    "adbc_driver_postgresql",
+    "adbc-driver-postgresql",
+    "postgres",
+)
 ADAPTERS: dict[str, Adapter] = {
     "duckdb": Adapter("marketlake.warehouse.duckdb", "DuckDBWarehouse", "duckdb", "duckdb", ""),
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
+    "snowflake": Adapter(
+        "marketlake.warehouse.snowflake",
+        "SnowflakeWarehouse",
+        "snowflake",
+        "snowflake-connector-python",
+        "snowflake",
+    ),
 }
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 

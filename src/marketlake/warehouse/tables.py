@@ -1,7 +1,7 @@
 """The warehouse tables: the catalogue's datasets that live in a SQL warehouse.
 
-Every warehouse (DuckDB today) creates the same tables from these specs; they are derived
-from :mod:`marketlake.catalogue`, where each dataset is declared once.
+Every warehouse (DuckDB, PostgreSQL, Snowflake) creates the same tables from these specs;
+they are derived from :mod:`marketlake.catalogue`, where each dataset is declared once.
 """
 
 from __future__ import annotations

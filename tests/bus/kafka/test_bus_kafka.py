@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from bus_contract import BusContract, drain, send_all
 
-from marketlake.bus.base import Bus
+from marketlake.bus.base import Bus, Retention
 from marketlake.bus.kafka.bus import KafkaBus
 from marketlake.bus.registry import open_bus
 from marketlake.errors import TransientError
@@ -58,3 +60,48 @@ def test_undeliverable_messages_fail_flush_without_secrets() -> None:
         producer.flush()
     assert "127.0.0.1:1" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_lag_counts_partitions_another_member_holds(tansu_url: str) -> None:
+    topic, group = f"held-{uuid.uuid4().hex[:8]}", f"held-g-{uuid.uuid4().hex[:8]}"
+    with open_bus(tansu_url) as bus:
+        bus.create_topic(topic, 4)
+        send_all(bus, topic, [(f"K{i}", b"x") for i in range(40)])
+        holder = bus.consumer(group, [topic])
+        member = bus.consumer(group, [topic])
+        try:
+            assert drain(holder, 1)  # the holder owns partitions and never commits
+            mine: dict[int, int] = {}
+            held: set[int] = set()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not (mine and held - set(mine)):
+                for message in member.poll(100, timeout_s=0.2):
+                    mine[message.partition] = mine.get(message.partition, 0) + 1
+                held = {m.partition for m in holder.poll(100, timeout_s=0.2)} or held
+            assert mine and held - set(mine), "the group did not split the partitions"
+            member.commit()
+            # the member caught up with its partitions, not the group with the topic
+            assert member.lag() == 40 - sum(mine.values()) > 0
+        finally:
+            holder.close()
+            member.close()
+
+
+def _topic_configs(tansu_url: str, topic: str) -> dict[str, str]:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": tansu_url.removeprefix("kafka://")})
+    futures = admin.describe_configs([ConfigResource("topic", topic)])
+    (future,) = futures.values()
+    return {name: entry.value for name, entry in future.result(30).items()}
+
+
+def test_topic_retention_becomes_the_topic_configs(tansu_url: str) -> None:
+    topic = f"kept-{uuid.uuid4().hex[:8]}"
+    with open_bus(tansu_url) as bus:
+        bus.create_topic(topic, 2, Retention(max_bytes=1_000_000, max_age_ms=60_000))
+    configs = _topic_configs(tansu_url, topic)
+    assert (configs["retention.bytes"], configs["retention.ms"]) == ("500000", "60000")
+    with open_bus(tansu_url) as bus:  # an existing topic gets the new retention
+        bus.create_topic(topic, 2, Retention(max_bytes=400_000))
+    assert _topic_configs(tansu_url, topic)["retention.bytes"] == "200000"

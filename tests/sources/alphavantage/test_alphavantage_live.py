@@ -21,8 +21,8 @@ AV_KEY = os.environ.get("MARKETLAKE_SOURCES__ALPHAVANTAGE__API_KEY", "")
 
 
 def test_alphavantage_live_daily() -> None:
-    settings = AlphaVantageSettings(api_key=SecretStr(AV_KEY))
-    av = AlphaVantageSource(settings, adjusted=False)
+    settings = AlphaVantageSettings(api_key=SecretStr(AV_KEY), daily_function="TIME_SERIES_DAILY")
+    av = AlphaVantageSource(settings)
     with av:
         today = datetime.now(UTC).date()
         batch = av.fetch_symbol("IBM", today - timedelta(days=30), today)

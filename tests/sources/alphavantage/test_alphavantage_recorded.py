@@ -42,6 +42,10 @@ def source(server: ProviderServer, *, key: str | None = KEY, **kwargs: Any) -> A
         requests_per_minute=kwargs.pop("per_minute", 1000),
         requests_per_day=kwargs.pop("per_day", 1000),
         timeout_s=kwargs.pop("timeout_s", 5.0),
+        daily_function=kwargs.pop(
+            "daily_function",
+            "TIME_SERIES_DAILY_ADJUSTED" if kwargs.pop("adjusted", True) else "TIME_SERIES_DAILY",
+        ),
     )
     return AlphaVantageSource(
         settings,
@@ -291,3 +295,103 @@ def test_budget_counts_every_attempt(server: ProviderServer) -> None:
 
 def seen_query(seen: Seen) -> dict[str, str]:
     return seen.query
+
+
+# -- free keys: the adjusted series refused, the free one used for the rest of the run -------
+
+DAILY_BODY = AV_DIR / "kirlut_TIME_SERIES_DAILY_MSFT_2018-05.json"
+MAY_2018 = (date(2018, 5, 1), date(2018, 5, 31))
+
+
+def refused_answer(kind: str) -> dict[str, str]:
+    """A recorded refusal of TIME_SERIES_DAILY_ADJUSTED: its premium notice or invalid call."""
+    if kind == "premium":
+        [premium] = [m for m in nondata() if m["id"].startswith("premium")]
+        return {"Information": premium["message"]}
+    [invalid] = [m for m in nondata() if m["id"] == "error_invalid_call_TIME_SERIES_DAILY_ADJUSTED"]
+    return {"Error Message": invalid["message"]}
+
+
+def serve_free_key(server: ProviderServer, refusal: dict[str, str]) -> bytes:
+    """A free key: the adjusted series refused, the free series answered from a recording."""
+    body = DAILY_BODY.read_bytes()
+
+    def route(seen: Seen) -> Reply | None:
+        if seen.query.get("function") == "TIME_SERIES_DAILY_ADJUSTED":
+            return Reply.json(refusal)
+        return Reply(200, body) if seen.query.get("function") == "TIME_SERIES_DAILY" else None
+
+    server.route = route
+    return body
+
+
+@pytest.mark.parametrize("kind", ["premium", "invalid_call"])
+def test_a_free_key_loads_history_from_the_free_series(
+    server: ProviderServer, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = serve_free_key(server, refused_answer(kind))
+    av = source(server, daily_function="auto", per_day=2)
+    assert av.plan(["MSFT", "AAPL"], *MAY_2018) == 3  # one probe of the adjusted series
+    with pytest.raises(TerminalError, match=r"2 symbols .* \(and 1 request to learn whether"):
+        av.check_budget(["MSFT", "AAPL"], *MAY_2018)
+    av = source(server, daily_function="auto")
+    batches = list(av.fetch_history(["MSFT", "AAPL"], *MAY_2018))
+    functions = [seen.query["function"] for seen in server.hits("/query")]
+    assert functions == ["TIME_SERIES_DAILY_ADJUSTED", "TIME_SERIES_DAILY", "TIME_SERIES_DAILY"]
+    series = json.loads(body)["Time Series (Daily)"]
+    for batch in batches:
+        bars = {b["ts"].date().isoformat(): b for b in batch.bars.to_pylist()}
+        assert {day: bar["close"] for day, bar in bars.items()} == {
+            day: numbers(entry)["close"] for day, entry in series.items()
+        }
+        assert batch.actions.num_rows == 0 and batch.raw == body
+    [note] = av.notes()
+    assert "TIME_SERIES_DAILY_ADJUSTED refused for this key, TIME_SERIES_DAILY used" in note
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "refused" in r.message]
+    assert len(warnings) == 1
+    assert av.plan(["MSFT", "AAPL"], *MAY_2018) == 2  # remembered: no probe any more
+
+
+def test_after_the_adjusted_series_answered_an_invalid_call_is_about_the_symbol(
+    server: ProviderServer,
+) -> None:
+    adjusted = (AV_DIR / "kirlut_TIME_SERIES_DAILY_ADJUSTED_MSFT_2018-05.json").read_bytes()
+    invalid = refused_answer("invalid_call")
+    server.route = lambda s: (
+        Reply(200, adjusted) if s.query["symbol"] == "MSFT" else Reply.json(invalid)
+    )
+    av = source(server, daily_function="auto")
+    assert av.fetch_symbol("MSFT", *MAY_2018).bars.num_rows > 0
+    assert av.plan(["MSFT"], *MAY_2018) == 1
+    with pytest.raises(SourceError, match="TIME_SERIES_DAILY_ADJUSTED for symbol ZZZ"):
+        av.fetch_symbol("ZZZ", *MAY_2018)
+    assert [s.query["function"] for s in server.hits("/query")] == [
+        "TIME_SERIES_DAILY_ADJUSTED",
+        "TIME_SERIES_DAILY_ADJUSTED",
+    ]
+    assert av.notes() == []
+
+
+def test_an_unknown_symbol_refused_by_both_series_is_an_error(server: ProviderServer) -> None:
+    server.route = lambda seen: Reply.json(
+        {"Error Message": f"Invalid API call. Please retry for {seen.query['function']}."}
+    )
+    av = source(server, daily_function="auto")
+    with pytest.raises(SourceError, match="TIME_SERIES_DAILY for symbol ZZZ was refused"):
+        av.fetch_symbol("ZZZ", *MAY_2018)
+    assert av.notes() == [] and av.daily_function == "TIME_SERIES_DAILY_ADJUSTED"
+
+
+def test_the_setting_forces_either_series(server: ProviderServer) -> None:
+    serve_free_key(server, refused_answer("premium"))
+    free = source(server, daily_function="TIME_SERIES_DAILY")
+    assert free.plan(["MSFT"], *MAY_2018) == 1
+    assert free.fetch_symbol("MSFT", *MAY_2018).bars.num_rows > 0
+    assert [s.query["function"] for s in server.hits("/query")] == ["TIME_SERIES_DAILY"]
+    adjusted = source(server, daily_function="TIME_SERIES_DAILY_ADJUSTED")
+    with pytest.raises(SourceError, match="premium endpoint") as info:
+        adjusted.fetch_symbol("MSFT", *MAY_2018)
+    assert "sources.alphavantage.daily_function" in str(info.value)
+    assert [s.query["function"] for s in server.hits("/query")][1:] == [
+        "TIME_SERIES_DAILY_ADJUSTED"
+    ]

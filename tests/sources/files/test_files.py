@@ -50,7 +50,9 @@ def test_yahoo_export_takes_symbol_from_name_and_ignores_adj_close(tmp_path: Pat
     ]
     assert batch.bars.schema.equals(BAR_SCHEMA)
     assert batch.bars.column("volume").to_pylist() == [54999300.0, 69540000.0]
-    assert batch.source == "csv" and set(batch.bars.column("source").to_pylist()) == {"csv"}
+    assert batch.source == "csv"  # the raw payload's area: raw/csv/...
+    origin = "file:yahoofinance-SPY-20200901-20200903.csv"  # each bar's origin: the file
+    assert set(batch.bars.column("source").to_pylist()) == {origin}
     assert batch.raw == path.read_bytes() and batch.raw_format == "csv"
     assert batch.batch_id.startswith("yahoofinance-SPY-20200901-20200903-")
     assert batch.rejects.num_rows == 0
@@ -200,7 +202,7 @@ def test_broken_rows_become_rejects_and_good_rows_stay(tmp_path: Path) -> None:
     assert json.loads(by_line[5]["record"]) == {"text": "2021-01-06,52.3,52.4"}
     assert len(rejects) == 5
     assert len({r["record_id"] for r in rejects}) == 5
-    assert {r["source"] for r in rejects} == {"csv"}
+    assert {r["source"] for r in rejects} == {"file:KO.csv"}
 
 
 def test_bad_symbol_values_are_rejected(tmp_path: Path) -> None:

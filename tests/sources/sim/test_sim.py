@@ -181,3 +181,19 @@ def test_dates_outside_the_simulation_give_empty_batches() -> None:
 def test_invalid_symbol_is_refused() -> None:
     with pytest.raises(SymbolError):
         SimSource().fetch_symbol("../etc", date(2020, 1, 1), date(2020, 2, 1))
+
+
+def test_the_simulator_passes_its_own_validation() -> None:
+    """S0111, in a run of 1,000 symbols over 20 years, once made a +70 % day (its volatility ran
+    away) that the implausible_jump rule rejected; no simulated bar may break a rule."""
+    from marketlake.quality.bars import validate_bars
+
+    symbols = [f"S{i:04d}" for i in range(100, 200)]  # S0111 and its neighbours
+    bars, actions = simulate_bars(symbols, date(2006, 12, 1), date(2026, 11, 30))
+    checked = validate_bars(bars, actions, sessions=get_sessions().days)
+    assert bars.num_rows > 100 * 5000
+    assert checked.rejects.num_rows == 0, checked.rejects.slice(0, 5).to_pylist()
+    assert checked.bars.num_rows == bars.num_rows
+    s0111 = bars.filter(pa.compute.equal(bars.column("symbol"), "S0111"))
+    closes = s0111.column("close").to_numpy()
+    assert np.abs(closes[1:] / closes[:-1] - 1.0).max() <= 0.5 + 1e-3

@@ -18,7 +18,7 @@ class AwayBus:
         self.error = error or TransientError("broker unreachable")
         self.calls = 0
 
-    def create_topic(self, topic: str, partitions: int) -> None:
+    def create_topic(self, topic: str, partitions: int, retention: object = None) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error

@@ -84,11 +84,11 @@ class KafkaConsumer(Consumer):
         self._positions.clear()
 
     def lag(self) -> int:
-        """End offsets minus committed offsets over the assigned partitions (all partitions of
-        the subscribed topics before the first assignment)."""
+        """End offsets minus the group's committed offsets over every partition of the
+        subscribed topics, the ones other members (live or dead) hold included."""
         tp = self._driver.TopicPartition
         try:
-            partitions = self._consumer.assignment() or [
+            partitions = [
                 tp(topic, p)
                 for topic in self._topics
                 for p in self._consumer.list_topics(topic, timeout=10).topics[topic].partitions

@@ -6,6 +6,7 @@ this module and not on each other.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -14,7 +15,22 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from marketlake.errors import ConfigError, MissingExtraError, TerminalError, TransientError
 
 TOPIC_OPTIONS = ("partitions", "replication_factor")
-_TRANSIENT_CODES = {"_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN"}
+# librdkafka writes every failed connection attempt to stderr unless given a logger: its
+# messages go to this logger instead (silent unless the application configures logging).
+LOGGER = logging.getLogger("marketlake.bus.kafka")
+LOGGER.addHandler(logging.NullHandler())
+# Besides the errors librdkafka calls retriable: a lost broker, and a group coordinator that is
+# gone or that no longer knows the member (it joins again, its revoked partitions are dropped).
+_TRANSIENT_CODES = {
+    "_MSG_TIMED_OUT",
+    "_TIMED_OUT",
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_WAIT_COORD",
+    "ILLEGAL_GENERATION",
+    "UNKNOWN_MEMBER_ID",
+    "REBALANCE_IN_PROGRESS",
+}
 
 
 def load_driver() -> Any:
@@ -38,7 +54,8 @@ def translate_error(error: Any, action: str, servers: str) -> TerminalError | Tr
 class KafkaCluster:
     """The brokers clients talk to: the driver, the bootstrap servers and shared settings.
 
-    ``config`` holds the librdkafka settings every client gets, ``bootstrap.servers`` included.
+    ``config`` holds the librdkafka settings every client gets, ``bootstrap.servers`` included
+    (see :func:`client_settings`).
     """
 
     driver: Any
@@ -86,3 +103,9 @@ def parse_url(url: str) -> KafkaUrl:
         config.setdefault("sasl.mechanism", "PLAIN")
         config.setdefault("security.protocol", "SASL_PLAINTEXT")
     return KafkaUrl(servers, config, options)
+
+
+def client_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with librdkafka's log lines sent to :data:`LOGGER` (unless it names a
+    ``logger``), so an unreachable broker does not flood the terminal."""
+    return {"logger": LOGGER, **config}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from marketlake.bus.local.segments import (
     INDEX_ENTRY,
+    delete_below,
     delete_expired,
     index_path,
     list_segments,
@@ -75,6 +76,14 @@ class PartitionAppender:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             return delete_expired(self._folder, self._retention_bytes, self._retention_ms)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def delete_below(self, offset: int) -> tuple[int, int]:
+        """Delete the segments wholly below ``offset``; returns the segments and records."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            return delete_below(self._folder, offset)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 

@@ -14,15 +14,17 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from marketlake.bus.base import Bus, Producer, partition_for
+from marketlake.bus.base import Bus, Producer, Retention, Trimmed, partition_for
 from marketlake.bus.local.appender import PartitionAppender
 from marketlake.bus.local.consumer import LocalConsumer
+from marketlake.bus.local.groups import read_committed
 from marketlake.bus.local.layout import LogLayout
 from marketlake.bus.local.records import encode_headers, encode_record
 from marketlake.errors import ConfigError
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _AUTO_FLUSH_BYTES = 8 * 1024 * 1024
+_MIN_SEGMENT_BYTES = 64 * 1024
 
 
 class LocalBus(Bus):
@@ -60,9 +62,12 @@ class LocalBus(Bus):
         """The partition count of topics created without one."""
         return self.layout.partitions
 
-    def create_topic(self, topic: str, partitions: int | None = None) -> None:
-        """Create ``topic`` with ``partitions`` (default: the bus's); an existing one is kept."""
-        self.layout.create_topic(topic, partitions)
+    def create_topic(
+        self, topic: str, partitions: int | None = None, retention: Retention | None = None
+    ) -> None:
+        """Create ``topic`` with ``partitions`` (default: the bus's); an existing one keeps its
+        partitions. ``retention``, when given, replaces the bus's limits for this topic."""
+        self.layout.create_topic(topic, partitions, retention)
 
     def partition_count(self, topic: str) -> int:
         """The number of partitions of ``topic``, creating the topic if it does not exist."""
@@ -81,13 +86,54 @@ class LocalBus(Bus):
         return self.layout.group_folder(group)
 
     def appender(self, topic: str, partition: int) -> PartitionAppender:
-        """A writer for one partition, with this bus's segment and retention settings."""
-        return PartitionAppender(
-            self.partition_folder(topic, partition),
-            self.segment_bytes,
-            self.retention_bytes,
-            self.retention_ms,
+        """A writer for one partition, with the topic's retention (else the bus's).
+
+        A topic limited in bytes rolls segments of at most a quarter of each partition's share,
+        so that retention can delete whole segments while keeping most of that share.
+        """
+        retention = self.layout.retention(topic)
+        if retention is None:
+            return PartitionAppender(
+                self.partition_folder(topic, partition),
+                self.segment_bytes,
+                self.retention_bytes,
+                self.retention_ms,
+            )
+        share = retention.partition_bytes(self.partition_count(topic))
+        segment = (
+            self.segment_bytes
+            if share is None
+            else max(min(share // 4, self.segment_bytes), _MIN_SEGMENT_BYTES)
         )
+        return PartitionAppender(
+            self.partition_folder(topic, partition), segment, share, retention.max_age_ms
+        )
+
+    def trim(self) -> list[Trimmed]:
+        """Delete, in every topic, the whole segments below the offsets that every group which
+        consumes the topic has committed (a group that has not committed a partition keeps all
+        of it), after applying retention. The newest segment of a partition always stays."""
+        self.enforce_retention()
+        trimmed: list[Trimmed] = []
+        for topic in self.layout.topics():
+            groups = [
+                self.group_folder(group) / "offsets" / topic
+                for group in self.layout.groups()
+                if (self.group_folder(group) / "offsets" / topic).is_dir()
+            ]
+            if not groups:
+                continue
+            for partition in range(self.partition_count(topic)):
+                committed = [read_committed(folder / f"{partition}.json") for folder in groups]
+                below = min(0 if c is None else c.offset for c in committed)
+                appender = self.appender(topic, partition)
+                try:
+                    segments, records = appender.delete_below(below)
+                finally:
+                    appender.close()
+                if segments:
+                    trimmed.append(Trimmed(topic, partition, segments, records))
+        return trimmed
 
     def enforce_retention(self) -> int:
         """Delete segments past the retention limits in every topic; returns how many went."""

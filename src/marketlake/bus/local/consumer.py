@@ -114,13 +114,23 @@ class LocalConsumer(Consumer):
             sync_folder(folder)
 
     def lag(self) -> int:
-        """Records in the owned partitions past the group's committed offsets."""
+        """Records in every partition of the topics past the group's committed offsets,
+        whichever member owns them."""
         total = 0
-        for own in self._owned.values():
-            folder = own.reader.folder
-            committed = max(own.committed, start_offset(folder))
-            total += max(end_offset(folder) - committed, 0)
+        for topic, count in self._partitions.items():
+            for partition in range(count):
+                own = self._owned.get((topic, partition))
+                if own is not None:
+                    committed = own.committed
+                else:
+                    stored = read_committed(self._offsets_file(topic, partition))
+                    committed = 0 if stored is None else stored.offset
+                folder = self._layout.partition_folder(topic, partition)
+                total += max(end_offset(folder) - max(committed, start_offset(folder)), 0)
         return total
+
+    def _offsets_file(self, topic: str, partition: int) -> Path:
+        return self._folder / "offsets" / topic / f"{partition}.json"
 
     def close(self) -> None:
         """Give up the partitions and leave the group, without committing."""
@@ -151,7 +161,7 @@ class LocalConsumer(Consumer):
         if lock_fd is None:
             return False
         folder = self._layout.partition_folder(topic, partition)
-        offsets_file = self._folder / "offsets" / topic / f"{partition}.json"
+        offsets_file = self._offsets_file(topic, partition)
         committed = read_committed(offsets_file)
         if committed is None:
             offset = start_offset(folder)

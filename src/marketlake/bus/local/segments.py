@@ -9,6 +9,7 @@ last usable one.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import time
@@ -150,6 +151,21 @@ def delete_expired(folder: Path, retention_bytes: int | None, retention_ms: int 
         total -= stat.st_size
         deleted += 1
     return deleted
+
+
+def delete_below(folder: Path, offset: int) -> tuple[int, int]:
+    """Delete the oldest segments whose every record is below ``offset``; the newest segment
+    always stays. Returns the segments and records deleted."""
+    segments = list_segments(folder)
+    deleted = records = 0
+    for base, following in itertools.pairwise(segments):
+        if following > offset:
+            break
+        segment_path(folder, base).unlink()
+        index_path(folder, base).unlink(missing_ok=True)
+        deleted += 1
+        records += following - base
+    return deleted, records
 
 
 def sync_folder(folder: Path) -> None:

@@ -1,8 +1,9 @@
 """Reading Alpha Vantage JSON: every number arrives as a string under a numbered key.
 
 A body is first checked for the provider's non-data answers, all sent with HTTP 200:
-``Error Message`` (a bad call: terminal), ``Note``/``Information`` (throttling: transient; a
-premium-endpoint notice under the same keys is terminal).
+``Error Message`` (a bad call, :class:`RefusedCallError`: terminal), ``Note``/``Information``
+(throttling: transient; a premium-endpoint notice under the same keys is a terminal
+:class:`PremiumEndpointError`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ class ThrottledError(TransientError):
     """Alpha Vantage answered with a rate-limit notice instead of data."""
 
 
+class RefusedCallError(SourceError):
+    """Alpha Vantage refused the call ("Invalid API call"): a bad symbol, or an endpoint the
+    key may not use."""
+
+
+class PremiumEndpointError(SourceError):
+    """The endpoint is premium and the key is not: retrying cannot help."""
+
+
 def check_payload(payload: Any, symbol: str, function: str) -> dict[str, Any]:
     """Return ``payload`` when it holds data; raise for error and throttling answers."""
     if not isinstance(payload, dict):
@@ -30,7 +40,7 @@ def check_payload(payload: Any, symbol: str, function: str) -> dict[str, Any]:
             "not a JSON object"
         )
     if "Error Message" in payload:
-        raise SourceError(
+        raise RefusedCallError(
             f"alphavantage: {function} for symbol {symbol} was refused: {payload['Error Message']}"
         )
     for key in ("Note", "Information"):
@@ -39,9 +49,9 @@ def check_payload(payload: Any, symbol: str, function: str) -> dict[str, Any]:
         ):
             text = str(payload[key])
             if "is a premium endpoint" in text.lower():
-                raise SourceError(
+                raise PremiumEndpointError(
                     f"alphavantage: {function} is a premium endpoint for this key (symbol "
-                    f"{symbol}); use the unadjusted daily series or a premium key: {text}"
+                    f"{symbol}): {text}"
                 )
             raise ThrottledError(f"alphavantage: {function} for symbol {symbol} throttled: {text}")
     return payload

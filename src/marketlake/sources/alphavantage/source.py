@@ -1,5 +1,8 @@
 """Alpha Vantage daily bars, intraday bars and quotes, within the key's request budget.
 
+The daily series is chosen by :class:`~marketlake.sources.alphavantage.endpoints.DailyEndpoint`:
+the adjusted series first, the free one for the rest of the run once the key is refused it.
+
 The API key is sent to the provider as the ``apikey`` parameter and nowhere else: URLs in
 errors and logs show ``apikey=***``, and ``raw`` keeps the response body, never the URL.
 Every HTTP attempt (retries included) takes one request from the :class:`RequestBudget`.
@@ -9,17 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from marketlake.errors import ConfigError, SourceError, TransientError
+from marketlake.errors import ConfigError, SourceError
 from marketlake.records import reject_table
+from marketlake.retry import RetriesSpentError, RetryPolicy
 from marketlake.settings import AlphaVantageSettings
 from marketlake.sources.alphavantage import payload as av
 from marketlake.sources.alphavantage import rows
+from marketlake.sources.alphavantage.endpoints import DAILY_ADJUSTED, DailyEndpoint
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.budget import RequestBudget
 from marketlake.sources.http import HttpClient, redact
@@ -41,7 +45,6 @@ class AlphaVantageSource(HistorySource):
         self,
         settings: AlphaVantageSettings | None = None,
         calendar: str = "XNYS",
-        adjusted: bool = True,
         *,
         budget: RequestBudget | None = None,
         retries: int = 3,
@@ -51,7 +54,7 @@ class AlphaVantageSource(HistorySource):
     ) -> None:
         self.settings = settings or AlphaVantageSettings()
         self.calendar = calendar
-        self.adjusted = adjusted
+        self.daily = DailyEndpoint(self.settings.daily_function)
         self.base_url = self.settings.base_url.rstrip("/")
         self.budget = budget or RequestBudget(
             self.settings.requests_per_minute,
@@ -61,12 +64,18 @@ class AlphaVantageSource(HistorySource):
         )
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
         self._key = key
+        # throttling notices wait ``backoff_s`` and more; transport failures the client's short
+        # backoff (a server that cannot be reached at all is not retried)
+        self.throttle_policy = RetryPolicy(
+            max_attempts=retries + 1,
+            backoff_s=backoff_s,
+            max_backoff_s=60.0,
+            transient=(av.ThrottledError,),
+        )
         self.http = HttpClient(
             self.name,
             timeout_s=self.settings.timeout_s,
             retries=retries,
-            backoff_s=backoff_s,
-            max_backoff_s=60.0,
             secrets=(key,) if key else (),
             before_attempt=self.budget.acquire,
             sleep=sleep,
@@ -75,14 +84,18 @@ class AlphaVantageSource(HistorySource):
 
     def __repr__(self) -> str:
         return (
-            f"AlphaVantageSource(base_url={self.base_url!r}, adjusted={self.adjusted}, "
+            f"AlphaVantageSource(base_url={self.base_url!r}, daily={self.daily.function}, "
             f"api_key={'***' if self._key else None})"
         )
 
     @property
     def daily_function(self) -> str:
         """The daily endpoint in use."""
-        return "TIME_SERIES_DAILY_ADJUSTED" if self.adjusted else "TIME_SERIES_DAILY"
+        return self.daily.function
+
+    def notes(self) -> list[str]:
+        """The daily endpoint given up for this key in this run, if any."""
+        return [self.daily.note] if self.daily.note else []
 
     def open(self) -> None:
         """Check the configuration before any request."""
@@ -103,14 +116,23 @@ class AlphaVantageSource(HistorySource):
     # -- budget ------------------------------------------------------------------------------
 
     def plan(self, symbols: Sequence[str], start: date, end: date) -> int:
-        """Requests a backfill of ``symbols`` over [start, end] needs (one per symbol)."""
+        """Requests a backfill of ``symbols`` over [start, end] needs: one per symbol, and one
+        more while the key's daily series is still to be learnt."""
         del start, end  # compact and full output both take one request
-        return len(parse_symbols(symbols))
+        count = len(parse_symbols(symbols))
+        return count + self.daily.probes if count else 0
 
     def check_budget(self, symbols: Sequence[str], start: date, end: date) -> None:
         """Raise a TerminalError up front when the backfill would exceed today's budget."""
         need = self.plan(symbols, start, end)
-        self.budget.check(need, f"a backfill of {need} symbols from {start} to {end}")
+        count = len(parse_symbols(symbols))
+        probe = (
+            f" (and 1 request to learn whether the key may use {DAILY_ADJUSTED}; set "
+            "sources.alphavantage.daily_function to skip it)"
+            if need > count
+            else ""
+        )
+        self.budget.check(need, f"a backfill of {count} symbols from {start} to {end}{probe}")
 
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
@@ -140,19 +162,16 @@ class AlphaVantageSource(HistorySource):
             payload = self.http.decode_json(response, url, query)
             try:
                 return response, av.check_payload(payload, symbol, function)
-            except av.ThrottledError as exc:
-                raise av.ThrottledError(redact(str(exc), [self._key])) from None
-            except SourceError as exc:
-                raise SourceError(redact(str(exc), [self._key])) from None
+            except (av.ThrottledError, SourceError) as exc:
+                raise type(exc)(redact(str(exc), [self._key])) from None
 
         def still_throttled(error: BaseException, attempts: int) -> BaseException:
-            return TransientError(
+            return RetriesSpentError(
                 f"{error} (still throttled after {attempts} attempts; wait for the per-minute "
                 "or per-day limit to reset)"
             )
 
-        throttled = replace(self.http.policy, transient=(av.ThrottledError,))
-        return self.http.retry(attempt, throttled, give_up=still_throttled)
+        return self.http.retry(attempt, self.throttle_policy, give_up=still_throttled)
 
     def _raw(self, response: httpx.Response) -> bytes:
         body = response.content
@@ -174,10 +193,27 @@ class AlphaVantageSource(HistorySource):
     # -- daily -------------------------------------------------------------------------------
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
-        """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end]."""
+        """Daily bars (as traded), splits and dividends of ``symbol`` in [start, end].
+
+        Splits and dividends come with the adjusted series only; a key refused it gets bars
+        from the free series (see :class:`DailyEndpoint`).
+        """
         symbol = parse_symbol(symbol)
-        function = self.daily_function
-        response, payload = self._call(function, symbol, outputsize=self.output_size(start))
+        size = self.output_size(start)
+        function = self.daily.function
+        try:
+            response, payload = self._call(function, symbol, outputsize=size)
+            self.daily.settle()
+        except (av.PremiumEndpointError, av.RefusedCallError) as exc:
+            alternative = self.daily.alternative(exc)
+            if alternative is None:
+                raise
+            if isinstance(exc, av.PremiumEndpointError):  # the key's, whatever the symbol
+                self.daily.fall_back(alternative, exc)
+            response, payload = self._call(alternative, symbol, outputsize=size)
+            if self.daily.function != alternative:  # the free series answered: not the symbol
+                self.daily.fall_back(alternative, exc)
+            function = alternative
         now = datetime.now(UTC)
         bars, actions, rejects = rows.daily_tables(
             payload,
@@ -185,7 +221,7 @@ class AlphaVantageSource(HistorySource):
             function,
             start,
             end,
-            adjusted=self.adjusted,
+            adjusted=function == DAILY_ADJUSTED,
             calendar=self.calendar,
             now=now,
         )

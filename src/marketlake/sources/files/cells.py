@@ -1,10 +1,11 @@
 """CSV and Parquet files read as string cells, and the roles their header columns play.
 
-Reading keeps every cell as text (typed Parquet dates become ISO dates) in columns named
-``c0, c1, ...`` beside the original header, with each row's file line in ``__line``. CSV rows
-with the wrong number of fields become ``unparseable`` rejects instead of stopping the read.
-Header names are matched to roles (date, close, ...) case-insensitively, ignoring numbering
-("1. open") and footnote marks ("Close*").
+Reading keeps every cell as text in columns named ``c0, c1, ...`` beside the original header,
+with each row's file line in ``__line``: typed Parquet dates become ISO dates, a timestamp with
+a time zone the date in that zone. CSV text may be UTF-8 (with or without a byte-order mark),
+UTF-16 with its mark, or Latin-1 / Windows-1252. CSV rows with the wrong number of fields become
+``unparseable`` rejects instead of stopping the read. Header names are matched to roles (date,
+close, ...) case-insensitively, ignoring numbering ("1. open") and footnote marks ("Close*").
 """
 
 from __future__ import annotations
@@ -50,18 +51,36 @@ def find_roles(header: list[str]) -> dict[str, int]:
     return roles
 
 
+def text_bytes(path: Path, raw: bytes) -> bytes:
+    """The text of a CSV file as UTF-8: a byte-order mark is dropped, UTF-16 (with its mark)
+    and Latin-1 / Windows-1252 text are re-encoded; a binary file is a SourceError."""
+    for mark, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(mark):
+            try:
+                return raw[len(mark) :].decode(codec).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"{path.name}: not readable as {codec} text ({exc})") from exc
+    data = raw.removeprefix(b"\xef\xbb\xbf")
+    if b"\x00" in data[:65536]:
+        raise SourceError(f"{path.name}: not a text CSV file (binary content); expected {EXPECTED}")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+        data = text.encode("utf-8")
+    return data
+
+
 def read_csv_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[Reject]]:
     """All cells as strings, plus the file line of each row; bad rows become rejects."""
     import polars as pl
     import pyarrow.csv as pacsv
 
-    data = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        if b"\x00" in data[:65536]:
-            raise UnicodeDecodeError("utf-8", data[:1], 0, 1, "NUL byte")
-        first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path.name} is not a text CSV file; expected {EXPECTED}") from exc
+    data = text_bytes(path, raw)
+    first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
     header = next(csv.reader([first_line]), [])
     names = [f"c{i}" for i in range(len(header))]
     invalid: list[tuple[int, str, int]] = []
@@ -79,9 +98,9 @@ def read_csv_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[Reject]
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except pa.ArrowInvalid as exc:
         raise SourceError(
-            f"{path.name} is not a readable CSV file ({exc}); expected {EXPECTED}"
+            f"{path.name}: not a readable CSV file ({exc}); expected {EXPECTED}"
         ) from exc
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
@@ -109,14 +128,14 @@ def read_parquet_cells(path: Path, raw: bytes) -> tuple[Any, list[str], list[Rej
     try:
         table = pq.read_table(pa.BufferReader(raw))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{path.name} is not a readable Parquet file ({exc})") from exc
+        raise SourceError(f"{path.name}: not a readable Parquet file ({exc})") from exc
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     columns = []
     for i, (name, dtype) in enumerate(frame.schema.items()):
         column = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            column = (column.dt.convert_time_zone("UTC") if dtype.time_zone else column).dt.date()
+            column = column.dt.date()  # the date where the time was written: the session
         columns.append(column.cast(pl.String).alias(f"c{i}"))
     header = list(frame.columns)
     frame = frame.select(columns).with_row_index("__line", offset=1)

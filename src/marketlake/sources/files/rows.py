@@ -1,11 +1,12 @@
 """String cells of a provider file parsed into daily bars, corporate actions and rejects.
 
 Dates come in the layouts providers use (ISO, M/D/YYYY, "Dec 24, 2020", with or without a
-midnight time); numbers may carry ``$`` and thousands separators. Event rows of the Yahoo
-history web table ("4:1 Stock Split", "0.205 Dividend") become corporate actions, and the
-split-adjusted prices and volumes before such a split are turned back into as-traded values.
-Rows without a date or close, with a bad symbol or number, or repeating a symbol and date
-become rejects with the reason.
+midnight time, which may carry a UTC offset: the date as written is the exchange session);
+numbers may carry ``$`` and thousands separators. Event rows of the Yahoo history web table
+("4:1 Stock Split", "0.205 Dividend") become corporate actions, and the split-adjusted prices
+and volumes before such a split are turned back into as-traded values. Rows without a date or
+close, with a bad symbol or number, or repeating a symbol and date become rejects with the
+reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from marketlake.symbols import SYMBOL_PATTERN
 
 PRICES = ("open", "high", "low", "close", "volume")
 _MISSING = ("", "null", "nan", "n/a", "-", "--")
-_MIDNIGHT = r"[ T]00:00(:00(\.0+)?)?( ?(Z|UTC|[+-]00:?00))?$"
+# a midnight time after the date, in any written zone: yfinance writes a London session as
+# "2019-01-02 00:00:00+01:00"; the date as written is the exchange's session
+_MIDNIGHT = r"[ T]00:00(:00(\.0+)?)?( ?(Z|UTC|GMT|[+-]\d\d(:?\d\d)?))?$"
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%b %d, %Y", "%Y/%m/%d", "%Y%m%d")
 _SPLIT_ROW = r"(?i)^\s*([\d.]+)\s*[:/]\s*([\d.]+)\s+stock split\s*$"  # "4:1 Stock Split"
 _DIVIDEND_ROW = r"(?i)^\s*\$?([\d.]+)\s+dividend\s*$"  # "0.205 Dividend"

@@ -10,7 +10,12 @@ and footnote marks ("Close*"). ``Adj Close`` is ignored: bars are stored as trad
 The web table's prices and volumes are split-adjusted (its footnote says so); they are turned
 back into as-traded values with the split rows of the same table, which also become
 corporate actions. Rows that cannot be parsed go to ``rejects`` with the reason; they are
-never dropped silently.
+never dropped silently. A file with no usable row is an error, never an empty load. Every row
+names its file as its origin (``source`` is ``file:<file name>``, see :func:`file_origin`).
+
+A single file that cannot be read is an error. In a folder, each file that cannot be read (not
+text, not a price table, no usable row, another extension) is skipped and named with the reason
+in :meth:`FileSource.skipped`, and the other files load; a folder with no usable file is an error.
 
 This module holds the source itself; reading files into cells is in ``cells``, parsing
 cells into bars and actions in ``rows`` and reject records in ``rejects``.
@@ -19,6 +24,7 @@ cells into bars and actions in ``rows`` and reject records in ``rejects``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -50,9 +56,12 @@ __all__ = [
     "PRICES",
     "ROLES",
     "FileSource",
+    "file_origin",
     "snap_ratio",
     "symbol_from_name",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -69,7 +78,10 @@ class _Parsed:
 
     @property
     def symbols(self) -> list[str]:
-        return sorted(set(self.bars["symbol"].to_list()) | set(self.actions["symbol"].to_list()))
+        """Symbols with bars, actions or rejected rows (whose rows then go to quarantine)."""
+        rejected = {r.symbol for r in self.rejects if r.symbol}
+        found = set(self.bars["symbol"].to_list()) | set(self.actions["symbol"].to_list())
+        return sorted(found | rejected)
 
 
 class FileSource(HistorySource):
@@ -78,6 +90,7 @@ class FileSource(HistorySource):
     ``fmt`` (``"csv"`` or ``"parquet"``) overrides detection from the file extension. A file
     without a symbol column takes its symbol from its name (``AAPL.csv``,
     ``yahoofinance-SPY-20200901.csv``), else from ``symbols_hint`` when that names one symbol.
+    Files of a folder that cannot be read are skipped and listed by :meth:`skipped`.
     """
 
     name: ClassVar[str] = "files"
@@ -91,6 +104,8 @@ class FileSource(HistorySource):
         self.fmt = fmt
         self.symbols_hint = parse_symbols(symbols_hint or [])
         self._cache: dict[Path, _Parsed] = {}
+        self._usable: list[tuple[Path, _Parsed]] | None = None
+        self._skipped: list[str] = []
 
     def files(self) -> list[Path]:
         """The files this source reads."""
@@ -98,15 +113,61 @@ class FileSource(HistorySource):
             return [self.path]
         if not self.path.is_dir():
             raise SourceError(f"no file or folder at {self.path}")
-        wanted = {self.fmt} if self.fmt else {"csv", "parquet"}
+        wanted = self._wanted()
         found = [p for p in sorted(self.path.iterdir()) if p.is_file() and _format_of(p) in wanted]
         if not found:
-            raise SourceError(f"no {' or '.join(sorted(wanted))} files in {self.path}")
+            raise SourceError(f"no {' or '.join(wanted)} files in {self.path}")
         return found
 
     def available_symbols(self) -> list[str]:
         """Every symbol found in the files."""
-        return sorted({s for path in self.files() for s in self._parse(path).symbols})
+        return sorted({s for _, parsed in self._parsed_files() for s in parsed.symbols})
+
+    def skipped(self) -> list[str]:
+        """The files of the folder that were skipped, each as ``name: reason``."""
+        self._parsed_files()
+        return list(self._skipped)
+
+    def notes(self) -> list[str]:
+        """The skipped files, for the run summary."""
+        return [f"skipped {reason}" for reason in self.skipped()]
+
+    def _parsed_files(self) -> list[tuple[Path, _Parsed]]:
+        """Every readable file, parsed; a folder's unreadable files are noted and left out."""
+        if self._usable is not None:
+            return self._usable
+        if self.path.is_file():
+            self._usable = [(self.path, self._parse(self.path))]
+            return self._usable
+        files = self.files()
+        usable, skipped = [], self._other_files()
+        for path in files:
+            try:
+                usable.append((path, self._parse(path)))
+            except SourceError as exc:
+                skipped.append(str(exc))
+        for reason in skipped:
+            log.warning("skipped %s", reason)
+        if not usable:
+            raise SourceError(
+                f"no usable {' or '.join(self._wanted())} file in {self.path}: "
+                + "; ".join(skipped)
+            )
+        self._usable, self._skipped = usable, skipped
+        return usable
+
+    def _wanted(self) -> list[str]:
+        return [self.fmt] if self.fmt else ["csv", "parquet"]
+
+    def _other_files(self) -> list[str]:
+        """Visible files of the folder this source does not read, each with the reason."""
+        wanted = self._wanted()
+        suffixes = ", ".join(sorted(s for s, f in FORMATS.items() if f in wanted))
+        return [
+            f"{p.name}: not a {' or '.join(wanted)} file (read: {suffixes})"
+            for p in sorted(self.path.iterdir())
+            if p.is_file() and not p.name.startswith(".") and _format_of(p) not in wanted
+        ]
 
     def fetch_symbol(self, symbol: str, start: date, end: date) -> HistoryBatch:
         """The bars of ``symbol`` from the first file that holds it."""
@@ -120,27 +181,37 @@ class FileSource(HistorySource):
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
     ) -> Iterator[HistoryBatch]:
-        """One batch per file, filtered to ``symbols`` and to dates in [start, end]."""
+        """One batch per file, filtered to ``symbols`` and to dates in [start, end].
+
+        A symbol asked for that no file holds is a SourceError naming it.
+        """
         import polars as pl
 
         wanted = parse_symbols(symbols)
+        available = self.available_symbols()
+        missing = sorted(set(wanted) - set(available))
+        if missing:
+            raise SourceError(
+                f"symbol{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in "
+                f"{self.path}; available: {available}"
+            )
         stamp = datetime.now(UTC)
-        for path in self.files():
-            parsed = self._parse(path)
+        for path, parsed in self._parsed_files():
             keep = pl.col("symbol").is_in(wanted) & pl.col("day").is_between(start, end)
             bars = parsed.bars.filter(keep)
             actions = parsed.actions.filter(keep)
             rejects = [r for r in parsed.rejects if r.symbol in (None, *wanted)]
             if bars.is_empty() and actions.is_empty() and not rejects:
                 continue
+            origin = file_origin(path)
             yield HistoryBatch(
                 source=parsed.fmt,
                 batch_id=f"{path.stem}-{hashlib.sha1(parsed.raw).hexdigest()[:12]}",
-                bars=_arrow(bars, BAR_SCHEMA, "ts", parsed.fmt, stamp),
-                actions=_arrow(actions, CORPORATE_ACTION_SCHEMA, "ex_date", parsed.fmt, stamp),
+                bars=_arrow(bars, BAR_SCHEMA, "ts", origin, stamp),
+                actions=_arrow(actions, CORPORATE_ACTION_SCHEMA, "ex_date", origin, stamp),
                 raw=parsed.raw,
                 raw_format=parsed.fmt,
-                rejects=reject_table([replace(r, source=parsed.fmt) for r in rejects], stamp),
+                rejects=reject_table([replace(r, source=origin) for r in rejects], stamp),
             )
 
     def _parse(self, path: Path) -> _Parsed:
@@ -151,13 +222,15 @@ class FileSource(HistorySource):
     def _read(self, path: Path) -> _Parsed:
         fmt = self.fmt or _format_of(path)
         if fmt is None:
-            raise SourceError(f"{path.name}: unknown file type; use .csv or .parquet (or --format)")
+            raise SourceError(
+                f"{path.name}: unknown file type; use .csv or .parquet (or --source csv|parquet)"
+            )
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise SourceError(f"cannot read {path}: {exc}") from exc
+            raise SourceError(f"{path.name}: cannot be read: {exc}") from exc
         if not raw.strip():
-            raise SourceError(f"{path.name} is empty; expected columns {EXPECTED}")
+            raise SourceError(f"{path.name}: empty file; expected columns {EXPECTED}")
         frame, header, rejects = (
             read_parquet_cells(path, raw) if fmt == "parquet" else read_csv_cells(path, raw)
         )
@@ -168,7 +241,15 @@ class FileSource(HistorySource):
             )
         symbol = None if "symbol" in roles else self._symbol_of(path)
         bars, actions, more = parse_rows(frame, header, roles, symbol, path.name)
-        return _Parsed(fmt, raw, bars, actions, rejects + more)
+        rejects += more
+        if bars.is_empty() and actions.is_empty():
+            found = (
+                f"all {len(rejects)} rows rejected, the first as {rejects[0].detail}"
+                if rejects
+                else "no data rows"
+            )
+            raise SourceError(f"{path.name}: no usable row ({found}); expected {EXPECTED}")
+        return _Parsed(fmt, raw, bars, actions, rejects)
 
     def _symbol_of(self, path: Path) -> str:
         found = symbol_from_name(path.stem)
@@ -192,6 +273,16 @@ def symbol_from_name(stem: str) -> str | None:
         if t == t.upper() and any(c.isalpha() for c in t) and is_valid_symbol(t)
     ]
     return max(tokens, key=len) if tokens else None
+
+
+def file_origin(path: Path) -> str:
+    """The origin its rows carry in ``source``: ``file:<file name>`` (``file:AAPL.csv``).
+
+    Rows from one file keep one origin wherever the file is read from, so importing the same
+    file again (or a newer export under the same name) revises its bars, while a different
+    file that contradicts them is reconciled (see :mod:`marketlake.pipeline.reconcile`).
+    """
+    return f"file:{path.name}"
 
 
 def _format_of(path: Path) -> str | None:

@@ -1,11 +1,13 @@
 """The simulator's numeric model: seeded random streams turned into daily price paths.
 
 GARCH(1,1) log returns split into an overnight gap and an intraday move, rare jumps at the
-open, high/low excursions beyond the open and close, volumes that rise with the size of the
-move, quarterly dividends for about half of the symbols, and splits (2:1 up to 5:1) when the
-price climbs far above the symbol's usual level. Each symbol draws from its own streams,
-derived from ``(seed, symbol)`` with SHA-256, in whole blocks of sessions, so the values of a
-session never depend on how many sessions are simulated.
+open, volatility capped at 100 % a year and close-to-close moves bounded by ``MAX_LOG_MOVE``
+(so the validator's ``implausible_jump`` rule never fires on a simulated bar), high/low
+excursions beyond the open and close, volumes that rise with the size of the move, quarterly
+dividends for about half of the symbols, and splits (2:1 up to 5:1) when the price climbs far
+above the symbol's usual level. Each symbol draws from its own streams, derived from
+``(seed, symbol)`` with SHA-256, in whole blocks of sessions, so the values of a session never
+depend on how many sessions are simulated.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ _BLOCK = 256  # random draws come in blocks of sessions; the variance recursion 
 _JUMP_ODDS = 0.004  # chance of a jump at the open, per session
 _SPLIT_RATIOS = np.array([2.0, 2.0, 3.0, 2.0, 4.0, 3.0, 5.0, 2.0])
 _MAX_SPLITS = 32
+_MAX_DAILY_VOL = 1.0 / np.sqrt(252.0)  # GARCH variance can run away: cap it at 100 % a year
+MAX_LOG_MOVE = float(np.log(1.5))
+"""Largest close-to-close log move of a session before splits and dividends: +50 % or -33 %,
+well inside the default ``validation.max_daily_jump`` of 60 %."""
 _PARAMS = ("vol", "alpha", "beta", "drift", "level", "payer", "yield", "liquidity", "target")
 
 
@@ -65,6 +71,7 @@ def simulate_paths(names: Sequence[str], days: np.ndarray, seed: int) -> dict[st
     beta = 0.99 - alpha - 0.02 * p["beta"]  # persistence 0.97 to 0.99
     omega = daily_var * (1.0 - alpha - beta)
     vol = np.sqrt(_garch_variance(shocks, omega, alpha, beta, daily_var)[:, :n])
+    np.minimum(vol, _MAX_DAILY_VOL, out=vol)
     drift = (0.02 + 0.14 * p["drift"]) / 252.0  # median growth 2% to 16% a year
     draw = uniform[0]
     jumpy = draw < _JUMP_ODDS  # given a jump, draw / odds is uniform again: it sets the size
@@ -75,6 +82,7 @@ def simulate_paths(names: Sequence[str], days: np.ndarray, seed: int) -> dict[st
     move *= np.sqrt(0.75)
     move += drift
     move += gap  # close-to-close log return, before dividends
+    np.clip(move, -MAX_LOG_MOVE, MAX_LOG_MOVE, out=move)
     quarterly_yield = np.where(p["payer"] < 0.5, 0.005 + 0.035 * p["yield"], 0.0) / 4.0
     ex_dates = _dividend_dates(days)
     log_div = np.log1p(-quarterly_yield) * ex_dates

@@ -33,10 +33,10 @@ from marketlake.sources.sim.output import (
     ACTION_FIELDS,
     BAR_FIELDS,
     SOURCE,
+    RowTexts,
     action_table,
     bar_table,
     raw_json,
-    row_texts,
 )
 from marketlake.symbols import parse_symbols
 
@@ -89,8 +89,8 @@ class SimSource(HistorySource):
         for group, bars, bar_owner, actions, action_owner in _simulate_groups(
             names, start, end, self.seed, self.calendar, None
         ):
-            bar_rows = row_texts(bars, BAR_FIELDS)
-            action_rows = row_texts(actions, ACTION_FIELDS)
+            bar_rows = RowTexts(bars, BAR_FIELDS)
+            action_rows = RowTexts(actions, ACTION_FIELDS)
             for i, symbol in enumerate(group):
                 done.add(symbol)
                 blo, bhi = np.searchsorted(bar_owner, [i, i + 1])
@@ -100,7 +100,12 @@ class SimSource(HistorySource):
                     batch_id=f"{symbol}-{start}-{end}",
                     bars=bars.slice(int(blo), int(bhi - blo)),
                     actions=actions.slice(int(alo), int(ahi - alo)),
-                    raw=raw_json(symbol, self.seed, bar_rows[blo:bhi], action_rows[alo:ahi]),
+                    raw=raw_json(
+                        symbol,
+                        self.seed,
+                        bar_rows.json_rows(int(blo), int(bhi)),
+                        action_rows.json_rows(int(alo), int(ahi)),
+                    ),
                     raw_format="json",
                 )
         for symbol in names:
@@ -109,7 +114,7 @@ class SimSource(HistorySource):
                     source=SOURCE,
                     batch_id=f"{symbol}-{start}-{end}",
                     bars=BAR_SCHEMA.empty_table(),
-                    raw=raw_json(symbol, self.seed, [], []),
+                    raw=raw_json(symbol, self.seed, b"", b""),
                     raw_format="json",
                 )
 

@@ -25,7 +25,7 @@ from marketlake.errors import SourceError, TransientError
 from marketlake.records import reject_table
 from marketlake.settings import YahooSettings
 from marketlake.sources.base import HistoryBatch, HistorySource
-from marketlake.sources.http import BROWSER_USER_AGENT, HttpClient
+from marketlake.sources.http import BROWSER_USER_AGENT, HttpClient, UnreachableError
 from marketlake.sources.yahoo import chart as chart_io
 from marketlake.sources.yahoo import rows
 from marketlake.symbols import parse_symbol
@@ -93,7 +93,7 @@ class YahooSource(HistorySource):
         self._handshake_done = True
         try:
             self.http.get_once(self._cookie_url())
-        except TransientError as exc:
+        except (TransientError, UnreachableError) as exc:  # cookies are optional
             log.debug("yahoo: cookie request failed, going on without: %s", exc)
         try:
             response = self.http.get_once(self.base_url + CRUMB_PATH)

@@ -27,7 +27,7 @@ from marketlake.streaming.codec import CONTENT_TYPE, encode_ticks, split_by_symb
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from marketlake.bus.base import Bus, Producer
+    from marketlake.bus.base import Bus, Producer, Retention
     from marketlake.sources.live import TickSource
     from marketlake.streaming.runtime.marks import ProducedMarks
 
@@ -66,7 +66,8 @@ def _unbounded_delivery(bus: Bus) -> Bus:
 
 
 class TickProducer:
-    """Sends tick batches to ``topic`` (created with ``partitions`` partitions)."""
+    """Sends tick batches to ``topic`` (created with ``partitions`` partitions and
+    ``retention``)."""
 
     def __init__(
         self,
@@ -78,9 +79,11 @@ class TickProducer:
         backoff_s: float = 0.5,
         flush_timeout_s: float = 5.0,
         on_wait: Callable[[ProduceStats], None] | None = None,
+        retention: Retention | None = None,
         marks: ProducedMarks | None = None,
     ) -> None:
         self.bus = _unbounded_delivery(bus)
+        self.retention = retention
         self.topic = topic
         self.partitions = partitions
         self.retry_for_s = retry_for_s
@@ -97,7 +100,7 @@ class TickProducer:
             return
         self._retry(
             f"creating topic {self.topic!r}",
-            lambda: self.bus.create_topic(self.topic, self.partitions),
+            lambda: self.bus.create_topic(self.topic, self.partitions, self.retention),
         )
         self._producer = self.bus.producer()
 

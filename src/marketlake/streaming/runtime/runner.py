@@ -55,6 +55,10 @@ def stream_in_process(
         except BaseException as exc:  # raised again in the calling thread
             errors.append(exc)
 
+    # The processor's bus first: a broker that is not there at the start is one clear error,
+    # before the producer starts waiting for it.
+    options = pipeline.options
+    pipeline.bus.create_topic(options.topic, options.partitions, options.retention)
     producer.open()
     thread = threading.Thread(target=produce, name="stream-producer", daemon=True)
     thread.start()

@@ -12,7 +12,9 @@ Every write is idempotent, so a batch written again after a crash changes nothin
   With ``ticks_mode="merge"`` every tick is MERGEd that way, at a higher cost per batch.
 - bars, windows, late ticks and alerts are MERGEd on their natural keys (a later row with the
   same key is a correction or the final version of a provisional window);
-- rejected ticks go to ``quarantine/ticks``; the warehouse gets upserts on the same keys.
+- rejected ticks go to ``quarantine/ticks``, messages the processor could not decode or
+  process to ``quality/dead_letters`` (MERGEd on their bus position); the warehouse gets
+  upserts on the same keys.
 
 The processor checkpoint is stored last, then the bus offsets may be committed.
 """
@@ -30,6 +32,7 @@ import pyarrow as pa
 
 from marketlake.catalogue import (
     BARS_1M,
+    DEAD_LETTERS,
     LATE_TICKS,
     QUARANTINE,
     STREAM_ALERTS,
@@ -82,6 +85,7 @@ class SinkBatch:
     in_lake: list[bool] = field(default_factory=list)  # per ticks table: already appended
     unchecked: list[pa.Table] = field(default_factory=list)  # too old to de-duplicate
     outputs: list[StreamOutput] = field(default_factory=list)
+    dead_letters: list[pa.Table] = field(default_factory=list)  # DEAD_LETTERS rows
 
     def add_ticks(self, ticks: pa.Table, in_lake: bool) -> None:
         """Add valid ticks; ``in_lake`` when an earlier run already appended them."""
@@ -145,8 +149,14 @@ class StreamSink:
 
             write_quarantine(self.tables, output.quarantine)
             self._count(quarantine_table(TICKS.name), output.quarantine.num_rows)
+        dead = pa.concat_tables(batch.dead_letters) if batch.dead_letters else None
+        if dead is not None:
+            self.tables.merge(DEAD_LETTERS.lake_table, dead, DEAD_LETTERS.keys)
+            self._count(DEAD_LETTERS.lake_table, dead.num_rows)
         if self.warehouse is not None:
             self._load_warehouse(batch, output)
+            if dead is not None:
+                self.warehouse.upsert(DEAD_LETTERS.name, dead)
         self.checkpoints.save(
             Checkpoint(self.group, dict(batch.positions), batch.state, dict(batch.counts))
         )

@@ -20,12 +20,14 @@ class ProcessStats:
     late: int = 0
     duplicates: int = 0  # ticks whose key was already processed (sent twice)
     quarantined: int = 0
+    dead_letters: int = 0  # messages that could not be decoded or processed
     windows: int = 0
     bars: int = 0
     alerts: int = 0
     commits: int = 0
     written_ticks: int = 0
     lag: int | None = None
+    waiting: bool = False  # the bus is unreachable and the processor waits for it
     started: float = field(default_factory=time.monotonic)
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
 
@@ -52,9 +54,12 @@ class ProcessStats:
         lag = "?" if self.lag is None else f"{self.lag:,}"
         p99 = self.latency_ms()
         latency = "" if p99 is None else f"  p99 latency {p99:,.1f} ms"
+        if self.waiting:
+            latency += "  (waiting for the bus)"
         return (
             f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
             f"late {self.late:,}  duplicates {self.duplicates:,}  "
-            f"quarantined {self.quarantined:,}  windows {self.windows:,}  "
+            f"quarantined {self.quarantined:,}  dead letters {self.dead_letters:,}  "
+            f"windows {self.windows:,}  "
             f"alerts {self.alerts:,}  commits {self.commits}{latency}"
         )

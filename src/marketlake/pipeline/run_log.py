@@ -1,0 +1,113 @@
+"""The ``runs`` table: one row per stage of each run, and stages whose process died.
+
+Every row a stage records names the process running it (``pid`` and ``host`` in ``detail``).
+A stage left ``running`` or ``retrying`` by a process that no longer exists (killed, or its
+machine rebooted) is marked ``abandoned`` by the next run started on the same host, so the
+run log never shows a dead run as still going. Rows recorded on another host are left alone:
+whether that process lives cannot be told from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from marketlake.catalogue import RUNS
+
+if TYPE_CHECKING:
+    from marketlake.pipeline.context import RunContext
+    from marketlake.pipeline.result import StageResult
+
+ABANDONED = "abandoned"
+UNFINISHED = ("running", "retrying")
+
+
+def stage_row(
+    run_id: str,
+    stage: str,
+    status: str,
+    attempt: int,
+    started: datetime,
+    finished: datetime | None,
+    seconds: float,
+    result: StageResult,
+    error: str | None,
+) -> pa.Table:
+    """One ``runs`` row for a stage of run ``run_id``, naming this process in ``detail``."""
+    detail: dict[str, Any] = dict(result.detail)
+    if error:
+        detail["error"] = error
+    detail["pid"] = os.getpid()
+    detail["host"] = socket.gethostname()
+    row = {
+        "run_id": [run_id],
+        "stage": [stage],
+        "status": [status],
+        "attempt": [attempt],
+        "started_at": [started],
+        "finished_at": [finished],
+        "rows_in": [result.rows_in],
+        "rows_out": [result.rows_out],
+        "quarantined": [result.quarantined],
+        "duration_s": [seconds],
+        "detail": [json.dumps(detail, default=str, sort_keys=True)],
+    }
+    return pa.table(row, schema=RUNS.schema)
+
+
+def _process_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _abandoned(detail: dict[str, Any], host: str) -> bool:
+    """True when the process a row names is gone (rows naming no process are from before
+    rows named one: nothing can still be running them)."""
+    pid = detail.get("pid")
+    if not isinstance(pid, int):
+        return True
+    if detail.get("host") != host:
+        return False
+    return pid != os.getpid() and not _process_alive(pid)
+
+
+def abandon_dead_stages(ctx: RunContext) -> int:
+    """Mark stages left running by processes that died as ``abandoned``; return how many."""
+    warehouse = ctx.warehouse
+    statuses = ", ".join(f"'{status}'" for status in UNFINISHED)
+    unfinished = warehouse.query(
+        f"SELECT * FROM {warehouse.quote(RUNS.name)} WHERE status IN ({statuses})"
+    )
+    if unfinished.num_rows == 0:
+        return 0
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    rows = []
+    for row in unfinished.to_pylist():
+        detail = json.loads(row["detail"] or "{}")
+        if not _abandoned(detail, host):
+            continue
+        detail["error"] = (
+            f"abandoned: the process that ran it (pid {detail.get('pid', 'unknown')} on "
+            f"{detail.get('host', 'an unknown host')}) ended while the stage was {row['status']}"
+        )
+        row.update(
+            status=ABANDONED,
+            finished_at=row["finished_at"] or now,
+            detail=json.dumps(detail, default=str, sort_keys=True),
+        )
+        rows.append(row)
+    if rows:
+        warehouse.upsert(RUNS.name, pa.Table.from_pylist(rows, schema=RUNS.schema))
+    return len(rows)
