@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pytest
 from stream_reference import (
     BAR_VALUES,
     FIXED_NOW,
@@ -91,3 +92,25 @@ def test_a_restored_processor_still_knows_the_ticks_it_applied() -> None:
     tail = ticks.slice(2_000)  # 1,000 ticks it has seen, then 1,000 new ones
     _, fates = restored.process_ticks(tail)
     assert np.array_equal(fates, np.repeat([DUPLICATE, NEW], 1_000))
+
+
+def test_a_batch_that_fails_leaves_no_tick_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = _ticks(2_000)
+    processor = StreamProcessor(StreamConfig(), clock=lambda: FIXED_NOW)
+    processor.process(ticks.slice(0, 1_000))
+    failing = ticks.slice(1_000, 500)
+
+    def fail(*args: object, **kwargs: object) -> None:  # after the batch's keys were noted
+        raise RuntimeError("emission failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(processor, "_emit", fail)
+        with pytest.raises(RuntimeError):
+            processor.process_ticks(failing)
+    # the batch is set aside (dead-lettered) with no trace: when its ticks come again, after
+    # later ones (so they are looked up), they are new, not repeats
+    _, later = processor.process_ticks(ticks.slice(1_500))
+    _, again = processor.process_ticks(failing)
+    assert (later == NEW).all() and (again == NEW).all()
+    assert processor.counts["duplicates"] == 0
+    assert processor.counts["ticks"] == ticks.num_rows
