@@ -68,6 +68,7 @@ def run_baseline(table: pa.Table) -> float:
 def measure_latency(rate: float, seconds: float) -> np.ndarray:
     """Per-tick latencies (s) with the source paced at ``rate`` ticks per wall second."""
     source = SimTickSource(DEFAULT_SYMBOLS, rate_per_s=rate, start=START, count=int(rate * seconds))
+    source.open()  # the simulator's set-up (daily bars, the session's layout) is not a tick's wait
     warm = StreamProcessor(StreamConfig())  # first calls pay one-off start-up costs
     warm.process(make_ticks(1_000).to_batches()[0])
     processor = StreamProcessor(StreamConfig())

@@ -25,7 +25,8 @@ class ContractCase:
 
     ``symbol`` must have bars in [start, end]; ``unknown`` is a valid symbol the source does
     not hold (None when it makes up any symbol); ``io_count`` counts the requests the source
-    has made so far, when it talks to a server.
+    has made so far, when it talks to a server; ``origin`` is the ``source`` every row
+    carries when it is not the batch's (rows from files name their file: ``file:<name>``).
     """
 
     open: Callable[[], HistorySource]
@@ -35,6 +36,7 @@ class ContractCase:
     unknown: str | None = None
     calendar: str = "XNYS"
     io_count: Callable[[], int] | None = None
+    origin: str | None = None
 
     def fetch(self) -> HistoryBatch:
         """The batch of ``symbol`` over [start, end] from a freshly opened source."""
@@ -68,12 +70,7 @@ class HistorySourceContract:
         days = [ts.date() for ts in batch.bars.column("ts").to_pylist()]
         assert all(case.start <= day <= case.end for day in days)
         assert len(days) == len(set(days)), "one bar per symbol and session"
-        # every bar names its origin: the provider, or for a file source the file it came from
-        origins = set(batch.bars.column("source").to_pylist())
-        if batch.source in ("csv", "parquet"):
-            assert len(origins) == 1 and origins.pop().startswith("file:")
-        else:
-            assert origins == {batch.source}
+        assert {case.origin or batch.source} == set(batch.bars.column("source").to_pylist())
 
     def test_ts_is_the_session_date_at_utc_midnight(self, case: ContractCase) -> None:
         batch = case.fetch()

@@ -46,7 +46,12 @@ class TestCsv(HistorySourceContract, UnknownSymbolContract):
     def case(self, real_data: Path) -> ContractCase:
         path = real_data.joinpath(*SPY_CSV)
         return ContractCase(
-            lambda: FileSource(path, fmt="csv"), "SPY", date(2020, 9, 1), date(2020, 12, 31), "QQQ"
+            lambda: FileSource(path, fmt="csv"),
+            "SPY",
+            date(2020, 9, 1),
+            date(2020, 12, 31),
+            "QQQ",
+            origin=f"file:{path.name}",
         )
 
 
@@ -61,6 +66,7 @@ class TestParquet(HistorySourceContract, UnknownSymbolContract):
             date(2020, 9, 1),
             date(2020, 12, 31),
             "QQQ",
+            origin="file:SPY.parquet",
         )
 
 

@@ -51,8 +51,10 @@ from marketlake.cli.stream_parts import (
     PROCESSOR_KEYS,
     PRODUCER_KEYS,
     TickOptions,
+    late_note,
     line_printer,
     produced_line,
+    produced_marks,
     settings_line,
     stop_flag,
     stream_context,
@@ -62,6 +64,9 @@ from marketlake.cli.stream_parts import (
 from marketlake.durations import FORMS
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from marketlake.streaming.runtime.marks import ProducedMarks
     from marketlake.streaming.runtime.producer import ProduceStats
     from marketlake.streaming.runtime.stats import ProcessStats
 
@@ -115,8 +120,9 @@ def stream(
 
     ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(rate, count, path, start).open(ctx)
-        producer = tick_producer(ctx)
+        marks = produced_marks(ctx)
+        tick_source = TickOptions(rate, count, path, start).open(ctx, marks)
+        producer = tick_producer(ctx, marks)
         pipeline = stream_pipeline(ctx, no_warehouse)
 
         say = line_printer(quiet)
@@ -135,6 +141,8 @@ def stream(
         )
         if not quiet:
             print(f"done: {produced_line(result.produced)}; {result.processed.line()}")
+        _warn_if_nothing_new(result.produced, start, marks)
+        _warn_if_late(result.processed)
     finally:
         ctx.close()
 
@@ -168,8 +176,9 @@ def produce(
 
     ctx = stream_context(ctx_typer.params)
     try:
-        tick_source = TickOptions(rate, count, path, start).open(ctx)
-        producer = tick_producer(ctx)
+        marks = produced_marks(ctx)
+        tick_source = TickOptions(rate, count, path, start).open(ctx, marks)
+        producer = tick_producer(ctx, marks)
         stopped = stop_flag()
         deadline = None if duration is None else time.monotonic() + duration
 
@@ -180,9 +189,10 @@ def produce(
         say(settings_line(ctx.settings, PRODUCER_KEYS))
 
         with producer:
-            produce_ticks(
+            stats = produce_ticks(
                 producer, tick_source, stop=stop, on_progress=lambda s: say(produced_line(s))
             )
+        _warn_if_nothing_new(stats, start, marks)
     finally:
         ctx.close()
 
@@ -235,8 +245,25 @@ def process(
         )
         if not quiet:
             print(f"done: {stats.line()}")
+        _warn_if_late(stats)
     finally:
         ctx.close()
+
+
+def _warn_if_nothing_new(stats: ProduceStats, start: datetime | None, marks: ProducedMarks) -> None:
+    if stats.ticks == 0 and start is None and marks.marks:
+        last = max(mark.ts for mark in marks.marks.values())
+        print(
+            f"note: no tick after the last one produced to this topic ({last.isoformat()}); "
+            "pass --start to send ticks again",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_late(stats: ProcessStats) -> None:
+    note = late_note(stats)
+    if note is not None:
+        print(note, file=sys.stderr)
 
 
 @stream_app.command("compact")

@@ -128,7 +128,13 @@ Count = Annotated[int | None, typer.Option("--count", help="Stop after this many
 Duration = Annotated[float | None, typer.Option("--duration", help="Stop after S seconds")]
 PathOpt = Annotated[Path | None, typer.Option("--path", help="Bars file to replay")]
 Start = Annotated[
-    datetime | None, typer.Option("--start", help="Sim event time start (UTC, ISO format)")
+    datetime | None,
+    typer.Option(
+        "--start",
+        help="Event time to start at (UTC, ISO format); sim and replay. Default: continue "
+        "after the last tick produced to the topic in this home (the sim's first run starts "
+        "at the open of the last closed session)",
+    ),
 ]
 NoWarehouse = Annotated[
     bool, typer.Option("--no-warehouse", help="Write the lake only, not the warehouse")

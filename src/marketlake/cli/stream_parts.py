@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from marketlake.components import Components
     from marketlake.settings import Settings
     from marketlake.sources.live import TickSource
+    from marketlake.streaming.runtime.marks import ProducedMarks
     from marketlake.streaming.runtime.pipeline import StreamPipeline
     from marketlake.streaming.runtime.producer import ProduceStats, TickProducer
+    from marketlake.streaming.runtime.stats import ProcessStats
 
 PRODUCER_KEYS = ("source", "topic", "partitions")
 PROCESSOR_KEYS = (
@@ -86,10 +88,13 @@ class TickOptions:
     path: Path | None
     start: datetime | None
 
-    def open(self, ctx: Components) -> TickSource:
-        """The tick source of the settings of ``ctx``, shaped by these options."""
+    def open(self, ctx: Components, marks: ProducedMarks) -> TickSource:
+        """The tick source of the settings of ``ctx``, shaped by these options; without a
+        start, it continues after the ticks ``marks`` says were produced to the topic."""
         from marketlake.sources.registry import TickRequest, create_tick_source
 
+        done = marks.load()
+        resume = {} if self.start else {s: (m.ts, m.seq) for s, m in done.items()}
         stream = ctx.settings.stream
         request = TickRequest(
             rate=self.rate,
@@ -100,13 +105,21 @@ class TickOptions:
             event_rate=stream.sim.event_rate,
             late_fraction=stream.sim.late_fraction,
             late_by=stream.sim.late_by.total_seconds(),
+            resume=resume,
         )
         return create_tick_source(stream.source, ctx.settings, request)
 
 
-def tick_producer(ctx: Components) -> TickProducer:
+def produced_marks(ctx: Components) -> ProducedMarks:
+    """The record of the ticks produced to the settings' topic, kept in the home of ``ctx``."""
+    from marketlake.streaming.runtime.marks import ProducedMarks
+
+    return ProducedMarks.of_topic(ctx.settings.home, ctx.settings.stream.topic)
+
+
+def tick_producer(ctx: Components, marks: ProducedMarks) -> TickProducer:
     """A producer of ticks to the settings' topic on the bus of ``ctx`` that says when it
-    waits."""
+    waits and records what it delivered in ``marks``."""
     from marketlake.streaming.runtime.producer import TickProducer
 
     def waiting(stats: ProduceStats) -> None:
@@ -115,7 +128,12 @@ def tick_producer(ctx: Components) -> TickProducer:
 
     stream = ctx.settings.stream
     return TickProducer(
-        ctx.bus, stream.topic, stream.partitions, on_wait=waiting, retention=topic_retention(ctx)
+        ctx.bus,
+        stream.topic,
+        stream.partitions,
+        on_wait=waiting,
+        retention=topic_retention(ctx),
+        marks=marks,
     )
 
 
@@ -158,3 +176,16 @@ def produced_line(stats: ProduceStats) -> str:
     """One progress line of the producer."""
     wait = "  (waiting for the bus)" if stats.waiting else ""
     return f"produced {stats.ticks:,} ticks ({stats.rate:,.0f}/s) in {stats.messages:,} msgs{wait}"
+
+
+def late_note(stats: ProcessStats) -> str | None:
+    """A warning when every tick a run received was late or already processed (None
+    otherwise): such a run changes no window beyond ``late_retention``."""
+    if stats.ticks == 0 or stats.late + stats.duplicates + stats.quarantined < stats.ticks:
+        return None
+    return (
+        f"warning: all {stats.ticks:,} ticks this run received were late ({stats.late:,}, "
+        f"behind their symbol's watermark; see late_ticks) or already processed "
+        f"({stats.duplicates:,} duplicates); a stream started without --start continues "
+        "after the last tick produced instead"
+    )

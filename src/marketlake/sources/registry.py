@@ -10,7 +10,7 @@ an unknown name fails with the valid names.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -40,7 +40,8 @@ class TickRequest:
 
     ``rate`` paces emission in ticks per wall second (None: as fast as possible); ``seed``
     overrides ``settings.sources.sim.seed``; ``path`` and ``speed`` are for the replay; a naive
-    ``start`` is read as UTC.
+    ``start`` is read as UTC. ``resume`` holds, per symbol, the event time and ``seq`` of the
+    last tick already produced: without a ``start``, the stream continues after them.
     """
 
     rate: float | None = None
@@ -52,6 +53,7 @@ class TickRequest:
     event_rate: float | None = None
     late_fraction: float = 0.0
     late_by: float = 60.0
+    resume: Mapping[str, tuple[datetime, int]] = field(default_factory=dict)
 
 
 def _open_sim(settings: Settings) -> HistorySource:
@@ -94,19 +96,27 @@ def _open_alphavantage(settings: Settings) -> HistorySource:
 
 
 def _open_sim_ticks(settings: Settings, request: TickRequest) -> TickSource:
-    from marketlake.sources.live.sim import SimTickSource
+    from marketlake.sources.live.sim import SimTickSource, resume_start
 
     start = request.start
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    seq_from: dict[str, int] = {}
+    done = {s: request.resume[s] for s in settings.symbols if s in request.resume}
+    if start is None and done:
+        start = resume_start(max(ts for ts, _ in done.values()), settings.calendar)
+        seq_from = {symbol: seq for symbol, (_, seq) in done.items()}
     return SimTickSource(
         settings.symbols,
         rate_per_s=request.rate,
         seed=settings.sources.sim.seed if request.seed is None else request.seed,
-        start=start if start is None or start.tzinfo else start.replace(tzinfo=UTC),
+        start=start,
         count=request.count,
         calendar=settings.calendar,
         event_rate_per_s=request.event_rate,
         late_fraction=request.late_fraction,
         late_by_s=request.late_by,
+        seq_from=seq_from,
     )
 
 
@@ -117,7 +127,13 @@ def _open_replay(settings: Settings, request: TickRequest) -> TickSource:
         raise ConfigError("the replay source needs --path FILE (1-minute bars, CSV)")
     symbols = settings.symbols
     explicit = symbols[0] if len(symbols) == 1 else None
-    return ReplaySource(request.path, request.speed, symbol=explicit)
+    start = request.start
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    source = ReplaySource(request.path, request.speed, symbol=explicit, start=start)
+    if start is None and source.symbol in request.resume:
+        source.after = request.resume[source.symbol][0]
+    return source
 
 
 HISTORY_SOURCES: Mapping[str, SourceSpec[HistorySource]] = MappingProxyType(

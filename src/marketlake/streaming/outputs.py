@@ -20,6 +20,9 @@ from marketlake.schemas import (
     WINDOW_SCHEMA,
 )
 
+# The fate of each input tick, from StreamProcessor.process_ticks
+INVALID, NEW, DUPLICATE, UNCHECKED = 0, 1, 2, 3
+
 
 @dataclass
 class StreamOutput:

@@ -21,9 +21,15 @@ Emission rules per batch (``w0``/``w1``: the symbol's watermark before/after the
 - ``alerts``: final window rows of the alerted kinds whose move exceeds ``alert_pct`` (a
   corrected window is checked again; the alert key is (symbol, kind, window end)).
 
-A checkpoint (:meth:`snapshot`) holds the minute aggregates and watermarks; restored and fed
-the same batches from the bus offsets stored with it, the processor emits the same rows
-(floating-point sums may differ in the last bit, as Polars sums in parallel).
+Ticks are de-duplicated on their key ``(symbol, ts, seq)`` before aggregation (see
+:mod:`marketlake.streaming.dedup`), so a tick the bus carries twice counts once;
+:meth:`StreamProcessor.process_ticks` also tells, per input row, whether the tick was new, a
+duplicate, invalid, or too old to check (beyond ``late_retention``), which decides how the
+runtime stores it.
+
+A checkpoint (:meth:`snapshot`) holds the minute aggregates, watermarks and seen tick keys;
+restored and fed the same batches from the bus offsets stored with it, the processor emits the
+same rows (floating-point sums may differ in the last bit, as Polars sums in parallel).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -44,10 +51,11 @@ from marketlake.streaming.bars import (
     merge_minutes,
 )
 from marketlake.streaming.config import StreamConfig, to_us
+from marketlake.streaming.dedup import SeenTicks
 from marketlake.streaming.emission import emit_changes, emit_provisional
-from marketlake.streaming.outputs import StreamOutput
+from marketlake.streaming.outputs import DUPLICATE, INVALID, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.state import pack_state, unpack_state
-from marketlake.streaming.validation import as_tick_table, split_invalid_ticks
+from marketlake.streaming.validation import as_tick_table, invalid_ticks, split_by_mask
 from marketlake.streaming.watermark import NO_WATERMARK, WatermarkTracker
 
 _END_OF_TIME = 2**61
@@ -71,11 +79,13 @@ class StreamProcessor:
         self._span = to_us(self.config.longest_span)
         self._bars = empty_state()
         self._marks = WatermarkTracker(to_us(self.config.allowed_lateness))
+        self._seen = SeenTicks(to_us(self.config.allowed_lateness), self._retention)
         self.counts: dict[str, int] = {
             "ticks": 0,
             "late": 0,
             "beyond_retention": 0,
             "quarantined": 0,
+            "duplicates": 0,
         }
 
     def watermark(self, symbol: str) -> datetime | None:
@@ -90,48 +100,82 @@ class StreamProcessor:
         When processing fails, the state is left as it was before the batch, so a caller may
         set the batch aside and go on.
         """
-        saved = (self._bars, self._marks.copy(), dict(self.counts))
+        return self.process_ticks(batch)[0]
+
+    def process_ticks(self, batch: pa.RecordBatch | pa.Table) -> tuple[StreamOutput, np.ndarray]:
+        """Like :meth:`process`, and also the fate of each input row: ``NEW``, ``DUPLICATE``
+        (its key was seen, so it was not applied again), ``INVALID`` (quarantined) or
+        ``UNCHECKED`` (valid but beyond ``late_retention``: reported late, not applied, and too
+        old to tell whether it is a duplicate).
+
+        When processing fails, the state (aggregates, watermarks, seen tick keys and counts) is
+        left as it was before the batch.
+        """
+        saved = (self._bars, self._marks.copy(), self._seen.copy(), dict(self.counts))
         try:
             return self._process(batch)
         except BaseException:
-            self._bars, self._marks, self.counts = saved
+            self._bars, self._marks, self._seen, self.counts = saved
             raise
 
-    def _process(self, batch: pa.RecordBatch | pa.Table) -> StreamOutput:
+    def _process(self, batch: pa.RecordBatch | pa.Table) -> tuple[StreamOutput, np.ndarray]:
         now = self._clock()
-        valid, quarantine = split_invalid_ticks(as_tick_table(batch), now)
+        table = as_tick_table(batch)
+        bad = invalid_ticks(table)
+        valid, quarantine = split_by_mask(table, bad, now)
+        fates = np.where(bad.to_numpy(zero_copy_only=False), INVALID, NEW).astype(np.int8)
         out = StreamOutput(quarantine=quarantine)
         self.counts["quarantined"] += quarantine.num_rows
         if valid.num_rows == 0:
-            return out
+            return out, fates
         frame = pl.from_arrow(valid.select(["symbol", "ts", "price", "size", "seq"]))
         assert isinstance(frame, pl.DataFrame)
         known = self._marks.symbols()
+        standing = self._marks.frame(known, "w0").with_columns(
+            sd=pl.Series(self._seen.symbol_digests(known), dtype=pl.UInt64)
+        )
         ticks = (
-            frame.lazy()
-            .with_columns(t=pl.col("ts").cast(pl.Int64))
+            frame.with_columns(t=pl.col("ts").cast(pl.Int64))
             .join(
-                self._marks.frame(known, "w0").lazy(),
+                standing,
                 on="symbol",
                 how="left",
-                maintain_order="left",  # the late flags are matched to rows by position
+                maintain_order="left",  # the fates and late flags are matched by position
             )
             .with_columns(pl.col("w0").fill_null(NO_WATERMARK))
         )
+        positions = np.flatnonzero(fates == NEW)
+        digests = self._seen.digests(ticks)
+        repeated = self._seen.duplicates(ticks, digests)
+        if repeated.any():
+            fates[positions[repeated]] = DUPLICATE
+            positions = positions[~repeated]
+            digests = digests[~repeated]
+            self.counts["duplicates"] += int(repeated.sum())
+            ticks = ticks.filter(pl.Series(~repeated))
+            valid = valid.filter(pa.array(~repeated))
+            if valid.num_rows == 0:
+                return out, fates
+        lazy = ticks.lazy()
         too_old = pl.col("t") < pl.col("w0") - self._retention
-        applied = ticks.filter(~too_old)
-        flags = ticks.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
+        applied = lazy.filter(~too_old)
+        flags = lazy.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
         largest = applied.group_by("symbol").agg(pl.col("t").max())
         fresh, top, flag = pl.collect_all([aggregate_minutes(applied), largest, flags])
         self._bars = merge_minutes(self._bars.lazy(), fresh.lazy()).collect()
+        kept = ~flag.get_column("too_old").to_numpy()
+        self._seen.add(digests[kept], ticks.get_column("t").to_numpy()[kept])
         self.counts["ticks"] += valid.num_rows
         late = bool(flag.get_column("late").any())
         if late:
             self._route_late(out, valid, flag)
+            old = flag.get_column("too_old").to_numpy()
+            fates[positions[old]] = UNCHECKED
         maxima = dict(top.iter_rows())
         marks = self._advance(sorted(maxima), lambda: self._marks.observe(maxima))
+        self._seen.evict(lambda: self._marks.frame(self._marks.symbols(), "w"))
         self._emit(out, marks, fresh, now, late=late)
-        return out
+        return out, fates
 
     def _advance(self, symbols: list[str], change: Callable[[], None]) -> pl.DataFrame:
         """Apply ``change`` to the watermarks; a frame of symbol, w0 (before) and w1 (after)."""
@@ -221,7 +265,11 @@ class StreamProcessor:
             "config": self.config.fingerprint(),
             "counts": self.counts,
         }
-        tables = {"bars": self._bars.sort(KEYS).to_arrow(), "marks": self._marks.to_arrow()}
+        tables = {
+            "bars": self._bars.sort(KEYS).to_arrow(),
+            "marks": self._marks.to_arrow(),
+            "seen": self._seen.to_arrow(),
+        }
         return pack_state(meta, tables)
 
     @classmethod
@@ -251,5 +299,7 @@ class StreamProcessor:
         processor._marks = WatermarkTracker.from_arrow(
             to_us(config.allowed_lateness), tables["marks"]
         )
+        if "seen" in tables:  # checkpoints taken before de-duplication have none
+            processor._seen.restore(tables["seen"])
         processor.counts.update(meta.get("counts", {}))
         return processor

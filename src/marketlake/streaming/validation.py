@@ -51,6 +51,11 @@ def split_invalid_ticks(table: pa.Table, now: datetime) -> tuple[pa.Table, pa.Ta
     (not matching the symbol pattern), ``non_positive_price`` (price <= 0, NaN or infinite),
     ``invalid_size`` (negative, NaN or infinite size; a missing size counts as 0).
     """
+    return split_by_mask(table, invalid_ticks(table), now)
+
+
+def invalid_ticks(table: pa.Table) -> pa.Array:
+    """Which rows of ``table`` (Tick schema) break a rule of :func:`split_invalid_ticks`."""
     bad = pc.is_null(table.column("symbol"))
     for name in _REQUIRED[1:]:
         bad = pc.or_(bad, pc.is_null(table.column(name)))
@@ -64,7 +69,13 @@ def split_invalid_ticks(table: pa.Table, now: datetime) -> tuple[pa.Table, pa.Ta
     wrong = [s for s in symbols if s is not None and not _symbol_ok(s)]
     if wrong:
         bad = pc.or_kleene(bad, pc.is_in(table.column("symbol"), pa.array(wrong, pa.string())))
-    bad = pc.fill_null(bad, True)
+    result = pc.fill_null(bad, True)
+    return result.combine_chunks() if isinstance(result, pa.ChunkedArray) else result
+
+
+def split_by_mask(table: pa.Table, bad: pa.Array, now: datetime) -> tuple[pa.Table, pa.Table]:
+    """``table`` without the rows of ``bad`` (from :func:`invalid_ticks`), and those rows as
+    quarantine rows."""
     if not pc.any(bad).as_py():
         return table, QUARANTINE_SCHEMA.empty_table()
     rejected = table.filter(bad)

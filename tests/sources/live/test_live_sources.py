@@ -238,3 +238,58 @@ def test_replay_of_real_recordings(
     assert (
         bars.get_column("volume").to_list() == want.get_column("volume").cast(pl.Float64).to_list()
     )
+
+
+def test_a_streamed_day_aggregates_to_the_batch_simulators_daily_bar() -> None:
+    from marketlake.sources.sim.source import simulate_bars
+
+    day = datetime(2025, 11, 28, tzinfo=UTC)  # an early close (13:00 New York)
+    symbols = ["AAPL", "META", "NVDA", "BRK.B"]
+    source = SimTickSource(symbols, seed=11, start=day, duration_s=86_400.0, event_rate_per_s=6.0)
+    ticks = _table(source).filter(pl.col("ts").dt.date() == day.date())
+    streamed = (
+        ticks.sort("ts", "seq")
+        .group_by("symbol")
+        .agg(
+            open=pl.col("price").first(),
+            high=pl.col("price").max(),
+            low=pl.col("price").min(),
+            close=pl.col("price").last(),
+            volume=pl.col("size").sum(),
+        )
+        .sort("symbol")
+    )
+    bars, _ = simulate_bars(symbols, day.date(), day.date(), seed=11)
+    batch = pl.from_arrow(bars)
+    assert isinstance(batch, pl.DataFrame)
+    expected = batch.select("symbol", "open", "high", "low", "close", "volume").sort("symbol")
+    assert streamed.equals(expected)
+    assert (ticks.get_column("size") >= 1).all()
+
+
+def test_a_stream_started_later_continues_the_same_market() -> None:
+    whole = _table(SimTickSource(SYMBOLS, start=START, count=6_000, event_rate_per_s=10.0))
+    later = START + timedelta(minutes=4, seconds=30)
+    tail = _table(SimTickSource(SYMBOLS, start=later, count=3_000, event_rate_per_s=10.0))
+    same = whole.filter(pl.col("ts") >= later)
+    assert 0 < same.height < tail.height
+    assert tail.head(same.height).drop("seq").equals(same.drop("seq"))
+    assert tail.get_column("seq").min() == 1
+    resumed = SimTickSource(
+        SYMBOLS, start=later, count=3_000, event_rate_per_s=10.0, seq_from={"AAPL": 100}
+    )
+    aapl = _table(resumed).filter(pl.col("symbol") == "AAPL").get_column("seq")
+    assert aapl.to_list() == list(range(101, 101 + aapl.len()))
+
+
+def test_a_resumed_sim_continues_in_an_open_session_and_moves_on_after_a_closed_one() -> None:
+    from marketlake.sources.live.sim import resume_start
+
+    last = datetime(2024, 3, 4, 15, 0, 0, 5, tzinfo=UTC)
+    during = datetime(2024, 3, 4, 16, 0, tzinfo=UTC)  # the session is still open
+    assert resume_start(last, "XNYS", now=during) == last + timedelta(microseconds=1)
+    after = datetime(2024, 3, 4, 22, 0, tzinfo=UTC)
+    assert resume_start(last, "XNYS", now=after) == datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
+    friday = datetime(2024, 3, 8, 20, 59, tzinfo=UTC)
+    weekend = datetime(2024, 3, 9, tzinfo=UTC)
+    assert resume_start(friday, "XNYS", now=weekend) == datetime(2024, 3, 11, 13, 30, tzinfo=UTC)

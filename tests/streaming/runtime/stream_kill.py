@@ -1,4 +1,5 @@
-"""Killing `marketlake stream process` with SIGKILL mid-run, for the kill tests."""
+"""Killing `marketlake stream process` and `stream produce` with SIGKILL mid-run, for the kill
+tests."""
 
 from __future__ import annotations
 
@@ -49,3 +50,25 @@ def kill_after_commits(home: Path, extra_commits: int, *args: str) -> bool:
     process.wait()
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
     return False
+
+
+def kill_producer_midway(home: Path, *args: str) -> int:
+    """Run ``stream produce`` with ``args`` and SIGKILL it once it reports ticks sent.
+
+    Returns the ticks it had reported (0 when it finished before reporting any).
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "marketlake", "stream", "produce", "--home", str(home), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        words = line.decode().split()
+        if words[:1] == ["produced"] and int(words[1].replace(",", "")) > 0:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return int(words[1].replace(",", ""))
+    process.wait()
+    return 0

@@ -1,4 +1,5 @@
-"""The stream pipeline over a real Kafka-protocol broker (Tansu): processor kills, broker outage."""
+"""The stream pipeline over a real Kafka-protocol broker (Tansu): producer and processor kills,
+broker outage."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from streaming.runtime.stream_checks import (
     sim_ticks,
     tick_keys,
 )
-from streaming.runtime.stream_kill import kill_after_commits
+from streaming.runtime.stream_kill import kill_after_commits, kill_producer_midway
 
 __all__ = ["tansu_url"]
 
@@ -50,10 +51,12 @@ def test_processor_killed_on_kafka_ends_with_every_tick_once(
     count = 20_000
     bus = ("--bus", f"{tansu_url}?partitions=3", "--topic", "kill_ticks")
     home = tmp_path / "home"
+    produce = ("--count", str(count), "--event-rate", "4", "--partitions", "3", *bus, *SIM_ARGS)
+    # a producer killed midway and run again sends its first ticks twice
+    assert 0 < kill_producer_midway(home, "--rate", "8000", *produce) < count
     produced = marketlake(
-        "stream", "produce", "--home", str(home), "--quiet", "--count", str(count),
-        "--event-rate", "4", "--rate", "40000", "--partitions", "3", *bus, *SIM_ARGS,
-    )  # fmt: skip
+        "stream", "produce", "--home", str(home), "--quiet", "--rate", "40000", *produce
+    )
     assert produced.returncode == 0, produced.stderr
 
     group = ("--group", "kill-test", "--partitions", "3", *bus)

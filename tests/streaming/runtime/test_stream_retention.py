@@ -13,10 +13,13 @@ def _topic_bytes(home: Path, topic: str = "ticks") -> int:
     return sum(path.stat().st_size for path in (home / "bus" / "topics" / topic).glob("*/*.log"))
 
 
-def _produce(home: Path, count: int, env: dict[str, str] | None = None) -> None:
+def _produce(home: Path, count: int, env: dict[str, str] | None = None, paced: bool = True) -> None:
+    """``count`` sim ticks; ``paced``: at 20,000 a second, so in many small messages (how many
+    depends on the machine's speed), else as fast as possible, in messages that do not."""
+    rate = ("--rate", "20000") if paced else ()
     proc = marketlake(
         "stream", "produce", "--home", str(home), "--count", str(count), "--event-rate", "4",
-        "--rate", "20000", "--quiet", *SIM_ARGS, env=env,
+        *rate, "--quiet", *SIM_ARGS, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 
@@ -33,9 +36,11 @@ def test_retention_setting_caps_the_ticks_topic(home: Path, tmp_path: Path) -> N
 
 
 def test_trim_deletes_what_the_processor_committed(home: Path) -> None:
-    # 20,000 ticks stay under every partition's 1 MB share (the busiest, AAPL's, holds about
-    # 0.8 MB), so retention deletes nothing the processor has not read
-    _produce(home, 20_000, {"MARKETLAKE_STREAM__RETENTION_BYTES": "4000000"})
+    # Retention must not act here, or ticks never reach the lake: unpaced, the busiest partition
+    # (one of the 3 symbols) stays well below its share; paced, the same ticks come in more and
+    # smaller messages, the more the faster the machine, and may outgrow it
+    retention = 6_000_000
+    _produce(home, 40_000, {"MARKETLAKE_STREAM__RETENTION_BYTES": str(retention)}, paced=False)
     before = _topic_bytes(home)
     done = marketlake("stream", "process", "--home", str(home), "--until-caught-up", "-q")
     assert done.returncode == 0, done.stderr
@@ -45,8 +50,8 @@ def test_trim_deletes_what_the_processor_committed(home: Path) -> None:
     assert "ticks/0: deleted " in trimmed.stdout
     assert trimmed.stdout.splitlines()[-1].endswith(" messages every group has committed")
     # what is left is at most the newest segment of each partition (a quarter of its share)
-    assert _topic_bytes(home) <= 4 * (4_000_000 // 4 // 4 + 64 * 1024) < before
+    assert _topic_bytes(home) <= 4 * (retention // 4 // 4 + 64 * 1024) < before
     again = marketlake("stream", "process", "--home", str(home), "--until-caught-up")
     assert again.returncode == 0, again.stderr
     assert "processed 0 ticks" in again.stdout
-    assert lake(home).read("curated/ticks").num_rows == 20_000
+    assert lake(home).read("curated/ticks").num_rows == 40_000

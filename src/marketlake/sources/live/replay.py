@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,7 +24,7 @@ import pyarrow as pa
 
 from marketlake.errors import ConfigError, SourceError
 from marketlake.schemas import TICK_SCHEMA
-from marketlake.sources.live.base import Chunk, TickSource
+from marketlake.sources.live.base import Chunk, TickSource, epoch_us
 from marketlake.symbols import parse_symbol
 
 if TYPE_CHECKING:
@@ -100,7 +101,10 @@ class ReplaySource(TickSource):
 
     Pauses longer than ``max_gap_s`` of event time (nights, weekends, missing minutes) are
     shortened to ``max_gap_s`` before applying ``speed``. ``symbol`` defaults to the file
-    name's first ``_``-separated part (``MSFT_1min_....csv`` -> ``MSFT``).
+    name's first ``_``-separated part (``MSFT_1min_....csv`` -> ``MSFT``). Only ticks at or
+    after ``start`` and after ``after`` are emitted (a replay that continues an earlier one);
+    ``seq`` keeps numbering the recording's ticks from its first, so a tick replayed again
+    has the same key.
     """
 
     name = "replay"
@@ -115,6 +119,8 @@ class ReplaySource(TickSource):
         bar_label: Literal["start", "end"] = "start",
         bar_seconds: float = 60.0,
         max_gap_s: float = 60.0,
+        start: datetime | None = None,
+        after: datetime | None = None,
         batch_size: int = 10_000,
         linger_s: float = 0.002,
         clock: Callable[[], float] = time.monotonic,
@@ -139,6 +145,8 @@ class ReplaySource(TickSource):
         self.bar_label = bar_label
         self.bar_us = int(bar_seconds * 1e6)
         self.max_gap_s = max_gap_s
+        self.start = start
+        self.after = after
 
     def chunks(self) -> Iterator[Chunk]:
         """All ticks of the recording, with due times when paced."""
@@ -169,6 +177,15 @@ class ReplaySource(TickSource):
             ],
             schema=TICK_SCHEMA,
         )
+        keep = np.ones(n, dtype=bool)
+        if self.start is not None:
+            keep &= ts >= epoch_us(self.start)
+        if self.after is not None:
+            keep &= ts > epoch_us(self.after)
+        if not keep.all():
+            batch = batch.filter(pa.array(keep))
+            ts = ts[keep]
+            n = len(ts)
         if self.speed == 0 or n == 0:
             yield batch, None
             return

@@ -13,7 +13,8 @@ After a crash the processor restores the checkpoint and skips every message belo
 positions; messages between the checkpoint and the bus's committed offsets cannot exist,
 because the bus is committed only after the checkpoint. Re-written rows are absorbed by the
 sinks' MERGE on natural keys; re-appended ticks are prevented by the positions stored in the
-ticks table's commits. One processor per consumer group.
+ticks table's commits. Ticks the bus carries twice are dropped by the processor (its fates
+say which ticks were new), so only new ticks are appended. One processor per consumer group.
 """
 
 from __future__ import annotations

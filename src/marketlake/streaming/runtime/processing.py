@@ -3,7 +3,10 @@ committing the bus, setting aside what cannot be processed, and waiting for a lo
 
 Every message below :attr:`ProcessingRun.positions` is already in the processor's state
 (restored from the checkpoint, or fed by this run), so a message the bus delivers again, after
-a restart or after the member joined its group again, is skipped.
+a restart or after the member joined its group again, is skipped. Within what is fed, the
+processor tells each tick's fate: new ticks go to the sink, ticks already processed (sent
+twice) are dropped and counted, and ticks too old to check are handed over to be MERGEd on
+their key. A poll that fails, de-duplication included, leaves the processor as it was.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from marketlake.errors import TransientError
-from marketlake.streaming.outputs import StreamOutput
+from marketlake.streaming.outputs import DUPLICATE, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.runtime.dead_letters import dead_letter_rows, is_poison
 from marketlake.streaming.runtime.offsets import Positions
 from marketlake.streaming.runtime.producer import ALERTS_TOPIC, SENT_AT
@@ -79,7 +83,6 @@ class ProcessingRun:
         retry would not change, is dead-lettered and the stream moves on past it.
         """
         from marketlake.streaming.codec import decode_ticks
-        from marketlake.streaming.validation import split_invalid_ticks
 
         fresh: list[pa.RecordBatch] = []
         stored: list[pa.RecordBatch] = []
@@ -109,7 +112,7 @@ class ProcessingRun:
         ]
         ticks = pa.concat_tables([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
         try:
-            out = self.processor.process(ticks)
+            out, fates = self.processor.process_ticks(ticks)
         except BaseException as exc:
             if not is_poison(exc):
                 raise
@@ -120,10 +123,14 @@ class ProcessingRun:
             sent = m.headers.get(SENT_AT)
             if sent is not None:
                 self.stats.latencies_us.append(done_us - int(sent))
-        clean = out.quarantine.num_rows == 0  # then every part of ``ticks`` is valid as it is
+        start = 0
         for table, stored_flag in parts:
-            valid = table if clean else split_invalid_ticks(table, datetime.now(UTC))[0]
-            self.batch.add_ticks(valid, stored_flag)
+            mine = fates[start : start + table.num_rows]
+            start += table.num_rows
+            self.batch.add_ticks(_having(table, mine, NEW), stored_flag)
+            if (mine == UNCHECKED).any():
+                self.batch.unchecked.append(_having(table, mine, UNCHECKED))
+        self.stats.duplicates += int((fates == DUPLICATE).sum())
         self.stats.ticks += ticks.num_rows
         self.add(out)
 
@@ -241,6 +248,12 @@ class ProcessingRun:
         self.writer.stop()
         if self.alerts is not None:
             self.alerts.close()
+
+
+def _having(table: pa.Table, fates: np.ndarray, fate: int) -> pa.Table:
+    """The rows of ``table`` whose fate is ``fate`` (the whole table when all are)."""
+    chosen = fates == fate
+    return table if chosen.all() else table.filter(pa.array(chosen))
 
 
 def _publish_alerts(producer: Producer, topic: str, alerts: pa.Table) -> None:

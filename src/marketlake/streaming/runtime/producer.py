@@ -4,7 +4,8 @@ Each batch of a :class:`~marketlake.sources.live.TickSource` is cut by symbol
 (:func:`~marketlake.streaming.codec.split_by_symbol`), encoded, and sent keyed by the symbol,
 so one symbol's ticks stay in order on one partition. Every message carries the wall-clock
 time it was handed to the bus (header ``sent_at_us``), from which the processor measures
-tick-to-window latency.
+tick-to-window latency. With a :class:`~marketlake.streaming.runtime.marks.ProducedMarks`, the
+last tick delivered per symbol is recorded, so a later run can continue after it.
 
 Nothing is dropped while the broker is unreachable: messages wait in the producer's queue
 (Kafka producers are opened with an unlimited delivery timeout) and :meth:`TickProducer.flush`
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from marketlake.bus.base import Bus, Producer, Retention
     from marketlake.sources.live import TickSource
+    from marketlake.streaming.runtime.marks import ProducedMarks
 
 TICKS_TOPIC = "ticks"
 ALERTS_TOPIC = "alerts"
@@ -78,6 +80,7 @@ class TickProducer:
         flush_timeout_s: float = 5.0,
         on_wait: Callable[[ProduceStats], None] | None = None,
         retention: Retention | None = None,
+        marks: ProducedMarks | None = None,
     ) -> None:
         self.bus = _unbounded_delivery(bus)
         self.retention = retention
@@ -88,6 +91,7 @@ class TickProducer:
         self.flush_timeout_s = flush_timeout_s
         self.stats = ProduceStats()
         self._on_wait = on_wait
+        self.marks = marks
         self._producer: Producer | None = None
 
     def open(self) -> None:
@@ -109,6 +113,8 @@ class TickProducer:
         for symbol, part in split_by_symbol(batch):
             self._producer.send(self.topic, symbol, encode_ticks(part), headers)
             self.stats.messages += 1
+            if self.marks is not None:
+                self.marks.observe(symbol, part)
         self.stats.ticks += batch.num_rows
 
     def flush(self) -> None:
@@ -118,6 +124,8 @@ class TickProducer:
         producer = self._producer
         self._retry("delivering ticks", lambda: producer.flush(self.flush_timeout_s))
         self.stats.flushes += 1
+        if self.marks is not None:
+            self.marks.save()
 
     def close(self) -> None:
         """Flush and release the producer."""
@@ -125,6 +133,8 @@ class TickProducer:
             self.flush()
             self._producer.close()
             self._producer = None
+            if self.marks is not None:
+                self.marks.save(force=True)
 
     def _retry(self, action: str, operation: Callable[[], None]) -> None:
         """Run ``operation`` until the broker accepts it, for at most ``retry_for_s`` seconds."""

@@ -5,9 +5,11 @@ Every write is idempotent, so a batch written again after a crash changes nothin
 - ``curated/ticks`` is appended to, one Delta commit per batch, and each commit records the
   bus positions it reaches (commit metadata ``marketlake.stream.<group>``). A restarted
   processor reads the newest such positions and does not append ticks of messages below them
-  again; the commit and its positions are atomic, so no tick is lost or doubled. With
-  ``ticks_mode="merge"`` the ticks are MERGEd on (symbol, ts, seq) instead, which also absorbs
-  ticks that were produced to the bus twice, at a higher cost per batch.
+  again; the commit and its positions are atomic, so no tick is lost or doubled. Ticks the
+  bus carries twice (a restarted producer re-sends) are dropped by the processor's
+  de-duplication before they get here; ticks too old for it to check (beyond
+  ``late_retention``) are MERGEd on (symbol, ts, seq) without updating, so they land once too.
+  With ``ticks_mode="merge"`` every tick is MERGEd that way, at a higher cost per batch.
 - bars, windows, late ticks and alerts are MERGEd on their natural keys (a later row with the
   same key is a correction or the final version of a provisional window);
 - rejected ticks go to ``quarantine/ticks``, messages the processor could not decode or
@@ -81,6 +83,7 @@ class SinkBatch:
     counts: dict[str, int]
     ticks: list[pa.Table] = field(default_factory=list)
     in_lake: list[bool] = field(default_factory=list)  # per ticks table: already appended
+    unchecked: list[pa.Table] = field(default_factory=list)  # too old to de-duplicate
     outputs: list[StreamOutput] = field(default_factory=list)
     dead_letters: list[pa.Table] = field(default_factory=list)  # DEAD_LETTERS rows
 
@@ -92,7 +95,7 @@ class SinkBatch:
     @property
     def tick_count(self) -> int:
         """Ticks in the batch."""
-        return sum(t.num_rows for t in self.ticks)
+        return sum(t.num_rows for t in self.ticks) + sum(t.num_rows for t in self.unchecked)
 
 
 class StreamSink:
@@ -160,19 +163,18 @@ class StreamSink:
 
     def _write_ticks(self, batch: SinkBatch) -> None:
         if self.ticks_mode == "merge":
-            fresh = batch.ticks
+            merged, appended = [*batch.ticks, *batch.unchecked], []
         else:
-            fresh = [t for t, done in zip(batch.ticks, batch.in_lake, strict=True) if not done]
-        if not fresh:
-            return
-        ticks = pa.concat_tables(fresh)
-        if ticks.num_rows == 0:
-            return
-        if self.ticks_mode == "merge":
-            self.tables.merge(TICKS_TABLE, ticks, TICK_KEYS, update_existing=False)
-        else:
+            merged = batch.unchecked
+            appended = [t for t, done in zip(batch.ticks, batch.in_lake, strict=True) if not done]
+        ticks = pa.concat_tables(appended) if appended else None
+        if ticks is not None and ticks.num_rows:
             self._append_ticks(ticks, batch.positions)
-        self._count(TICKS_TABLE, ticks.num_rows)
+            self._count(TICKS_TABLE, ticks.num_rows)
+        rows = pa.concat_tables(merged) if merged else None
+        if rows is not None and rows.num_rows:
+            stats = self.tables.merge(TICKS_TABLE, rows, TICK_KEYS, update_existing=False)
+            self._count(TICKS_TABLE, stats.inserted)
 
     def _append_ticks(self, ticks: pa.Table, positions: Positions) -> None:
         from deltalake import CommitProperties, write_deltalake
@@ -203,8 +205,8 @@ class StreamSink:
     def _load_warehouse(self, batch: SinkBatch, output: StreamOutput) -> None:
         assert self.warehouse is not None
         loads: list[tuple[str, pa.Table]] = []
-        if batch.ticks:
-            loads.append(("ticks", pa.concat_tables(batch.ticks)))
+        if batch.ticks or batch.unchecked:
+            loads.append(("ticks", pa.concat_tables([*batch.ticks, *batch.unchecked])))
         loads += [(name, getattr(output, attr)) for _, name, attr, _ in _OUTPUT_TABLES]
         loads.append((QUARANTINE.name, output.quarantine))
         for name, rows in loads:

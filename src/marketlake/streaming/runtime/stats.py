@@ -18,6 +18,7 @@ class ProcessStats:
     messages: int = 0
     skipped: int = 0  # messages already covered by the restored checkpoint
     late: int = 0
+    duplicates: int = 0  # ticks whose key was already processed (sent twice)
     quarantined: int = 0
     dead_letters: int = 0  # messages that could not be decoded or processed
     windows: int = 0
@@ -57,7 +58,8 @@ class ProcessStats:
             latency += "  (waiting for the bus)"
         return (
             f"processed {self.ticks:,} ticks ({self.rate:,.0f}/s)  lag {lag} msgs  "
-            f"late {self.late:,}  quarantined {self.quarantined:,}  "
-            f"dead letters {self.dead_letters:,}  windows {self.windows:,}  "
+            f"late {self.late:,}  duplicates {self.duplicates:,}  "
+            f"quarantined {self.quarantined:,}  dead letters {self.dead_letters:,}  "
+            f"windows {self.windows:,}  "
             f"alerts {self.alerts:,}  commits {self.commits}{latency}"
         )
