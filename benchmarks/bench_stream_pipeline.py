@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from marketlake.bus.base import Bus, Consumer, Message, Producer
+from marketlake.bus.base import Bus, Consumer, Message, Producer, Retention
 from marketlake.bus.registry import open_bus
 from marketlake.lake.storage import LakeStorage
 from marketlake.lake.tables import LakeTables
@@ -88,8 +88,10 @@ class _TimedBus(Bus):
         self.inner = inner
         self.clock: dict[str, float] = {}
 
-    def create_topic(self, topic: str, partitions: int = 4) -> None:
-        self.inner.create_topic(topic, partitions)
+    def create_topic(
+        self, topic: str, partitions: int | None = None, retention: Retention | None = None
+    ) -> None:
+        self.inner.create_topic(topic, partitions, retention)
 
     def producer(self) -> Producer:
         return self.inner.producer()
