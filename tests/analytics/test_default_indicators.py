@@ -12,10 +12,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.schemas import INDICATOR_COLUMNS
 
-RECORDED = Path(__file__).parents[1] / "data/indicators/default_indicators_AAPL_INTC_2017-2018.parquet"
+RECORDED = (
+    Path(__file__).parents[1] / "data/indicators/default_indicators_AAPL_INTC_2017-2018.parquet"
+)
+
+
+def test_default_columns_are_the_recorded_columns() -> None:
+    assert DEFAULT_INDICATORS.columns == INDICATOR_COLUMNS
 
 
 def test_default_values_match_the_recorded_values() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, configured_indicators
 from marketlake.catalogue import (
     BARS_1D,
     BARS_1D_ADJUSTED,
@@ -82,6 +83,7 @@ def reprocess_snapshot(
         now=datetime.now(UTC),
         bars_version=bars_version,
         actions_version=actions_version,
+        indicators=(configured_indicators(settings.indicators) if settings else DEFAULT_INDICATORS),
     )
     # the next run recomputes these symbols from the current tables, even with nothing new
     mark(tables.storage, "reprocess", chosen)
