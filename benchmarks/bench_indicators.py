@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from marketlake.analytics.indicator_config import resolve_indicators
 from marketlake.analytics.indicator_set import (
     DEFAULT_INDICATORS,
     IndicatorSet,
-    resolve_indicators,
 )
 from marketlake.analytics.indicators import compute_indicators
 

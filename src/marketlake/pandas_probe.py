@@ -5,9 +5,10 @@ learn pandas' missing-value markers and to ask whether an object is a pandas one
 hands pyarrow no pandas objects, so ``marketlake run`` installs an import finder that declines
 pandas when the import comes from marketlake's or pyarrow's own code (pyarrow then works
 without its pandas integration). TA-Lib does the same on import (0.2 s) to wrap its functions
-for pandas Series; marketlake passes it numpy arrays, so its probe is declined too. Any other library imports pandas as usual:
-exchange_calendars when a session calendar has to be built (it is then cached on disk, see
-:mod:`marketlake.calendar`); once pandas is imported, pyarrow uses it normally.
+for pandas Series; marketlake passes it numpy arrays, so its probe is declined too. Any other
+library imports pandas as usual: exchange_calendars when a session calendar has to be built
+(it is then cached on disk, see :mod:`marketlake.calendar`); once pandas is imported, pyarrow
+uses it normally.
 """
 
 from __future__ import annotations

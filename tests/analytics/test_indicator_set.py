@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from marketlake.analytics.indicator_config import resolve_indicators, resolve_with_talib
 from marketlake.analytics.indicator_set import (
     DEFAULT_INDICATORS,
     DEFAULT_TABLES,
-    resolve_indicators,
-    resolve_with_talib,
 )
 from marketlake.catalogue import INDICATORS_1D
 from marketlake.errors import ConfigError

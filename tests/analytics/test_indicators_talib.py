@@ -15,10 +15,10 @@ import pytest
 import talib
 from talib import abstract
 
+from marketlake.analytics.indicator_config import resolve_indicators
 from marketlake.analytics.indicator_set import (
     DEFAULT_INDICATORS,
     IndicatorSet,
-    resolve_indicators,
 )
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.errors import TerminalError

@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from marketlake.analytics.indicator_set import resolve_indicators
+from marketlake.analytics.indicator_config import resolve_indicators
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.analytics.metrics import compute_daily_metrics
 from marketlake.analytics.partition import ANALYTICS_SCHEMA, analyse_partition, split_analytics

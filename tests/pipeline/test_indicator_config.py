@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 import talib
 
-from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, resolve_indicators
+from marketlake.analytics.indicator_config import resolve_indicators
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.catalogue import BARS_1D_ADJUSTED, INDICATORS_1D
 from marketlake.cli.run import run_pipeline

@@ -66,7 +66,7 @@ def load_warehouse(ctx: RunContext) -> StageResult:
 def _reload_indicators(ctx: RunContext) -> int:
     """Recreate the warehouse's ``indicators_1d`` with the configured columns and load every
     symbol's rows (after an indicator set change); return the rows loaded."""
-    from marketlake.analytics.indicator_set import configured_indicators
+    from marketlake.analytics.indicator_config import configured_indicators
     from marketlake.lake.symbol_reads import bucket_symbols
 
     configured_indicators(ctx.settings.indicators)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from marketlake.analytics.indicator_set import configured_indicators
+from marketlake.analytics.indicator_config import configured_indicators
 from marketlake.catalogue import BARS_1D, BARS_1D_ADJUSTED, MISSING_SESSIONS
 from marketlake.components import open_engine
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
-from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, configured_indicators
+from marketlake.analytics.indicator_config import configured_indicators
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.catalogue import (
     BARS_1D,
     BARS_1D_ADJUSTED,

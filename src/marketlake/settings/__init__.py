@@ -210,7 +210,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"invalid configuration: {problems}") from None
     finally:
         _CONFIG_OVERRIDE["path"] = None
-    from marketlake.analytics.indicator_set import configured_indicators
+    from marketlake.analytics.indicator_config import configured_indicators
 
     configured_indicators(settings.indicators)  # a bad [indicators] entry fails before any run
     if settings.home.exists() and not settings.home.is_dir():
