@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
+import pytest
 import talib
 
 from marketlake.analytics.indicator_config import resolve_indicators
@@ -19,7 +20,11 @@ from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.catalogue import BARS_1D_ADJUSTED, INDICATORS_1D
 from marketlake.cli.run import run_pipeline
+from marketlake.errors import TerminalError
 from marketlake.lake import LakeStorage, LakeTables
+from marketlake.lake.snapshots import Snapshot
+from marketlake.pipeline.reprocess import reprocess_snapshot
+from marketlake.settings import load_settings
 from tests.pipeline.cli import marketlake
 
 WIDE_TOML = Path(__file__).parents[2] / "docs" / "indicators-wide.toml"
@@ -114,6 +119,11 @@ def test_a_parameter_change_with_the_same_columns_rebuilds(tmp_path: Path) -> No
     np.testing.assert_array_equal(stored, talib.RSI(close, 9))
     (row,) = warehouse(home, "SELECT count(*), count(rsi) FROM indicators_1d")
     assert row == (124, 124 - 9)
+
+    config.write_text('[indicators]\nrsi = {fn = "RSI", timeperiod = 5}\n')
+    tables = LakeTables(LakeStorage.from_url((home / "lake").as_uri()))
+    with pytest.raises(TerminalError, match="run `marketlake run` once to rebuild it"):
+        reprocess_snapshot(tables, Snapshot(version=0), settings=load_settings(home=home))
 
 
 def test_a_bad_set_stops_the_run_before_it_starts(tmp_path: Path) -> None:
