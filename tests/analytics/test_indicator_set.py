@@ -90,6 +90,8 @@ def test_repeated_and_reserved_columns_are_errors() -> None:
         resolve_indicators({"ts": {"fn": "SMA"}})
     with pytest.raises(ConfigError, match="the set is empty"):
         resolve_indicators({})
+    with pytest.raises(ConfigError, match=r"indicators\.x: expected a table like"):
+        resolve_indicators({"x": 5})  # type: ignore[dict-item]
 
 
 def test_the_toml_set_replaces_the_defaults_and_the_catalogue_follows(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def resolve_with_talib(tables: Mapping[str, Mapping[str, Any]]) -> IndicatorSet:
             "indicators: the set is empty; list at least one, e.g. "
             'rsi_14 = {fn = "RSI", timeperiod = 14}'
         )
-    indicators = tuple(_resolve(name, dict(entry)) for name, entry in tables.items())
+    indicators = tuple(_resolve(name, entry) for name, entry in tables.items())
     resolved = IndicatorSet(indicators)
     seen: set[str] = set()
     for indicator in indicators:
@@ -82,7 +82,7 @@ def _plain(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _resolve(name: str, entry: dict[str, Any]) -> Indicator:
+def _resolve(name: str, entry: Any) -> Indicator:
     from talib import abstract, get_functions
 
     where = f"indicators.{name}"
@@ -90,6 +90,7 @@ def _resolve(name: str, entry: dict[str, Any]) -> Indicator:
         raise ConfigError(f"{where}: names are lowercase letters, digits and _ (got {name!r})")
     if not isinstance(entry, Mapping):
         raise ConfigError(f'{where}: expected a table like {{fn = "RSI", timeperiod = 14}}')
+    entry = dict(entry)  # a copy: the keys are taken off as they are read
     function = entry.pop("fn", None)
     if not isinstance(function, str):
         raise ConfigError(f'{where}: fn (the TA-Lib function name, e.g. fn = "RSI") is required')
