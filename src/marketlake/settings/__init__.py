@@ -31,6 +31,7 @@ from marketlake.settings.sections import (
     FileSourceSettings,
     RunnerSettings,
     S3Settings,
+    ServeSettings,
     SimSettings,
     SourcesSettings,
     SparkSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "FileSourceSettings",
     "RunnerSettings",
     "S3Settings",
+    "ServeSettings",
     "Settings",
     "SimSettings",
     "SourcesSettings",
@@ -89,6 +91,7 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     spark: SparkSettings = SparkSettings()
     stream: StreamSettings = StreamSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod
