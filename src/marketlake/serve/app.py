@@ -51,6 +51,7 @@ def create_app(options: ServeOptions) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await feed.stop()
+        reader.close()
 
     app = FastAPI(
         title="marketlake",

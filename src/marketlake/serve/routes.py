@@ -65,13 +65,20 @@ PAGE: dict[int | str, dict[str, Any]] = {
 }
 
 SymbolPath = Annotated[str, Path(description="Ticker symbol, e.g. AAPL")]
+_DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 Start = Annotated[
     str | None,
-    Query(description="First instant, included: YYYY-MM-DD (the whole day) or ISO date-time"),
+    Query(
+        description="First instant, included: YYYY-MM-DD (the whole day) or ISO date-time",
+        pattern=_DATE_OR_TIME,
+    ),
 ]
 End = Annotated[
     str | None,
-    Query(description="Last instant, included: YYYY-MM-DD (the whole day) or ISO date-time"),
+    Query(
+        description="Last instant, included: YYYY-MM-DD (the whole day) or ISO date-time",
+        pattern=_DATE_OR_TIME,
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")]
 Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
