@@ -142,6 +142,7 @@ def test_quality_lists_quarantine_and_missing_sessions(client: TestClient) -> No
     assert ("missing_session", "2024-03-07") in found
     assert ("quarantine", "2024-03-12") in found
     assert client.get("/api/v1/quality/AAPL").json()["data"] == []
+    assert client.get(f"/api/v1/actions/{CSV_SYMBOL}").json() == {"data": [], "next": None}
 
 
 def test_runs_newest_first_and_by_run(client: TestClient, served: Served) -> None:
@@ -183,7 +184,8 @@ def test_csv_and_arrow_hold_the_json_rows(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("url", "status", "words"),
     [
-        ("/api/v1/bars/NOPE", 404, "no bars_1d rows for symbol NOPE"),
+        ("/api/v1/bars/NOPE", 404, "unknown symbol NOPE"),
+        ("/api/v1/actions/NOPE", 404, "unknown symbol NOPE"),
         ("/api/v1/bars/no%20pe", 400, "invalid symbol"),
         ("/api/v1/bars/AAPL?start=2024-02-30", 400, "start='2024-02-30' is not a date"),
         ("/api/v1/bars/AAPL?start=2024-03-02&end=2024-03-01", 400, "is after end"),

@@ -81,11 +81,7 @@ def series_page(
     sql, params = query.sql((query.limit + 1) * per_bar)
     rows = reader.query(sql, params)
     if rows.num_rows == 0:
-        exists = reader.query(
-            f"SELECT 1 AS one FROM {query.table} WHERE symbol = ? LIMIT 1", [query.symbol]
-        )
-        if exists.num_rows == 0:
-            raise UnknownSymbolError(f"no {query.table} rows for symbol {query.symbol}")
+        check_symbol(reader, query.table, query.symbol)
     edges: Sequence[Any]
     if every is not None and rows.num_rows:
         rows, edges = resample(rows, every, descending=query.order is Order.desc)
@@ -97,6 +93,18 @@ def series_page(
     assert isinstance(edge, datetime)
     bound = "end" if query.order is Order.desc else "start"
     return rows.slice(0, query.limit), relative(url.include_query_params(**{bound: iso(edge)}))
+
+
+def check_symbol(reader: WarehouseReader, table: str, symbol: str) -> None:
+    """Raise :class:`UnknownSymbolError` unless ``symbol`` has rows in ``table`` or is a
+    loaded symbol (in ``symbols``)."""
+    for where in (table, "symbols"):
+        found = reader.query(f"SELECT 1 AS one FROM {where} WHERE symbol = ? LIMIT 1", [symbol])
+        if found.num_rows:
+            return
+    raise UnknownSymbolError(
+        f"unknown symbol {symbol}: no {table} rows; GET /api/v1/symbols lists the loaded ones"
+    )
 
 
 def list_page(
