@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from starlette.responses import JSONResponse, Response
 
@@ -60,19 +61,50 @@ def page_response(rows: pa.Table, next_url: str | None, accept: str | None) -> R
         with pa.ipc.new_stream(sink, rows.schema) as writer:
             writer.write_table(rows)
         return Response(sink.getvalue(), media_type=ARROW, headers=headers)
-    body = {"data": json_rows(rows), "next": next_url}
-    return Response(
-        json.dumps(body, allow_nan=False, separators=(",", ":")),
-        media_type=JSON,
-        headers=headers,
+    body = f'{{"data":{json_array(rows)},"next":{json.dumps(next_url)}}}'
+    return Response(body, media_type=JSON, headers=headers)
+
+
+def json_array(rows: pa.Table) -> str:
+    """``rows`` as a JSON array of row objects, encoded by Polars (in Rust): timestamps in
+    ISO 8601 UTC, NaN as null."""
+    import polars as pl
+
+    converted = pa.Table.from_arrays(
+        [_json_column(column) for column in rows.columns], names=rows.column_names
     )
+    frame = pl.from_arrow(converted)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.write_json()
 
 
 def json_rows(rows: pa.Table) -> list[dict[str, Any]]:
-    """The rows of ``rows`` as JSON-ready objects: timestamps in ISO 8601 UTC, NaN as null."""
-    names = rows.column_names
-    columns = [[json_value(value) for value in column.to_pylist()] for column in rows.columns]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    """The rows of ``rows`` as JSON-ready objects: timestamps in ISO 8601 UTC, NaN as null.
+
+    Columns are converted by Arrow compute kernels first, which is several times faster than
+    converting each value in Python.
+    """
+    columns = [_json_column(column) for column in rows.columns]
+    converted = pa.Table.from_arrays(columns, names=rows.column_names)
+    plain: list[dict[str, Any]] = converted.to_pylist()
+    return plain
+
+
+def _json_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    type_ = column.type
+    if pa.types.is_timestamp(type_):
+        if type_.tz is None or type_.tz.upper() not in ("UTC", "+00:00", "ETC/UTC"):
+            column = column.cast(pa.timestamp(type_.unit, tz="UTC"))
+        text = pc.strftime(column.cast(pa.timestamp("us", tz="UTC")), format="%Y-%m-%dT%H:%M:%S")
+        text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
+        return pc.binary_join_element_wise(text, "Z", "")
+    if pa.types.is_floating(type_):
+        return pc.if_else(pc.is_finite(column), column, pa.scalar(None, type_))
+    if pa.types.is_date(type_):
+        return column.cast(pa.string())
+    if pa.types.is_decimal(type_):
+        return column.cast(pa.float64())
+    return column
 
 
 def json_value(value: Any) -> Any:
