@@ -112,6 +112,10 @@ def create_app(options: ServeOptions) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(AccessGuard, token=options.token)
     app.add_middleware(RequestCounter, metrics=http)

@@ -79,7 +79,11 @@ function buildMainChart() {
     lastValueVisible: false }, 2);
   const markers = LC.createSeriesMarkers(candles, []);
   const panes = chart.panes();
-  if (panes.length === 3) { panes[1].setHeight(110); panes[2].setHeight(130); }
+  if (panes.length === 3) {  // prices take most of the height; RSI and MACD share the rest
+    panes[0].setStretchFactor(0.64);
+    panes[1].setStretchFactor(0.16);
+    panes[2].setStretchFactor(0.2);
+  }
   return { chart, candles, volume, overlays, rsi, macd, signal, histogram, markers };
 }
 
