@@ -34,6 +34,7 @@ from marketlake.settings.sections import (
     FileSourceSettings,
     RunnerSettings,
     S3Settings,
+    ServeSettings,
     SimSettings,
     SourcesSettings,
     SparkSettings,
@@ -51,6 +52,7 @@ __all__ = [
     "FileSourceSettings",
     "RunnerSettings",
     "S3Settings",
+    "ServeSettings",
     "Settings",
     "SimSettings",
     "SourcesSettings",
@@ -97,6 +99,7 @@ class Settings(BaseSettings):
         description="indicators_1d's columns: name = {fn = TA-Lib function, parameters, "
         "outputs = {output = column}}",
     )
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod
