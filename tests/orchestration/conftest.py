@@ -8,6 +8,7 @@ and only then lets the tests import Airflow. Every test here uses it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,9 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.services.postgres import admin_sql, postgres_server
-
-__all__ = ["postgres_server"]  # the session's PostgreSQL, for Airflow's metadata
+from tests.services.postgres import admin_sql
 
 RETRIES = 2
 RETRY_DELAY_S = 1.0
@@ -53,9 +52,9 @@ def airflow_setup(
     postgres_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowSetup]:
     """Airflow configured and migrated on PostgreSQL, with the DAG file in its DAGs folder."""
-    pytest.importorskip(
-        "airflow", reason="the Airflow tests need pip install 'marketlake[airflow]'"
-    )
+    # not importorskip: Airflow must not be imported before its configuration is in place
+    if importlib.util.find_spec("airflow") is None:
+        pytest.skip("the Airflow tests need pip install 'marketlake[airflow]'")
     from marketlake.airflow.dag_file import write_dag_file
 
     home = tmp_path_factory.mktemp("airflow")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from marketlake.runspec import STAGE_NAMES
@@ -38,12 +39,27 @@ print(json.dumps({
 
 
 def test_dag_command_writes_the_dag_file(tmp_path: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
     folder = tmp_path / "dags"
-    proc = marketlake("airflow", "dag", "--output", str(folder), "--retries", "5")
+    proc = marketlake(
+        "airflow", "dag", "--output", str(folder), "--retries", "5", "--retry-delay", "30",
+        "--start-date", "2024-03-01", "--catchup",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     path = folder / "stock_market_pipeline.py"
     assert proc.stdout.strip() == str(path)
-    assert "retries=5," in path.read_text()
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    dag = bag.dags["stock_market_pipeline"]
+    assert (dag.start_date, dag.catchup, dag.max_active_runs) == (
+        datetime(2024, 3, 1, tzinfo=UTC),
+        True,
+        1,
+    )
+    assert {(t.retries, t.retry_delay, t.retry_exponential_backoff) for t in dag.tasks} == {
+        (5, timedelta(seconds=30), 2.0)
+    }
 
 
 def test_the_dag_file_imports_nothing_heavy(airflow_setup: AirflowSetup) -> None:

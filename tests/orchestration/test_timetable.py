@@ -1,12 +1,30 @@
-"""The exchange-session timetable: a run after each XNYS close, none on holidays."""
+"""The exchange-session timetable: a run after each XNYS close, none on holidays.
+
+Airflow is imported inside the tests, once the session's Airflow configuration is in place.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
-from marketlake.airflow.timetable import ExchangeSessionTimetable, sessions_closed_in
+if TYPE_CHECKING:
+    from marketlake.airflow.timetable import ExchangeSessionTimetable
+
+
+@pytest.fixture
+def timetable() -> ExchangeSessionTimetable:
+    from marketlake.airflow.timetable import ExchangeSessionTimetable
+
+    return ExchangeSessionTimetable()
+
+
+def sessions_closed_in(calendar: str, start: datetime, end: datetime) -> tuple[date, date] | None:
+    from marketlake.airflow.timetable import sessions_closed_in as closed_in
+
+    return closed_in(calendar, start, end)
 
 
 def _at(text: str) -> datetime:
@@ -28,8 +46,10 @@ def _schedule(timetable: ExchangeSessionTimetable, earliest: datetime, count: in
     return runs
 
 
-def test_one_run_after_each_close_skipping_the_holiday() -> None:
-    runs = _schedule(ExchangeSessionTimetable(), _at("2024-07-02T00:00:00"), 3)
+def test_one_run_after_each_close_skipping_the_holiday(
+    timetable: ExchangeSessionTimetable,
+) -> None:
+    runs = _schedule(timetable, _at("2024-07-02T00:00:00"), 3)
     # 3 July closes early (13:00 New York), 4 July is a holiday, 5 July closes at 16:00
     assert [(r.data_interval.start, r.data_interval.end, r.run_after) for r in runs] == [
         (_at("2024-07-01T20:00:00"), _at("2024-07-02T20:00:00"), _at("2024-07-02T20:00:00")),
@@ -55,11 +75,9 @@ def test_one_run_after_each_close_skipping_the_holiday() -> None:
     ],
 )
 def test_a_manual_run_for_a_date_covers_its_session_or_the_last_before(
-    day: str, session: date
+    day: str, session: date, timetable: ExchangeSessionTimetable
 ) -> None:
-    interval = ExchangeSessionTimetable().infer_manual_data_interval(
-        run_after=_at(day + "T00:00:00")
-    )
+    interval = timetable.infer_manual_data_interval(run_after=_at(day + "T00:00:00"))
     assert sessions_closed_in("XNYS", interval.start, interval.end) == (session, session)
 
 
@@ -73,10 +91,11 @@ def test_a_wider_interval_maps_to_its_first_and_last_session() -> None:
     )
 
 
-def test_without_catchup_the_first_run_is_the_last_closed_session() -> None:
+def test_without_catchup_the_first_run_is_the_last_closed_session(
+    timetable: ExchangeSessionTimetable,
+) -> None:
     from airflow.timetables.base import TimeRestriction
 
-    timetable = ExchangeSessionTimetable()
     info = timetable.next_dagrun_info(
         last_automated_data_interval=None,
         restriction=TimeRestriction(
@@ -94,13 +113,12 @@ def test_without_catchup_the_first_run_is_the_last_closed_session() -> None:
     assert after is None or after.data_interval.end > datetime.now(UTC)
 
 
-def test_no_run_past_the_end_date() -> None:
+def test_no_run_past_the_end_date(timetable: ExchangeSessionTimetable) -> None:
     from airflow.timetables.base import TimeRestriction
 
     restriction = TimeRestriction(
         earliest=_at("2024-07-02T00:00:00"), latest=_at("2024-07-03T00:00:00"), catchup=True
     )
-    timetable = ExchangeSessionTimetable()
     first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
     assert first is not None
     assert (
@@ -111,7 +129,7 @@ def test_no_run_past_the_end_date() -> None:
     )
 
 
-def test_the_timetable_is_stored_and_read_back() -> None:
-    timetable = ExchangeSessionTimetable("XLON")
-    assert ExchangeSessionTimetable.deserialize(timetable.serialize()) == timetable
-    assert timetable.summary == "after each XLON close"
+def test_the_timetable_is_stored_and_read_back(timetable: ExchangeSessionTimetable) -> None:
+    london = type(timetable)("XLON")
+    assert type(timetable).deserialize(london.serialize()) == london != timetable
+    assert london.summary == "after each XLON close"
