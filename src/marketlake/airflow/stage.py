@@ -35,7 +35,13 @@ def run_stage_process(
     """
     from marketlake.components import open_history_source, open_lake
     from marketlake.pipeline.context import RunContext
-    from marketlake.pipeline.plan import check_split_stages, load_spec, plan_run, save_spec
+    from marketlake.pipeline.plan import (
+        check_split_stages,
+        load_spec,
+        plan_run,
+        require_spec,
+        save_spec,
+    )
     from marketlake.pipeline.run_log import abandon_dead_stages
     from marketlake.pipeline.runner import get_stage, run_stage, stage_names
     from marketlake.settings import load_settings
@@ -54,8 +60,6 @@ def run_stage_process(
     source = None
     if spec is None:
         if stage != stage_names()[0]:
-            from marketlake.pipeline.plan import require_spec
-
             require_spec(storage, run_id)
         source = open_history_source(settings)
         try:

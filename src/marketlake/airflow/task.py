@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from marketlake.airflow.stage import EXIT_TRANSIENT
+
 CONFIG_VARIABLE = "marketlake_config"
 """The Airflow Variable holding a marketlake TOML configuration (the config file's content)."""
 WAREHOUSE_CONNECTION = "marketlake_warehouse"
@@ -68,8 +70,6 @@ def run_stage_task(stage: str, **context: Any) -> str:
         print(output)
     if proc.returncode == 0:
         return run_id
-    from marketlake.airflow.stage import EXIT_TRANSIENT
-
     reason = _last_line(proc.stderr) or f"exit status {proc.returncode}"
     if proc.returncode < 0:
         raise AirflowException(

@@ -45,13 +45,11 @@ def _close(table: SessionTable, i: int) -> datetime:
 
 def session_interval(calendar: str, day: date) -> DataInterval:
     """The data interval of session ``day``: from the previous session's close to its own."""
+    import numpy as np
     import pendulum
 
     table = _sessions(calendar)
-    days = table.days
-    import numpy as np
-
-    i = int(np.searchsorted(days, np.datetime64(day, "D")))
+    i = int(np.searchsorted(table.days, np.datetime64(day, "D")))
     end = _close(table, i)
     start = _close(table, i - 1) if i > 0 else end - timedelta(days=1)
     return DataInterval(start=pendulum.instance(start), end=pendulum.instance(end))
