@@ -91,3 +91,33 @@ def test_a_terminal_failure_is_not_retried(
     assert report.status == "failed" and report.attempts == 1
     assert statuses == [("running", 1), ("failed", 1)]
     assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("error", "retried_later", "status"),
+    [
+        (TransientError("busy"), True, "retrying"),
+        (TransientError("busy"), False, "failed"),
+        (SourceError("bad file"), True, "failed"),
+    ],
+)
+def test_an_orchestrator_attempt_is_tried_once_under_its_number(
+    monkeypatch: pytest.MonkeyPatch,
+    waits: list[float],
+    error: Exception,
+    retried_later: bool,
+    status: str,
+) -> None:
+    monkeypatch.setattr(runner, "STAGES", (("flaky", flaky(1, error)),))
+    ctx = context(3)
+    report = runner.run_stage(
+        ctx, "flaky", sleep=waits.append, attempt=2, retried_later=retried_later
+    )
+    assert [(row["status"], row["attempt"]) for row in ctx.warehouse.rows] == [
+        ("running", 2),
+        (status, 2),
+    ]
+    assert report.transient == isinstance(error, TransientError)
+    assert waits == []  # the orchestrator waits, not the stage
+    finished = ctx.warehouse.rows[-1]["finished_at"]
+    assert (finished is None) == (status == "retrying")
