@@ -15,7 +15,7 @@ from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
-from marketlake.pipeline.run_log import abandon_dead_stages, stage_row
+from marketlake.pipeline.run_log import ORCHESTRATOR, RETRY_KEY, abandon_dead_stages, stage_row
 from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.runspec import STAGE_NAMES
 
@@ -132,6 +132,8 @@ def run_stage(
         report.error = str(exc)
         report.transient = isinstance(exc, TransientError)
         report.status = "retrying" if report.transient and retried_later else "failed"
+        if report.status == "retrying":  # the next attempt is another process's, later
+            report.result.detail[RETRY_KEY] = ORCHESTRATOR
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         report.status = "failed"
