@@ -151,7 +151,8 @@ class SparkSettings(Section):
     )
     checkpoint: Path | None = Field(
         default=None,
-        description="Folder of the streaming query's checkpoints (default <home>/spark/checkpoints)",
+        description="Folder of the streaming queries' checkpoints "
+        "(default <home>/spark/checkpoints)",
     )
 
     @field_validator("trigger_interval")
