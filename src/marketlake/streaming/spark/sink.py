@@ -76,12 +76,14 @@ class BatchSink:
 
     def __call__(self, frame: Any, batch_id: int) -> None:
         """Write micro-batch ``batch_id`` (a DataFrame of the operator's outputs) once."""
+        # Collected first, even when the batch is written already: Spark commits the state of
+        # a batch only once the sink has consumed all of it.
+        rows = frame.toArrow()
         app_id = self.app_id()
         written = self.written_batch(app_id)
         if written is not None and written >= batch_id:
             self.replayed += 1
             return
-        rows = frame.toArrow()
         parts: dict[str, list[pa.Table]] = {}
         for kind, data in zip(
             rows.column("kind").to_pylist(), rows.column("data").to_pylist(), strict=True
@@ -108,7 +110,9 @@ class BatchSink:
             publish_alerts(self.alerts, self.alerts_topic or "alerts", output.alerts)
             self.alerts.flush()
         appended = ticks if self.sink.ticks_mode == "append" else ticks.slice(0, 0)
-        self._mark(appended, app_id, batch_id)
+        if len(output) or dead.num_rows or ticks.num_rows or unchecked.num_rows:
+            # a batch that wrote nothing needs no mark: running it again writes nothing either
+            self._mark(appended, app_id, batch_id)
         self._count(parts, output, dead, ticks)
 
     def _mark(self, ticks: pa.Table, app_id: str, batch_id: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
 
 SOURCE_NAME = "marketlake_bus"
 SCHEMA = "part INT, offset BIGINT, key STRING, value BINARY, sent_at BIGINT, close_at BIGINT"
@@ -54,7 +55,7 @@ def parse_offsets(text: str | dict[str, Any]) -> dict[str, Any]:
     return json.loads(text) if isinstance(text, str) else dict(text)
 
 
-class BusStreamReader(DataSourceStreamReader):
+class BusStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Reads ranges of the topic named in the options from the bus at ``bus`` (a URL)."""
 
     def __init__(self, options: dict[str, str]) -> None:
@@ -64,6 +65,7 @@ class BusStreamReader(DataSourceStreamReader):
         self.close_at = int(options.get("close_at") or 0)
         self._bus: Any = None
         self._ranges: Any = None
+        self._target: list[int] | None = None  # the topic's end when availableNow began
 
     def _offsets(self) -> list[tuple[int, int]]:
         if self._ranges is None:
@@ -78,9 +80,14 @@ class BusStreamReader(DataSourceStreamReader):
         """The earliest messages kept, no session close asked."""
         return {"ends": [first for first, _ in self._offsets()], "close_at": 0}
 
+    def prepareForTriggerAvailableNow(self) -> None:
+        """Fix the topic's current end as the end of an ``availableNow`` run."""
+        self._target = [end for _, end in self._offsets()]
+
     def latestOffset(self, start: dict[str, Any], limit: Any) -> dict[str, Any]:
-        """The topic's end; ``close_at`` of the options when set, else the start's."""
-        ends = [end for _, end in self._offsets()]
+        """The topic's end (as it was when an ``availableNow`` run began); ``close_at`` of the
+        options when set, else the start's."""
+        ends = self._target if self._target is not None else [end for _, end in self._offsets()]
         reached = list(start.get("ends", []))
         ends = [max(end, reached[i] if i < len(reached) else 0) for i, end in enumerate(ends)]
         return {"ends": ends, "close_at": self.close_at or int(start.get("close_at", 0))}
