@@ -150,6 +150,7 @@ class SparkStreamPipeline:
             .option("topic", opts.topic)
             .option("group", opts.group)
             .option("close_at", str(close_at))
+            .option("max_messages", str(opts.max_messages))
             .load()
         )
         processed = source.groupBy("part").applyInPandasWithState(

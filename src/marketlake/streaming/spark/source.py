@@ -22,7 +22,12 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
 
 SOURCE_NAME = "marketlake_bus"
 SCHEMA = "part INT, offset BIGINT, key STRING, value BINARY, sent_at BIGINT, close_at BIGINT"
@@ -63,6 +68,7 @@ class BusStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.topic = options["topic"]
         self.group = options["group"]
         self.close_at = int(options.get("close_at") or 0)
+        self.max_messages = int(options.get("max_messages") or 0)
         self._bus: Any = None
         self._ranges: Any = None
         self._target: list[int] | None = None  # the topic's end when availableNow began
@@ -84,13 +90,24 @@ class BusStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """Fix the topic's current end as the end of an ``availableNow`` run."""
         self._target = [end for _, end in self._offsets()]
 
-    def latestOffset(self, start: dict[str, Any], limit: Any) -> dict[str, Any]:
-        """The topic's end (as it was when an ``availableNow`` run began); ``close_at`` of the
-        options when set, else the start's."""
+    def getDefaultReadLimit(self) -> ReadLimit:
+        """At most ``max_messages`` messages per micro-batch, when that option is set."""
+        return ReadMaxRows(self.max_messages) if self.max_messages else ReadAllAvailable()
+
+    def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
+        """The topic's end (as it was when an ``availableNow`` run began), or less under a
+        :class:`ReadMaxRows` limit (an even share per partition); ``close_at`` of the options
+        once the end is reached, else the start's."""
         ends = self._target if self._target is not None else [end for _, end in self._offsets()]
         reached = list(start.get("ends", []))
-        ends = [max(end, reached[i] if i < len(reached) else 0) for i, end in enumerate(ends)]
-        return {"ends": ends, "close_at": self.close_at or int(start.get("close_at", 0))}
+        begun = [reached[i] if i < len(reached) else 0 for i in range(len(ends))]
+        full = [max(end, first) for end, first in zip(ends, begun, strict=True)]
+        chosen = full
+        if isinstance(limit, ReadMaxRows):
+            share = max(limit.max_rows // max(len(full), 1), 1)
+            chosen = [min(end, first + share) for end, first in zip(full, begun, strict=True)]
+        closing = self.close_at if chosen == full and self.close_at else 0
+        return {"ends": chosen, "close_at": closing or int(start.get("close_at", 0))}
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
         """One range per partition with new messages; one control row per partition when
@@ -160,7 +177,7 @@ def commit_offsets(ranges: Any, group: str, topic: str, end: dict[str, Any]) -> 
 
 class BusDataSource(DataSource):
     """``spark.readStream.format("marketlake_bus")`` with options bus, topic, group and,
-    optionally, close_at (µs since the epoch)."""
+    optionally, close_at (µs since the epoch) and max_messages (per micro-batch)."""
 
     @classmethod
     def name(cls) -> str:
