@@ -34,7 +34,11 @@ from marketlake.streaming.spark.pipeline import SparkStreamPipeline
 
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "META", "TSLA", "NVDA", "INTC", "JPM", "V"]
 START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
-SPARK = SparkSettings(master="local[2]", conf={"spark.ui.enabled": "false"})
+# A loaded machine starts Python workers slowly: give them a minute to connect back.
+SPARK = SparkSettings(
+    master="local[2]",
+    conf={"spark.ui.enabled": "false", "spark.python.authenticate.socketTimeout": "60s"},
+)
 
 
 def _source(count: int, rate: float | None = None) -> SimTickSource:
@@ -74,9 +78,15 @@ def latency(engine: str, url: str, root: Path, rate: float, seconds: float) -> t
     pipeline = _pipeline(engine, url, root, topic)
     pipeline.bus.create_topic(topic, 4)
     done = threading.Event()
-    thread = threading.Thread(
-        target=lambda: pipeline.run(until_caught_up=True, upstream_done=done.is_set)
-    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pipeline.run(until_caught_up=True, upstream_done=done.is_set)
+        except BaseException as exc:  # raised again below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
     thread.start()
     time.sleep(5.0 if engine == "spark" else 1.5)  # the query has started and polls
     source = _source(int(seconds * rate), rate)
@@ -87,6 +97,8 @@ def latency(engine: str, url: str, root: Path, rate: float, seconds: float) -> t
     done.set()
     thread.join()
     pipeline.bus.close()
+    if errors:
+        raise errors[0]
     stats = pipeline.stats
     return (stats.latency_ms(0.5) or float("nan"), stats.latency_ms(0.99) or float("nan"))
 
