@@ -65,6 +65,7 @@ class SparkStreamPipeline:
         self.checkpoint = checkpoint
         self.warehouse = warehouse
         self.stats = ProcessStats()
+        self._reached: list[int] | None = None  # the ends of the last completed batch
 
     def run(
         self,
@@ -217,16 +218,24 @@ class SparkStreamPipeline:
         end = progress["sources"][0].get("endOffset")
         if not end:
             return
+        offsets = parse_offsets(end)
         ranges = self.bus.ranges()
         try:
-            commit_offsets(ranges, self.options.group, self.options.topic, parse_offsets(end))
+            commit_offsets(ranges, self.options.group, self.options.topic, offsets)
         finally:
             ranges.close()
+        self._reached = [int(offset) for offset in offsets.get("ends", [])]
 
     def _lag(self) -> int | None:
-        """Messages of the topic past the group's committed offsets (None when unknown)."""
-        try:
-            with self.bus.consumer(self.options.group, [self.options.topic]) as consumer:
-                return consumer.lag()
-        except Exception:  # a lag is a figure for the progress line, never a failure
+        """Messages of the topic past the end of the query's last completed batch (None
+        before any batch)."""
+        if self._reached is None:
             return None
+        ranges = self.bus.ranges()
+        try:
+            offsets = ranges.offsets(self.options.topic)
+        finally:
+            ranges.close()
+        reached = (self._reached + [0] * len(offsets))[: len(offsets)]
+        pairs = zip(offsets, reached, strict=True)
+        return sum(max(end - max(done, first), 0) for (first, end), done in pairs)
