@@ -100,8 +100,17 @@ def test_spark_and_embedded_processors_write_the_same_tables(tmp_path: Path) -> 
 def test_a_replayed_batch_writes_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     produce(home, "--count", "400", "--event-rate", "4", *SIM_ARGS)
-    process(home, "spark", group="replayed")
+    bus = open_bus(f"local://{home / 'bus'}")
+    with bus.producer() as producer:  # a message that is not a tick batch
+        producer.send("ticks", "AAPL", b"not arrow")
+    bus.close()
+    first = process(home, "spark", group="replayed")
+    assert (first.ticks, first.dead_letters) == (400, 1)
     tables = lake(home)
+    dead = tables.read("quality/dead_letters").to_pylist()
+    assert [(d["stage"], d["message_key"], d["consumer_group"]) for d in dead] == [
+        ("decode", "AAPL", "replayed")
+    ]
     version = tables.version("curated/ticks")
     # forget that the last batch completed: the restarted query runs it again
     commits = home / "spark" / "checkpoints" / "replayed" / "commits"

@@ -55,6 +55,10 @@ class KafkaOffsetRanges(OffsetRanges):
         reader = self._reader
         tp = self._driver.TopicPartition
         try:
+            low, _ = reader.get_watermark_offsets(tp(topic, partition), timeout=10)
+            start = max(start, low)  # retention may have deleted the range's first records
+            if start >= end:
+                return
             reader.assign([tp(topic, partition, start)])
             offset = start
             while offset < end:
