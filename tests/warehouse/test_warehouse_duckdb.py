@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from marketlake.warehouse.duckdb import DuckDBWarehouse
 
-with DuckDBWarehouse(Path(sys.argv[1])) as warehouse:
+with DuckDBWarehouse(Path(sys.argv[1])) as warehouse, warehouse.session():
     warehouse.ensure_tables()
     print("ready", flush=True)
     sys.stdin.read()
@@ -52,7 +52,7 @@ def test_a_file_written_by_another_process_is_a_transient_error(
     path = held_by_other_process
     for read_only in (False, True):
         with pytest.raises(TransientError, match="in use by another process") as caught:
-            DuckDBWarehouse(path, read_only=read_only)
+            DuckDBWarehouse(path, read_only=read_only, lock_wait_s=0.2)
         assert str(path) in str(caught.value)
 
 

@@ -154,9 +154,10 @@ class StreamSink:
             self.tables.merge(DEAD_LETTERS.lake_table, dead, DEAD_LETTERS.keys)
             self._count(DEAD_LETTERS.lake_table, dead.num_rows)
         if self.warehouse is not None:
-            self._load_warehouse(batch, output)
-            if dead is not None:
-                self.warehouse.upsert(DEAD_LETTERS.name, dead)
+            with self.warehouse.session():  # one opening of an embedded file per batch
+                self._load_warehouse(batch, output)
+                if dead is not None:
+                    self.warehouse.upsert(DEAD_LETTERS.name, dead)
         self.checkpoints.save(
             Checkpoint(self.group, dict(batch.positions), batch.state, dict(batch.counts))
         )
