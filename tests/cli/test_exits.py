@@ -3,6 +3,10 @@ README's table, for every kind of ending (run in-process through Typer's runner)
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +84,22 @@ def test_a_failed_run_prints_its_error_even_when_quiet(home: Path) -> None:
     line = error_line(err)
     assert line.startswith(f"{ERROR_PREFIX}run ") and "failed at fetch_history" in line
     assert "no Kafka broker answered at 127.0.0.1:1" in line
+
+
+def test_ctrl_c_stops_a_run_with_exit_code_130_and_one_line(home: Path) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "marketlake", "run", "--home", str(home), "--quiet",
+         "--symbols", "AAPL,MSFT,NVDA,IBM", "--start", "2000-01-03", "--end", "2024-01-31"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        while not (home / "bus").exists() and run.poll() is None:  # the run has begun
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == ExitCode.INTERRUPTED == 130
+    assert error_line(err) == f"{ERROR_PREFIX}interrupted" and out == ""

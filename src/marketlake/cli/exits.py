@@ -73,6 +73,8 @@ class MarketlakeGroup(TyperGroup):
                 **extra,
             )
             code = result if isinstance(result, int) else ExitCode.OK
+            if code == ExitCode.INTERRUPTED:  # Typer's ending for Ctrl-C
+                report_error("interrupted")
         except click.NoArgsIsHelpError as exc:  # the command alone: its help, as asked
             print(exc.format_message())
             code = ExitCode.ERROR
