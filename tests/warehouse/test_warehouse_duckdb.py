@@ -154,3 +154,69 @@ def test_declared_keys_reject_a_duplicate_written_by_hand(
         with pytest.raises(QueryError, match="statement failed"):
             warehouse.execute("INSERT INTO bars_1d SELECT * FROM bars_1d")
         assert warehouse.query("SELECT count(*) AS n FROM bars_1d").to_pylist() == [{"n": 1}]
+
+
+WRITE_THEN_WAIT = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+warehouse = DuckDBWarehouse(Path(sys.argv[1]))  # kept open, as a run or a stream keeps it
+warehouse.execute("CREATE TABLE notes AS SELECT 1 AS n")
+print("written", flush=True)
+sys.stdin.read()
+warehouse.close()
+"""
+
+WRITE_WITHOUT_PAUSE = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+warehouse = DuckDBWarehouse(Path(sys.argv[1]))
+warehouse.execute("CREATE TABLE notes (n BIGINT)")
+print("writing", flush=True)
+n = 0
+while not Path(sys.argv[2]).exists():  # write after write, never idle
+    n += 1
+    warehouse.execute("INSERT INTO notes VALUES (?)", [n])
+warehouse.close()
+"""
+
+
+def test_a_writer_lets_readers_in_once_idle(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITE_THEN_WAIT, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdin is not None and writer.stdout is not None
+        assert writer.stdout.readline().strip() == "written"
+        with DuckDBWarehouse(path, read_only=True) as reader:  # the writer is still open
+            assert reader.query("SELECT n FROM notes").to_pylist() == [{"n": 1}]
+        writer.stdin.close()
+        assert writer.wait(timeout=60) == 0
+
+
+def test_a_writer_busy_writing_lets_a_waiting_reader_in_between_writes(tmp_path: Path) -> None:
+    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITE_WITHOUT_PAUSE, str(path), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdout is not None
+        try:
+            assert writer.stdout.readline().strip() == "writing"
+            seen = []
+            with DuckDBWarehouse(path, read_only=True) as reader:
+                for _ in range(3):
+                    answer = reader.query("SELECT count(*) AS n, max(n) AS top FROM notes")
+                    seen.append(answer.to_pylist()[0])
+        finally:
+            stop.touch()
+        assert writer.wait(timeout=60) == 0
+    assert all(row["n"] == (row["top"] or 0) for row in seen)  # each write whole
+    assert [row["n"] for row in seen] == sorted(row["n"] for row in seen)

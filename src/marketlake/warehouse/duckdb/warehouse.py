@@ -1,21 +1,22 @@
 """The embedded warehouse: one DuckDB file, loaded from Arrow without copies through Python.
 
-DuckDB allows one writing process per file (or several reading ones), so a file warehouse is
-opened for each statement or write transaction and closed after it (or held across a few with
-:meth:`DuckDBWarehouse.session`): readers (``marketlake sql``, the API) and writers (``run``,
-``stream``) take turns. A process that finds the file held waits for it, with backoff, up to
-``lock_wait_s`` seconds. A read-only connection reaches the warehouse's own tables only: no
-file, no network, no extension, and its configuration is locked. Upserts are one MERGE
-on the table's keys; replacements are a DELETE and an INSERT in one transaction. By default
-key uniqueness is ensured by these writes rather than by PRIMARY KEY constraints, whose index
-makes bulk loads several times slower; pass ``primary_keys=True`` to declare them anyway.
+DuckDB allows one writing process per file (or several reading ones), so processes take turns:
+a reader (``marketlake sql``, the API) opens the file for each query and closes it after; a
+writer (``run``, ``stream``) keeps it open through a burst of writes and closes it once idle
+for :data:`IDLE_RELEASE_S`, or at the end of its current write when a process waiting for the
+file asks for it (it touches ``<file>.wanted``). A process that finds the file held waits, with
+backoff, up to ``lock_wait_s`` seconds. A read-only connection reaches the warehouse's own
+tables only: no file, no network, no extension, and its configuration is locked.
+
+Upserts are one MERGE on the table's keys; replacements are a DELETE and an INSERT in one
+transaction. By default key uniqueness is ensured by these writes rather than by PRIMARY KEY
+constraints, whose index makes bulk loads several times slower; pass ``primary_keys=True`` to
+declare them anyway.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,30 +25,21 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
-from marketlake.errors import TerminalError, TransientError
-from marketlake.warehouse.base import (
-    Capabilities,
-    QueryError,
-    Warehouse,
-    WarehouseNotFoundError,
+from marketlake.errors import TerminalError
+from marketlake.warehouse.base import Capabilities, QueryError, Warehouse
+from marketlake.warehouse.duckdb.connection import (
+    LOCK_WAIT_S,
+    REFUSED,
+    connect,
+    take_request,
+    wanted_marker,
 )
 from marketlake.warehouse.tables import TableSpec
 
 MEMORY = ":memory:"
 URL_PREFIX = "duckdb://"
-LOCK_WAIT_S = 30.0  # how long a process waits for a file another process holds
+IDLE_RELEASE_S = 0.2  # a writer closes the file after this long without a write
 _INCOMING = "__marketlake_incoming"
-_FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.01, 0.25
-_SESSION = ("SET TimeZone = 'UTC'",)  # setting it loads the built-in ICU extension
-# A read-only connection reaches the warehouse's tables only, and cannot change that: opened
-# without file or network access, then extensions stay unloaded and the settings locked.
-_READER = {"enable_external_access": False, "autoinstall_known_extensions": False}
-_LOCK_DOWN = (
-    *_SESSION,
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-)
-_REFUSED = (duckdb.PermissionException,)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -84,8 +76,10 @@ class DuckDBWarehouse(Warehouse):
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0  # nesting of open connections (sessions and statements)
+        self._idle: threading.Timer | None = None  # closes a writer's file once idle
+        self._wanted = wanted_marker(self.path)
         if self.path == MEMORY:  # a throw-away database lives as long as its connection
-            self._con = _connect(self.path, read_only, lock_wait_s)
+            self._con = connect(self.path, read_only, lock_wait_s)
             self._depth = 1
         else:  # the file exists (or is created), is a database and can be opened
             with self._connection():
@@ -123,9 +117,7 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            self._release()
             self._depth = 0
 
     @contextmanager
@@ -137,22 +129,48 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The open connection, opening the file first (waiting while another process holds
-        it) and closing it after the outermost use."""
+        it); after the outermost use a reader closes it, a writer lets it go when idle or
+        asked for."""
         with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
             if self._con is None:
-                self._con = _connect(self.path, self.read_only, self.lock_wait_s)
+                self._con = connect(self.path, self.read_only, self.lock_wait_s, self._wanted)
             self._depth += 1
             try:
                 yield self._con
             finally:
                 self._depth -= 1
-                if self._depth == 0 and self._con is not None:
-                    self._con.close()
-                    self._con = None
+                if self._depth == 0:
+                    self._let_go()
+
+    def _let_go(self) -> None:
+        """After the outermost use: close now (a reader, or the file is asked for) or once
+        idle (a writer)."""
+        if self.read_only or take_request(self._wanted):
+            self._release()
+            return
+        self._idle = threading.Timer(IDLE_RELEASE_S, self._release_if_idle)
+        self._idle.daemon = True
+        self._idle.start()
+
+    def _release_if_idle(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._release()
+
+    def _release(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def _query_error(self, what: str, exc: duckdb.Error) -> QueryError:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, _REFUSED) or "configuration has been locked" in reason:
+        if isinstance(exc, REFUSED) or "configuration has been locked" in reason:
             return QueryError(
                 f"{what}: refused: the warehouse at {self.location} is read-only and reaches "
                 f"its own tables only (no files, network, extensions or settings): {reason}"
@@ -233,51 +251,3 @@ class DuckDBWarehouse(Warehouse):
 
 def _params(params: Sequence[Any] | None) -> list[Any] | None:
     return None if params is None else list(params)
-
-
-def _connect(path: Path | str, read_only: bool, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
-    """Open the file (creating its folder for writing) with the session time zone set to UTC,
-    waiting up to ``lock_wait_s`` seconds while another process holds it."""
-    if isinstance(path, Path):
-        if read_only and not path.exists():
-            raise WarehouseNotFoundError(f"no warehouse at {path}")
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    # an in-memory database cannot be opened read-only; the base still refuses writes
-    file_read_only = read_only and isinstance(path, Path)
-    config, statements = (_READER, _LOCK_DOWN) if file_read_only else ({}, _SESSION)
-    deadline = time.monotonic() + lock_wait_s
-    backoff = _FIRST_BACKOFF_S
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=file_read_only, config=dict(config))
-        except duckdb.Error as exc:
-            holder = _holder(exc)
-            if holder is None:
-                raise TerminalError(f"cannot open the DuckDB warehouse at {path}: {exc}") from exc
-            if time.monotonic() + backoff > deadline:
-                raise TransientError(
-                    f"the warehouse at {path} is in use by another process{holder}; waited "
-                    f"{lock_wait_s:g} s, try again when it has finished"
-                ) from exc
-        else:
-            for statement in statements:
-                con.execute(statement)
-            return con
-        time.sleep(backoff)
-        backoff = min(backoff * 2, _MAX_BACKOFF_S)
-
-
-def _holder(exc: duckdb.Error) -> str | None:
-    """`` (PID n)`` (or ``""``) when ``exc`` says another connection holds the file, else None.
-
-    Another process holds a file lock; a connection of this process with another
-    configuration (a writer while a reader opens) is the same wait.
-    """
-    message = str(exc)
-    if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
-        pid = re.search(r"PID \d+", message)
-        return f" ({pid.group(0)})" if pid else ""
-    if "different configuration" in message:
-        return ""
-    return None
