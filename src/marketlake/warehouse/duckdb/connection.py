@@ -70,7 +70,7 @@ def connect(
     file_read_only = read_only and isinstance(path, Path)
     config, statements = (_READER, _LOCK_DOWN) if file_read_only else ({}, _SESSION)
     deadline = time.monotonic() + lock_wait_s
-    backoff = _FIRST_BACKOFF_S
+    backoff, asked = _FIRST_BACKOFF_S, False
     while True:
         try:
             con = duckdb.connect(str(path), read_only=file_read_only, config=dict(config))
@@ -78,13 +78,17 @@ def connect(
             holder = _holder(exc)
             if holder is None:
                 raise TerminalError(f"cannot open the DuckDB warehouse at {path}: {exc}") from exc
-            _ask_for(marker)
             if time.monotonic() + backoff > deadline:
+                take_request(marker if asked else None)  # no request outlives its asker
                 raise TransientError(
                     f"the warehouse at {path} is in use by another process{holder}; waited "
                     f"{lock_wait_s:g} s, try again when it has finished"
                 ) from exc
+            _ask_for(marker)
+            asked = True
         else:
+            if asked:
+                take_request(marker)
             for statement in statements:
                 con.execute(statement)
             return con
