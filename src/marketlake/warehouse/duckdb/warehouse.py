@@ -2,11 +2,12 @@
 
 DuckDB allows one writing process per file (or several reading ones), so processes take turns:
 a reader (``marketlake sql``, the API) opens the file for each query and closes it after; a
-writer (``run``, ``stream``) keeps it open through a burst of writes and closes it once idle
-for :data:`IDLE_RELEASE_S`, or at the end of its current write when a process waiting for the
-file asks for it (it touches ``<file>.wanted``). A process that finds the file held waits, with
-backoff, up to ``lock_wait_s`` seconds. A read-only connection reaches the warehouse's own
-tables only: no file, no network, no extension, and its configuration is locked.
+writer (``run``, ``stream``) keeps it open and closes it as soon as a process waiting for the
+file asks for it by touching ``<file>.wanted`` (checked after each write transaction, and every
+:data:`WATCH_S` while idle), or after :data:`IDLE_RELEASE_S` without a write. A process that
+finds the file held waits, with backoff, up to ``lock_wait_s`` seconds. A read-only connection
+reaches the warehouse's own tables only: no file, no network, no extension, and its
+configuration is locked.
 
 Upserts are one MERGE on the table's keys; replacements are a DELETE and an INSERT in one
 transaction. By default key uniqueness is ensured by these writes rather than by PRIMARY KEY
@@ -17,6 +18,7 @@ declare them anyway.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +40,8 @@ from marketlake.warehouse.tables import TableSpec
 
 MEMORY = ":memory:"
 URL_PREFIX = "duckdb://"
-IDLE_RELEASE_S = 0.2  # a writer closes the file after this long without a write
+IDLE_RELEASE_S = 5.0  # a writer closes the file after this long without a write
+WATCH_S = 0.05  # how often an idle writer looks for a request for the file
 _INCOMING = "__marketlake_incoming"
 
 
@@ -76,7 +79,8 @@ class DuckDBWarehouse(Warehouse):
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0  # nesting of open connections (sessions and statements)
-        self._idle: threading.Timer | None = None  # closes a writer's file once idle
+        self._last_use = 0.0  # monotonic time the last outermost use ended
+        self._watcher: threading.Thread | None = None  # lets an idle writer's file go
         self._wanted = wanted_marker(self.path)
         if self.path == MEMORY:  # a throw-away database lives as long as its connection
             self._con = connect(self.path, read_only, lock_wait_s)
@@ -132,9 +136,6 @@ class DuckDBWarehouse(Warehouse):
         it); after the outermost use a reader closes it, a writer lets it go when idle or
         asked for."""
         with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
             if self._con is None:
                 self._con = connect(self.path, self.read_only, self.lock_wait_s, self._wanted)
             self._depth += 1
@@ -146,24 +147,35 @@ class DuckDBWarehouse(Warehouse):
                     self._let_go()
 
     def _let_go(self) -> None:
-        """After the outermost use: close now (a reader, or the file is asked for) or once
-        idle (a writer)."""
+        """After the outermost use: a reader closes the file; a writer closes it when a
+        waiting process asked for it, else a watcher closes it once asked or idle."""
         if self.read_only or take_request(self._wanted):
             self._release()
             return
-        self._idle = threading.Timer(IDLE_RELEASE_S, self._release_if_idle)
-        self._idle.daemon = True
-        self._idle.start()
+        self._last_use = time.monotonic()
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch, name="duckdb-file-watcher", daemon=True
+            )
+            self._watcher.start()
 
-    def _release_if_idle(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                self._release()
+    def _watch(self) -> None:
+        """Close the idle writer's file when a process asks for it or after IDLE_RELEASE_S."""
+        while True:
+            time.sleep(WATCH_S)
+            with self._lock:
+                if self._con is None:
+                    self._watcher = None
+                    return
+                if self._depth == 0 and (
+                    time.monotonic() - self._last_use >= IDLE_RELEASE_S
+                    or take_request(self._wanted)
+                ):
+                    self._release()
+                    self._watcher = None
+                    return
 
     def _release(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
         if self._con is not None:
             self._con.close()
             self._con = None
