@@ -220,3 +220,36 @@ def test_a_writer_busy_writing_lets_a_waiting_reader_in_between_writes(tmp_path:
         assert writer.wait(timeout=60) == 0
     assert all(row["n"] == (row["top"] or 0) for row in seen)  # each write whole
     assert [row["n"] for row in seen] == sorted(row["n"] for row in seen)
+
+
+READ_THEN_WAIT = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+reader = DuckDBWarehouse(Path(sys.argv[1]), read_only=True)  # kept open, as the API keeps it
+print(reader.query("SELECT count(*) AS n FROM notes").to_pylist()[0]["n"], flush=True)
+sys.stdin.read()
+print(reader.query("SELECT count(*) AS n FROM notes").to_pylist()[0]["n"], flush=True)
+reader.close()
+"""
+
+
+def test_a_reader_kept_open_lets_a_writer_in_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(path) as warehouse:
+        warehouse.execute("CREATE TABLE notes AS SELECT 1 AS n")
+    with subprocess.Popen(
+        [sys.executable, "-c", READ_THEN_WAIT, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        assert reader.stdout.readline().strip() == "1"
+        with DuckDBWarehouse(path, lock_wait_s=60) as writer:  # IDLE_RELEASE_S is 5 s
+            writer.execute("INSERT INTO notes VALUES (2)")
+        reader.stdin.close()
+        assert reader.stdout.readline().strip() == "2"
+        assert reader.wait(timeout=60) == 0
+    assert not (tmp_path / "w.duckdb.wanted").exists()

@@ -1,10 +1,10 @@
 """The embedded warehouse: one DuckDB file, loaded from Arrow without copies through Python.
 
 DuckDB allows one writing process per file (or several reading ones), so processes take turns:
-a reader (``marketlake sql``, the API) opens the file for each query and closes it after; a
-writer (``run``, ``stream``) keeps it open and closes it as soon as a process waiting for the
-file asks for it by touching ``<file>.wanted`` (checked after each write transaction, and every
-:data:`WATCH_S` while idle), or after :data:`IDLE_RELEASE_S` without a write. A process that
+a process keeps the file open between its statements (``marketlake sql`` closes it after its
+one query) and closes it as soon as a process waiting for the file asks for it by touching
+``<file>.wanted`` (checked after each statement or write transaction, and every
+:data:`WATCH_S` while idle), or after :data:`IDLE_RELEASE_S` unused. A process that
 finds the file held waits, with backoff, up to ``lock_wait_s`` seconds. A read-only connection
 reaches the warehouse's own tables only: no file, no network, no extension, and its
 configuration is locked.
@@ -80,7 +80,7 @@ class DuckDBWarehouse(Warehouse):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0  # nesting of open connections (sessions and statements)
         self._last_use = 0.0  # monotonic time the last outermost use ended
-        self._watcher: threading.Thread | None = None  # lets an idle writer's file go
+        self._watcher: threading.Thread | None = None  # lets an idle file go
         self._wanted = wanted_marker(self.path)
         if self.path == MEMORY:  # a throw-away database lives as long as its connection
             self._con = connect(self.path, read_only, lock_wait_s)
@@ -147,9 +147,9 @@ class DuckDBWarehouse(Warehouse):
                     self._let_go()
 
     def _let_go(self) -> None:
-        """After the outermost use: a reader closes the file; a writer closes it when a
-        waiting process asked for it, else a watcher closes it once asked or idle."""
-        if self.read_only or take_request(self._wanted):
+        """After the outermost use: close the file when a waiting process asked for it, else
+        a watcher closes it once asked or idle."""
+        if take_request(self._wanted):
             self._release()
             return
         self._last_use = time.monotonic()
@@ -160,7 +160,7 @@ class DuckDBWarehouse(Warehouse):
             self._watcher.start()
 
     def _watch(self) -> None:
-        """Close the idle writer's file when a process asks for it or after IDLE_RELEASE_S."""
+        """Close the idle file when a process asks for it or after IDLE_RELEASE_S."""
         while True:
             time.sleep(WATCH_S)
             with self._lock:
