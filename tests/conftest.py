@@ -30,12 +30,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 @pytest.fixture(autouse=True)
 def _isolated_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+) -> Iterator[None]:
     for name in list(__import__("os").environ):
         if name.startswith("MARKETLAKE_"):
             monkeypatch.delenv(name)
     cache = tmp_path_factory.getbasetemp() / "calendar-cache"
     monkeypatch.setenv("MARKETLAKE_CACHE_DIR", str(cache))
+    yield
+    # loading settings with an [indicators] set gives indicators_1d its columns; the next
+    # test starts from the defaults again
+    from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
+    from marketlake.catalogue import use_indicator_schema
+
+    use_indicator_schema(DEFAULT_INDICATORS.schema)
 
 
 @pytest.fixture

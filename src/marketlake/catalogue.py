@@ -150,9 +150,11 @@ INDICATORS_1D = Dataset(
     "indicators_1d",
     INDICATORS_SCHEMA,
     SERIES_KEYS,
-    "Technical indicators on daily bars, with TA-Lib definitions and warm-up (null).",
+    "Technical indicators on daily bars, computed by TA-Lib, warm-up null; the columns are "
+    "the configured [indicators] (default: sma_20 .. obv).",
     lake="analytics/indicators_1d",
 )
+"""Its schema follows the configured indicator set (:func:`use_indicator_schema`)."""
 MISSING_SESSIONS = Dataset(
     "missing_sessions",
     MISSING_SESSION_SCHEMA,
@@ -310,6 +312,16 @@ def get_dataset(name: str) -> Dataset:
         raise ConfigError(
             f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}"
         ) from None
+
+
+def use_indicator_schema(schema: pa.Schema) -> None:
+    """Make ``indicators_1d`` (lake and warehouse) hold the columns of ``schema``.
+
+    Loading the settings calls this with the configured indicator set's schema
+    (:func:`marketlake.analytics.indicator_set.configured_indicators`), so every reader,
+    writer and warehouse DDL sees the columns the configuration computes.
+    """
+    object.__setattr__(INDICATORS_1D, "schema", _keyed(schema, INDICATORS_1D.keys))
 
 
 def quarantine_table(dataset: str) -> str:

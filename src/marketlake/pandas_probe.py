@@ -4,9 +4,11 @@ pyarrow imports pandas (0.3 to 0.7 s here) the first time it converts a Python l
 learn pandas' missing-value markers and to ask whether an object is a pandas one. marketlake
 hands pyarrow no pandas objects, so ``marketlake run`` installs an import finder that declines
 pandas when the import comes from marketlake's or pyarrow's own code (pyarrow then works
-without its pandas integration). Any other library imports pandas as usual:
-exchange_calendars when a session calendar has to be built (it is then cached on disk, see
-:mod:`marketlake.calendar`); once pandas is imported, pyarrow uses it normally.
+without its pandas integration). TA-Lib does the same on import (0.2 s) to wrap its functions
+for pandas Series; marketlake passes it numpy arrays, so its probe is declined too. Any other
+library imports pandas as usual: exchange_calendars when a session calendar has to be built
+(it is then cached on disk, see :mod:`marketlake.calendar`); once pandas is imported, pyarrow
+uses it normally.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import sys
 from types import FrameType
 
-DECLINED_FOR = ("marketlake", "pyarrow", "deltalake")
+DECLINED_FOR = ("marketlake", "pyarrow", "deltalake", "talib")
 _IMPORT_MACHINERY = ("importlib", "_frozen_importlib")
 
 
@@ -33,9 +35,12 @@ class DeferPandas:
 
     @staticmethod
     def find_spec(name: str, path: object = None, target: object = None) -> None:
-        """Raise ImportError for pandas asked for by :data:`DECLINED_FOR`; else defer."""
+        """Raise ModuleNotFoundError for pandas asked for by :data:`DECLINED_FOR` (what a
+        missing pandas raises: TA-Lib only accepts that one); else defer."""
         if name == "pandas" and _importer(sys._getframe(1)).split(".")[0] in DECLINED_FOR:
-            raise ImportError("pandas is not imported on marketlake's command path")
+            raise ModuleNotFoundError(
+                "pandas is not imported on marketlake's command path", name="pandas"
+            )
         return None
 
 

@@ -7,16 +7,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from marketlake.analytics.indicator_config import resolve_indicators
 from marketlake.analytics.indicators import compute_indicators
 from marketlake.analytics.metrics import compute_daily_metrics
-from marketlake.analytics.partition import (
-    ANALYTICS_SCHEMA,
-    DAILY_METRICS_SCHEMA,
-    INDICATORS_SCHEMA,
-    analyse_partition,
-    split_analytics,
-)
-from marketlake.schemas import BAR_SCHEMA
+from marketlake.analytics.partition import ANALYTICS_SCHEMA, analyse_partition, split_analytics
+from marketlake.schemas import BAR_SCHEMA, DAILY_METRICS_SCHEMA, INDICATORS_SCHEMA
 
 
 def bar_table(symbols: dict[str, int]) -> pa.Table:
@@ -71,6 +66,18 @@ def test_split_gives_the_metrics_and_indicators_tables() -> None:
     assert metrics.schema.equals(DAILY_METRICS_SCHEMA)
     assert indicators.schema.equals(INDICATORS_SCHEMA)
     assert metrics.num_rows == indicators.num_rows == 85
+
+
+def test_a_configured_set_gives_its_columns() -> None:
+    indicators = resolve_indicators(
+        {"rsi_7": {"fn": "RSI", "timeperiod": 7}, "aroon": {"fn": "AROON", "timeperiod": 5}}
+    )
+    bars = bar_table({"X": 40, "Y": 45})
+    wide = analyse_partition(bars, indicators)
+    metrics, values = split_analytics(wide, indicators)
+    assert metrics.schema.equals(DAILY_METRICS_SCHEMA)
+    assert values.column_names == ["symbol", "ts", "rsi_7", "aroon_aroondown", "aroon_aroonup"]
+    assert values.schema.equals(indicators.schema)
 
 
 def test_partitions_analysed_apart_equal_the_whole() -> None:

@@ -107,6 +107,26 @@ def test_real_files_with_splits_and_dividends_give_the_same_results(
     assert len(factors) > 10  # AAPL's splits and dividends, TSLA's 2020 split
 
 
+def test_a_wide_indicator_set_gives_identical_columns_on_both_engines(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    wide = Path(__file__).parents[2] / "docs" / "indicators-wide.toml"
+    for engine in ("local", "spark"):
+        home = tmp_path / engine
+        home.mkdir()
+        shutil.copy(wide, home / "marketlake.toml")
+        run(home, engine, symbols="AAPL,MSFT,NVDA", start=date(2023, 6, 1), end=date(2024, 5, 31))
+    local, spark = (
+        lake_of(tmp_path / engine)
+        .read(INDICATORS_1D)
+        .sort_by([("symbol", "ascending"), ("ts", "ascending")])
+        for engine in ("local", "spark")
+    )
+    assert len(local.column_names) == 2 + 46
+    assert local.num_rows == 3 * 252  # sessions from 2023-06-01 to 2024-05-31
+    assert spark.equals(local)  # the same TA-Lib calls on the same bars: bit for bit
+
+
 def test_reprocess_on_spark_rebuilds_an_older_snapshot(spark_session: Any, tmp_path: Path) -> None:
     home = tmp_path / "home"
     run(home, "local", symbols=["AAPL", "MSFT"])

@@ -1,5 +1,5 @@
 """What ``marketlake run`` imports: pandas stays off the command path once the calendar is
-cached (pyarrow would import it only to probe for pandas objects)."""
+cached (pyarrow and TA-Lib would import it only to probe for pandas objects)."""
 
 from __future__ import annotations
 
@@ -31,5 +31,11 @@ def test_a_run_with_a_cached_calendar_does_not_import_pandas(tmp_path: Path) -> 
     assert warm.returncode == 0, warm.stderr
     modules = imported_modules("run", "--home", str(tmp_path / "home"), "--quiet")
     assert "marketlake.pipeline.runner" in modules
+    assert "talib._ta_lib" in modules  # TA-Lib computed the indicators
     # A declined import is still listed (for a few microseconds), its submodules are not.
-    assert not [m for m in modules if m.startswith(("pandas.", "talib."))]
+    assert not [m for m in modules if m.startswith("pandas.")]
+
+
+def test_help_does_not_import_talib_or_pandas() -> None:
+    modules = imported_modules("--help")
+    assert not [m for m in modules if m.startswith(("talib", "pandas"))]

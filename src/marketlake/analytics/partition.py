@@ -5,8 +5,8 @@ one wide table out. The Polars engine runs it per bucket of symbols in process; 
 engine runs the same function per symbol group and splits the result with
 :func:`split_analytics`.
 
-``ANALYTICS_SCHEMA`` is the wide table: symbol, ts, close, the daily metrics
-(:mod:`marketlake.analytics.metrics`) and the indicators
+:func:`analytics_schema` is the wide table: symbol, ts, close, the daily metrics
+(:mod:`marketlake.analytics.metrics`) and the configured indicators
 (:mod:`marketlake.analytics.indicators`), one row per input bar, sorted by (symbol, ts).
 """
 
@@ -14,17 +14,28 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, IndicatorSet
 from marketlake.errors import TerminalError
-from marketlake.schemas import DAILY_METRICS_SCHEMA, INDICATOR_COLUMNS, INDICATORS_SCHEMA
+from marketlake.schemas import DAILY_METRICS_SCHEMA
 
-ANALYTICS_SCHEMA = pa.schema(
-    list(DAILY_METRICS_SCHEMA) + [INDICATORS_SCHEMA.field(name) for name in INDICATOR_COLUMNS]
-)
 INPUT_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 
 
-def analyse_partition(bars: pa.Table) -> pa.Table:
-    """Daily metrics and indicators of adjusted daily bars, as one :data:`ANALYTICS_SCHEMA` table.
+def analytics_schema(indicators: IndicatorSet = DEFAULT_INDICATORS) -> pa.Schema:
+    """The wide table: the daily metrics' columns, then the indicators' columns."""
+    schema = indicators.schema
+    return pa.schema(
+        list(DAILY_METRICS_SCHEMA) + [schema.field(name) for name in indicators.columns]
+    )
+
+
+ANALYTICS_SCHEMA = analytics_schema()
+"""The wide table of the default indicator set."""
+
+
+def analyse_partition(bars: pa.Table, indicators: IndicatorSet = DEFAULT_INDICATORS) -> pa.Table:
+    """Daily metrics and ``indicators`` of adjusted daily bars, as one wide table
+    (:func:`analytics_schema`).
 
     ``bars`` holds whole symbols (any order; extra columns are ignored).
     """
@@ -43,14 +54,18 @@ def analyse_partition(bars: pa.Table) -> pa.Table:
         *(pl.col(name).cast(pl.Float64) for name in INPUT_COLUMNS[2:]),
     ).sort("symbol", "ts")
     metrics = compute_daily_metrics(frame)
-    indicators = compute_indicators(frame)
-    wide = pl.concat([metrics, indicators.drop("symbol", "ts")], how="horizontal")
-    return wide.to_arrow().select(ANALYTICS_SCHEMA.names).cast(ANALYTICS_SCHEMA)
+    values = compute_indicators(frame, indicators)
+    wide = pl.concat([metrics, values.drop("symbol", "ts")], how="horizontal")
+    schema = analytics_schema(indicators)
+    return wide.to_arrow().select(schema.names).cast(schema)
 
 
-def split_analytics(wide: pa.Table) -> tuple[pa.Table, pa.Table]:
+def split_analytics(
+    wide: pa.Table, indicators: IndicatorSet = DEFAULT_INDICATORS
+) -> tuple[pa.Table, pa.Table]:
     """Split a wide analytics table into (daily_metrics, indicators_1d) tables."""
+    schema = indicators.schema
     return (
         wide.select(DAILY_METRICS_SCHEMA.names).cast(DAILY_METRICS_SCHEMA),
-        wide.select(INDICATORS_SCHEMA.names).cast(INDICATORS_SCHEMA),
+        wide.select(schema.names).cast(schema),
     )

@@ -23,8 +23,12 @@ from marketlake.cli.options import (
 )
 from marketlake.cli.stream import stream_app
 from marketlake.engines.registry import ENGINES
+from marketlake.errors import MissingExtraError
 from marketlake.runspec import STAGE_NAMES
 from marketlake.settings.sections import OnConflict
+
+SERVE_PACKAGES = ("fastapi", "starlette", "uvicorn", "prometheus_client")
+"""What ``serve`` imports from the ``serve`` extra."""
 
 app = typer.Typer(
     name="marketlake",
@@ -158,6 +162,51 @@ def sql(
 
     settings = load_settings(config=config, home=home, warehouse=warehouse)
     sys.stdout.write(run_sql(settings.warehouse_url, query, fmt.value))
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    warehouse: WarehouseOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Address to listen on (default 127.0.0.1; any other needs a token; "
+            "env MARKETLAKE_SERVE__HOST)",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="TCP port (default 8000; env MARKETLAKE_SERVE__PORT)", show_default=False
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Bearer token every API request must carry (env MARKETLAKE_SERVE__TOKEN)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the JSON API, Prometheus metrics and the live dashboard (read-only)."""
+    from marketlake.settings import load_settings
+
+    settings = load_settings(
+        config=config,
+        home=home,
+        warehouse=warehouse,
+        serve={"host": host, "port": port, "token": token},
+    )
+    try:
+        from marketlake.serve.server import run_server
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in SERVE_PACKAGES:
+            raise MissingExtraError(exc.name or "fastapi", "serve") from exc
+        raise
+    run_server(settings)
 
 
 @app.command()

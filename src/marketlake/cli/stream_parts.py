@@ -142,6 +142,7 @@ def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
     lake (and warehouse, unless ``no_warehouse``)."""
     from marketlake.streaming.config import StreamConfig
     from marketlake.streaming.runtime.pipeline import PipelineOptions, StreamPipeline
+    from marketlake.streaming.runtime.status import status_path
 
     stream = ctx.settings.stream
     options = PipelineOptions(
@@ -155,6 +156,7 @@ def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
         commit_ticks=stream.commit_ticks,
         retention=topic_retention(ctx),
         config=StreamConfig.from_settings(stream, ctx.settings.calendar),
+        status_path=status_path(ctx.settings.home, stream.group),
     )
     warehouse = None if no_warehouse else ctx.warehouse
     return StreamPipeline(ctx.bus, ctx.tables, options, warehouse)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, IndicatorSet
+
 if TYPE_CHECKING:
     from marketlake.lake.handover import Handover
     from marketlake.lake.tables import LakeTables
@@ -54,7 +56,8 @@ class EngineJob:
     ``bars_version``/``actions_version`` select older versions of the curated tables (``None``:
     the current one). ``expected`` of ``None`` leaves the missing sessions alone. ``handover``
     (optional) holds curated rows already in memory; ``bucket_rows`` is about how many bars an
-    engine working symbol bucket by symbol bucket takes at a time.
+    engine working symbol bucket by symbol bucket takes at a time. ``indicators`` are the
+    ``indicators_1d`` columns to compute (the configured set).
     """
 
     tables: LakeTables
@@ -66,6 +69,7 @@ class EngineJob:
     progress: Progress = _no_progress
     handover: Handover | None = None
     bucket_rows: int = BUCKET_ROWS
+    indicators: IndicatorSet = DEFAULT_INDICATORS
 
 
 @dataclass

@@ -62,7 +62,8 @@ class PolarsEngine(Engine):
         result.rows_in += bars.num_rows
         present = present_symbols(job, bars)
         adjusted = adjust_table(bars, actions)
-        metrics, indicators = split_analytics(analyse_partition(adjusted))
+        wide = analyse_partition(adjusted, job.indicators)
+        metrics, indicators = split_analytics(wide, job.indicators)
         outputs = [
             (BARS_1D_ADJUSTED, adjusted),
             (DAILY_METRICS, metrics),

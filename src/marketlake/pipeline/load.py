@@ -12,7 +12,16 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, BATCH_LOADS, QUARANTINE, SESSIONS, SYMBOLS, Dataset
+from marketlake.catalogue import (
+    BARS_1D,
+    BATCH_LOADS,
+    INDICATORS_1D,
+    QUARANTINE,
+    SESSIONS,
+    SYMBOLS,
+    Dataset,
+)
+from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
 from marketlake.schemas import UTC_US
@@ -26,6 +35,8 @@ def load_warehouse(ctx: RunContext) -> StageResult:
 
     result = StageResult()
     warehouse = ctx.warehouse
+    if indicator_state.reload_pending(ctx.storage):
+        result.detail["indicators_reloaded"] = _reload_indicators(ctx)
     present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
     counts = _bar_counts(ctx) if BARS_1D in present else {}
     work = bucket_symbols(
@@ -50,6 +61,26 @@ def load_warehouse(ctx: RunContext) -> StageResult:
         warehouse.upsert(SESSIONS.name, _sessions(ctx, symbols))
     ctx.progress("load_warehouse", len(work) + 1, len(work) + 1)
     return result
+
+
+def _reload_indicators(ctx: RunContext) -> int:
+    """Recreate the warehouse's ``indicators_1d`` with the configured columns and load every
+    symbol's rows (after an indicator set change); return the rows loaded."""
+    from marketlake.analytics.indicator_config import configured_indicators
+    from marketlake.lake.symbol_reads import bucket_symbols
+
+    configured_indicators(ctx.settings.indicators)
+    indicator_state.recreate_table(ctx.warehouse)
+    loaded = 0
+    if ctx.tables.exists(INDICATORS_1D):
+        names = ctx.tables.read(INDICATORS_1D, columns=["symbol"]).column("symbol")
+        counts = pc.value_counts(names).to_pylist()
+        every = {str(row["values"]): int(row["counts"]) for row in counts}
+        for bucket in bucket_symbols(every, ctx.settings.runner.bucket_rows):
+            data = ctx.tables.read_symbols(INDICATORS_1D, bucket)
+            loaded += ctx.warehouse.replace_where(INDICATORS_1D.name, data, bucket)
+    indicator_state.reload_done(ctx.storage)
+    return loaded
 
 
 def _bar_counts(ctx: RunContext) -> dict[str, int]:

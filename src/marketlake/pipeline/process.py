@@ -5,20 +5,25 @@ dividend rebuilds the affected history instead of patching it. Only the run's sy
 brought anything new (marked by the lake writer, :mod:`marketlake.pipeline.pending`) or have
 no derived rows yet are recomputed: a re-run with nothing new rewrites nothing. The engine
 takes the curated rows ``consume_history`` handed over in this process, when it can, instead
-of reading them back; run alone, the stage reads the lake.
+of reading them back; run alone, the stage reads the lake. When the configured indicator
+set differs from the one ``indicators_1d`` holds, every symbol in the lake is recomputed
+(:mod:`marketlake.pipeline.indicator_state`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from marketlake.analytics.indicator_config import configured_indicators
 from marketlake.catalogue import BARS_1D, BARS_1D_ADJUSTED, MISSING_SESSIONS
 from marketlake.components import open_engine
-from marketlake.engines.base import EngineJob, ExpectedSessions
+from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
+from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.pending import clear, read_pending
 from marketlake.pipeline.plan import FILE_SOURCES
 from marketlake.pipeline.result import StageResult
+from marketlake.symbols import Symbol, parse_symbols
 
 
 def _without_derived(ctx: RunContext, symbols: Sequence[str]) -> set[str]:
@@ -36,16 +41,30 @@ def process(ctx: RunContext) -> StageResult:
     if not ctx.tables.exists(BARS_1D):
         result.detail["note"] = "no bars in the lake"
         return result
+    indicators = configured_indicators(ctx.settings.indicators)
+    others: list[Symbol] = []
+    if indicator_state.needs_rebuild(ctx.tables, indicators):
+        everything = indicator_state.start_rebuild(ctx.tables, indicators)
+        others = parse_symbols(sorted(set(everything) - set(ctx.symbols)))
+        result.detail["indicators_rebuilt"] = len(everything)
     pending = read_pending(ctx.storage)
     fresh = _without_derived(ctx, ctx.symbols)
-    todo = [s for s in ctx.symbols if s in pending.symbols or s in fresh]
+    rebuilding = "indicators_rebuilt" in result.detail
+    todo = [s for s in ctx.symbols if rebuilding or s in pending.symbols or s in fresh]
     unchanged = len(ctx.symbols) - len(todo)
     result.detail.update(
         symbols_processed=len(todo),
         symbols_unchanged=unchanged,
         summary=f"{len(todo)} symbols recomputed, {unchanged} unchanged",
     )
-    if not todo:  # nothing new: the derived rows in the lake stand as they are
+    if rebuilding:
+        result.detail["summary"] += (
+            f"; indicator set changed: indicators_1d rebuilt for all {len(todo) + len(others)} "
+            "symbols"
+        )
+    if not todo and not others:  # nothing new: the derived rows in the lake stand as they are
+        if rebuilding:  # a lake without symbols: nothing to recompute
+            indicator_state.record(ctx.storage, indicators)
         return result
     start, end = ctx.session_range
     expected = ExpectedSessions(
@@ -62,13 +81,15 @@ def process(ctx: RunContext) -> StageResult:
         progress=lambda done, total: ctx.progress("process", done, total),
         handover=ctx.handover,
         bucket_rows=ctx.settings.runner.bucket_rows,
+        indicators=indicators,
     )
     engine = open_engine(ctx.settings)
     try:
-        outcome = engine.process(job)
+        outcome = _run(engine, job, others)
         details = engine.details()
     finally:
         engine.close()
+    indicator_state.record(ctx.storage, indicators)
     clear(ctx.storage, pending, todo)
     result.rows_in = outcome.rows_in
     result.rows_out = outcome.rows_out - outcome.written.get(MISSING_SESSIONS.name, 0)
@@ -76,3 +97,18 @@ def process(ctx: RunContext) -> StageResult:
     result.detail["engine"] = engine.name
     result.detail.update(details)
     return result
+
+
+def _run(engine: Engine, job: EngineJob, others: Sequence[Symbol]) -> EngineResult:
+    """The job, then (on an indicator set change) the lake's other symbols, whose missing
+    sessions are left alone."""
+    from dataclasses import replace
+
+    outcome = engine.process(job) if job.symbols else EngineResult()
+    if others:
+        rest = engine.process(replace(job, symbols=tuple(others), expected=None, handover=None))
+        outcome.rows_in += rest.rows_in
+        outcome.symbols += rest.symbols
+        for name, rows in rest.written.items():
+            outcome.written[name] = outcome.written.get(name, 0) + rows
+    return outcome

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
+from marketlake.analytics.indicator_config import configured_indicators
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.catalogue import (
     BARS_1D,
     BARS_1D_ADJUSTED,
@@ -21,6 +23,7 @@ from marketlake.engines.registry import create_engine
 from marketlake.errors import TerminalError
 from marketlake.lake.snapshots import Snapshot, check_version, resolve_version
 from marketlake.lake.tables import LakeTables
+from marketlake.pipeline.indicator_state import needs_rebuild
 from marketlake.pipeline.pending import mark
 from marketlake.symbols import Symbol, parse_symbols
 
@@ -76,12 +79,19 @@ def reprocess_snapshot(
     else:
         names = tables.read(BARS_1D, columns=["symbol"], version=bars_version).column("symbol")
         chosen = sorted(parse_symbols(pc.unique(names).to_pylist()))
+    indicators = configured_indicators(settings.indicators) if settings else DEFAULT_INDICATORS
+    if needs_rebuild(tables, indicators):
+        raise TerminalError(
+            "the configured [indicators] differ from the set indicators_1d was computed with: "
+            "run `marketlake run` once to rebuild it for every symbol, then reprocess"
+        )
     job = EngineJob(
         tables=tables,
         symbols=tuple(chosen),
         now=datetime.now(UTC),
         bars_version=bars_version,
         actions_version=actions_version,
+        indicators=indicators,
     )
     # the next run recomputes these symbols from the current tables, even with nothing new
     mark(tables.storage, "reprocess", chosen)

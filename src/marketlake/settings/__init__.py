@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from copy import deepcopy
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    Field,
     ValidationError,
     field_validator,
 )
@@ -24,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from marketlake.analytics.indicator_set import DEFAULT_TABLES
 from marketlake.errors import ConfigError, MarketlakeError
 from marketlake.redaction import redact_url
 from marketlake.settings.sections import (
@@ -31,6 +34,7 @@ from marketlake.settings.sections import (
     FileSourceSettings,
     RunnerSettings,
     S3Settings,
+    ServeSettings,
     SimSettings,
     SourcesSettings,
     SparkSettings,
@@ -48,6 +52,7 @@ __all__ = [
     "FileSourceSettings",
     "RunnerSettings",
     "S3Settings",
+    "ServeSettings",
     "Settings",
     "SimSettings",
     "SourcesSettings",
@@ -89,6 +94,12 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     spark: SparkSettings = SparkSettings()
     stream: StreamSettings = StreamSettings()
+    indicators: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {name: dict(deepcopy(e)) for name, e in DEFAULT_TABLES.items()},
+        description="indicators_1d's columns: name = {fn = TA-Lib function, parameters, "
+        "outputs = {output = column}}",
+    )
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -202,6 +213,9 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"invalid configuration: {problems}") from None
     finally:
         _CONFIG_OVERRIDE["path"] = None
+    from marketlake.analytics.indicator_config import configured_indicators
+
+    configured_indicators(settings.indicators)  # a bad [indicators] entry fails before any run
     if settings.home.exists() and not settings.home.is_dir():
         raise ConfigError(
             f"home {settings.home} is a file, not a folder: point --home (or MARKETLAKE_HOME) "

@@ -143,3 +143,17 @@ class SparkSettings(Section):
         if stray:
             raise ValueError(f"only spark.* keys are passed to Spark; got {', '.join(stray)}")
         return {key: str(item) for key, item in value.items()}
+
+
+class ServeSettings(Section):
+    """``marketlake serve``: where the API and dashboard listen and the token they require."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="address to listen on; any address but loopback requires a token",
+    )
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port)")
+    token: SecretStr | None = Field(
+        default=None,
+        description="bearer token every request must carry (Authorization: Bearer TOKEN)",
+    )

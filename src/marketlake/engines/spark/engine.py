@@ -102,7 +102,7 @@ class SparkEngine(Engine):
             work = bucket_symbols({s: counts[s] for s in result.symbols}, job.bucket_rows)
             with OutputWriter(job) as writer:
                 for done, bucket in enumerate(work, 1):
-                    writer.submit(self._collect(analysed, missing, bucket), bucket)
+                    writer.submit(self._collect(analysed, missing, bucket, job), bucket)
                     job.progress(done, len(work))
             result.written.update(writer.written)
         finally:
@@ -133,7 +133,7 @@ class SparkEngine(Engine):
         """Adjusted bars, indicators (per-symbol kernels) and daily metrics (windows)."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        from marketlake.engines.spark.kernels import ANALYSED_SCHEMA, analyse_symbol
+        from marketlake.engines.spark.kernels import analysed_schema, symbol_analyser
         from marketlake.engines.spark.metrics import with_daily_metrics
 
         no_actions = job.bars_version is not None and job.actions_version is None
@@ -145,7 +145,9 @@ class SparkEngine(Engine):
         analysed = (
             bars.groupBy("symbol")
             .cogroup(actions.groupBy("symbol"))
-            .applyInArrow(analyse_symbol, from_arrow_schema(ANALYSED_SCHEMA))
+            .applyInArrow(
+                symbol_analyser(job.indicators), from_arrow_schema(analysed_schema(job.indicators))
+            )
         )
         return with_daily_metrics(analysed)
 
@@ -170,7 +172,7 @@ class SparkEngine(Engine):
         )
 
     def _collect(
-        self, analysed: DataFrame, missing: DataFrame | None, bucket: list[str]
+        self, analysed: DataFrame, missing: DataFrame | None, bucket: list[str], job: EngineJob
     ) -> list[tuple[Any, pa.Table]]:
         """The bucket's rows of each derived dataset, on the driver, in catalogue schemas."""
         from pyspark.sql import functions as F
@@ -178,8 +180,9 @@ class SparkEngine(Engine):
         wanted = F.col("symbol").isin(bucket)
         rows = analysed.filter(wanted).toArrow()
         out = []
-        for dataset in (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D):
+        for dataset in (BARS_1D_ADJUSTED, DAILY_METRICS):
             out.append((dataset, _conform(rows, dataset.schema)))
+        out.append((INDICATORS_1D, _conform(rows, job.indicators.schema)))
         if missing is not None:
             out.append(
                 (

@@ -7,39 +7,56 @@ are the Polars engine's to the last bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from marketlake.schemas import ADJUSTED_BAR_SCHEMA, INDICATORS_SCHEMA
+from marketlake.analytics.indicator_set import DEFAULT_INDICATORS, IndicatorSet
+from marketlake.schemas import ADJUSTED_BAR_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.engines.base import ExpectedSessions
 
-KEYS = ("symbol", "ts")
 ADJUSTED_COLUMNS = tuple(ADJUSTED_BAR_SCHEMA.names)
-INDICATOR_NAMES = tuple(name for name in INDICATORS_SCHEMA.names if name not in KEYS)
-ANALYSED_SCHEMA = pa.schema(
-    list(ADJUSTED_BAR_SCHEMA) + [INDICATORS_SCHEMA.field(name) for name in INDICATOR_NAMES]
-)
-"""One symbol's adjusted bars with their indicators: what :func:`analyse_symbol` returns."""
 
 
-def analyse_symbol(bars: pa.Table, actions: pa.Table) -> pa.Table:
+def analysed_schema(indicators: IndicatorSet = DEFAULT_INDICATORS) -> pa.Schema:
+    """One symbol's adjusted bars with their indicators: what :func:`analyse_symbol` returns."""
+    schema = indicators.schema
+    return pa.schema(
+        list(ADJUSTED_BAR_SCHEMA) + [schema.field(name) for name in indicators.columns]
+    )
+
+
+def analyse_symbol(
+    bars: pa.Table, actions: pa.Table, indicators: IndicatorSet = DEFAULT_INDICATORS
+) -> pa.Table:
     """Back-adjust one symbol's bars for its actions and add its indicators (sorted by ts)."""
     from marketlake.analytics.adjust import adjust_table
     from marketlake.analytics.partition import analyse_partition, split_analytics
     from marketlake.schemas import CORPORATE_ACTION_SCHEMA
 
+    schema = analysed_schema(indicators)
     if bars.num_rows == 0:
-        return ANALYSED_SCHEMA.empty_table()
+        return schema.empty_table()
     actions = actions.select(CORPORATE_ACTION_SCHEMA.names).cast(CORPORATE_ACTION_SCHEMA)
     adjusted = adjust_table(bars, actions)
-    _, indicators = split_analytics(analyse_partition(adjusted))
+    _, values = split_analytics(analyse_partition(adjusted, indicators), indicators)
     columns = [adjusted.column(name) for name in ADJUSTED_COLUMNS]
-    columns += [indicators.column(name) for name in INDICATOR_NAMES]
-    return pa.Table.from_arrays(columns, schema=ANALYSED_SCHEMA)
+    columns += [values.column(name) for name in indicators.columns]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def symbol_analyser(indicators: IndicatorSet) -> Callable[[pa.Table, pa.Table], pa.Table]:
+    """:func:`analyse_symbol` for ``indicators``, as the two-argument function Spark calls
+    per symbol (the set travels to the executors with it)."""
+
+    def analyse(bars: pa.Table, actions: pa.Table) -> pa.Table:
+        return analyse_symbol(bars, actions, indicators)
+
+    return analyse
 
 
 def missing_for_symbol(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:

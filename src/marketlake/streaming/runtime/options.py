@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from marketlake.streaming.config import StreamConfig
@@ -32,3 +33,4 @@ class PipelineOptions:
     bus_backoff_s: float = 0.5
     retention: Retention | None = None  # of the ticks and alerts topics
     config: StreamConfig = field(default_factory=StreamConfig)
+    status_path: Path | None = None  # where the live status is kept (None: nowhere)

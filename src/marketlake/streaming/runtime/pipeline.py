@@ -114,18 +114,27 @@ class StreamPipeline:
                         run.add(processor.flush_session_close())
                         break
                     run.seal_if_due()
-                    if on_progress is not None and time.monotonic() >= next_report:
+                    reports = on_progress is not None or opts.status_path is not None
+                    if reports and time.monotonic() >= next_report:
                         lag = run.bus_call("reading lag", consumer.lag)
                         self.stats.lag = max(lag - run.uncommitted, 0)
-                        on_progress(self.stats)
+                        self._report(on_progress)
                         next_report = time.monotonic() + progress_every_s
                 run.commit(force=True)
                 self.stats.lag = run.bus_call("reading lag", consumer.lag)
             finally:
                 run.close()
+        self._report(on_progress)
+        return self.stats
+
+    def _report(self, on_progress: Callable[[ProcessStats], None] | None) -> None:
+        """Hand the figures to ``on_progress`` and keep them in the status file."""
+        if self.options.status_path is not None:
+            from marketlake.streaming.runtime.status import write_status
+
+            write_status(self.options.status_path, self.options.group, self.stats)
         if on_progress is not None:
             on_progress(self.stats)
-        return self.stats
 
     def _poll_size(self, count: int | None) -> int:
         """Messages to ask for: fewer near the end of a ``count``-bounded run, judging by the

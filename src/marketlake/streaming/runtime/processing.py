@@ -122,7 +122,7 @@ class ProcessingRun:
         for m in messages:
             sent = m.headers.get(SENT_AT)
             if sent is not None:
-                self.stats.latencies_us.append(done_us - int(sent))
+                self.stats.record_latency(done_us - int(sent))
         start = 0
         for table, stored_flag in parts:
             mine = fates[start : start + table.num_rows]

@@ -8,6 +8,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 _LATENCY_SAMPLES = 200_000
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds of the tick-to-window latency histogram, in seconds (Prometheus buckets)."""
 
 
 @dataclass
@@ -30,6 +32,9 @@ class ProcessStats:
     waiting: bool = False  # the bus is unreachable and the processor waits for it
     started: float = field(default_factory=time.monotonic)
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
+    latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+    latency_sum_us: int = 0
+    latency_count: int = 0
 
     @property
     def elapsed_s(self) -> float:
@@ -40,6 +45,16 @@ class ProcessStats:
     def rate(self) -> float:
         """Ticks processed per second since the start."""
         return self.ticks / max(self.elapsed_s, 1e-9)
+
+    def record_latency(self, latency_us: int) -> None:
+        """Count one send-to-window latency (kept as a sample and in the histogram)."""
+        self.latencies_us.append(latency_us)
+        self.latency_sum_us += latency_us
+        self.latency_count += 1
+        seconds = latency_us / 1e6
+        for index, bound in enumerate(LATENCY_BUCKETS_S):
+            if seconds <= bound:
+                self.latency_counts[index] += 1
 
     def latency_ms(self, quantile: float = 0.99) -> float | None:
         """The ``quantile`` of send-to-window latencies seen so far, in milliseconds."""
