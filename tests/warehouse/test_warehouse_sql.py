@@ -155,3 +155,17 @@ def test_sql_touches_no_file_network_extension_or_setting(
     assert "\n" not in str(caught.value)
     assert list(out.iterdir()) == []  # nothing written
     assert json.loads(run_sql(url, "SELECT count(*) AS n FROM bars_1d", "json")) == [{"n": 4}]
+
+
+def test_readers_in_one_process_share_the_locked_down_file(
+    loaded: tuple[str, list[dict]], tmp_path: Path
+) -> None:
+    url, _ = loaded
+    path = Path(url.removeprefix("duckdb://"))
+    with DuckDBWarehouse(path, read_only=True) as first:  # held open, as the API holds it
+        assert json.loads(run_sql(url, "SELECT current_setting('TimeZone') AS tz", "json")) == [
+            {"tz": "UTC"}
+        ]
+        with pytest.raises(TerminalError, match="refused"):
+            run_sql(url, f"COPY bars_1d TO '{tmp_path}/bars.csv'")
+        assert first.count_rows("bars_1d") == 4

@@ -25,8 +25,8 @@ _SESSION = ("SET TimeZone = 'UTC'",)  # setting it loads the built-in ICU extens
 # A read-only connection reaches the warehouse's tables only, and cannot change that: opened
 # without file or network access, then extensions stay unloaded and the settings locked.
 _READER = {"enable_external_access": False, "autoinstall_known_extensions": False}
-_LOCK_DOWN = (
-    *_SESSION,
+_LOCK_DOWN = (  # global settings: later connections of this process to the file share them
+    "SET GLOBAL TimeZone = 'UTC'",
     "SET autoload_known_extensions = false",
     "SET lock_configuration = true",
 )
@@ -89,11 +89,18 @@ def connect(
         else:
             if asked:
                 take_request(marker)
-            for statement in statements:
-                con.execute(statement)
+            if not (file_read_only and _locked(con)):  # else another reader locked it down
+                for statement in statements:
+                    con.execute(statement)
             return con
         time.sleep(backoff)
         backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+
+def _locked(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the database this connection shares is locked down already."""
+    rows = con.execute("SELECT current_setting('lock_configuration')").fetchall()
+    return bool(rows and rows[0][0])
 
 
 def _holder(exc: duckdb.Error) -> str | None:
