@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.providers.replay import ProviderServer
+from tests.services.postgres import postgres_server, postgres_url
+
+# one PostgreSQL server for the whole session, whichever folders use it
+__all__ = ["postgres_server", "postgres_url"]
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
 # Continuous integration installs every system program the tests need, so there a skipped

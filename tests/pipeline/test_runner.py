@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +16,9 @@ import pytest
 from marketlake.errors import SourceError, TransientError
 from marketlake.pipeline import runner
 from marketlake.pipeline.result import StageResult
+from marketlake.pipeline.run_log import abandon_dead_stages, stage_row
 from marketlake.settings import RunnerSettings
+from marketlake.warehouse.duckdb import DuckDBWarehouse
 
 
 class RecordingWarehouse:
@@ -91,3 +98,59 @@ def test_a_terminal_failure_is_not_retried(
     assert report.status == "failed" and report.attempts == 1
     assert statuses == [("running", 1), ("failed", 1)]
     assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("error", "retried_later", "status"),
+    [
+        (TransientError("busy"), True, "retrying"),
+        (TransientError("busy"), False, "failed"),
+        (SourceError("bad file"), True, "failed"),
+    ],
+)
+def test_an_orchestrator_attempt_is_tried_once_under_its_number(
+    monkeypatch: pytest.MonkeyPatch,
+    waits: list[float],
+    error: Exception,
+    retried_later: bool,
+    status: str,
+) -> None:
+    monkeypatch.setattr(runner, "STAGES", (("flaky", flaky(1, error)),))
+    ctx = context(3)
+    report = runner.run_stage(
+        ctx, "flaky", sleep=waits.append, attempt=2, retried_later=retried_later
+    )
+    assert [(row["status"], row["attempt"]) for row in ctx.warehouse.rows] == [
+        ("running", 2),
+        (status, 2),
+    ]
+    assert report.transient == isinstance(error, TransientError)
+    assert waits == []  # the orchestrator waits, not the stage
+    finished = ctx.warehouse.rows[-1]["finished_at"]
+    assert (finished is None) == (status == "retrying")
+
+
+def test_a_stage_left_for_the_orchestrator_to_retry_is_not_abandoned(tmp_path: Path) -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    warehouse.ensure_tables()
+    now = datetime.now(UTC)
+    for stage, detail in (("fetch_history", {"retried_by": "orchestrator"}), ("process", {})):
+        row = stage_row(
+            "r1", stage, "retrying", 1, now, None, 0.0, StageResult(detail=detail), "busy"
+        )
+        # recorded by a process that has ended since
+        data = row.to_pylist()[0]
+        data["detail"] = json.dumps({**json.loads(data["detail"]), "pid": int(ended.stdout)})
+        warehouse.upsert("runs", pa.Table.from_pylist([data], schema=row.schema))
+    assert abandon_dead_stages(SimpleNamespace(warehouse=warehouse)) == 1
+    statuses = warehouse.query("SELECT stage, status FROM runs ORDER BY stage").to_pylist()
+    assert statuses == [
+        {"stage": "fetch_history", "status": "retrying"},
+        {"stage": "process", "status": "abandoned"},
+    ]

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from tests.services.postgres import postgres_server, postgres_url
 from tests.services.snowflake import snowflake_url
 
 from marketlake.schemas import BAR_SCHEMA
 from marketlake.warehouse import Warehouse, open_warehouse
 from marketlake.warehouse.duckdb import DuckDBWarehouse
 
-__all__ = ["postgres_server", "postgres_url", "snowflake_url"]  # fixtures for these tests
+__all__ = ["snowflake_url"]  # fixtures for these tests (PostgreSQL's are in tests/conftest.py)
 
 OpenWarehouse = Callable[..., Warehouse]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from marketlake.errors import ConfigError
@@ -135,6 +135,34 @@ class Consumer(ABC):
         self.close()
 
 
+class OffsetRanges(ABC):
+    """Offsets and offset ranges of one bus's topics, for readers that keep their own offsets.
+
+    A Spark Structured Streaming query keeps the offsets it has read in its own checkpoint and
+    asks for exact ranges, partition by partition, instead of joining a consumer group. Once its
+    sink has written a range it records the offsets reached for a named consumer group too, so
+    the bus's trim and lag count the query as one more reader.
+    """
+
+    @abstractmethod
+    def offsets(self, topic: str) -> list[tuple[int, int]]:
+        """``(earliest, end)`` per partition of ``topic``: the first offset still kept and the
+        offset the next message will get."""
+
+    @abstractmethod
+    def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[Message]:
+        """The messages of ``partition`` from ``start`` (or the earliest one kept, if later)
+        up to, not including, ``end``, in offset order."""
+
+    @abstractmethod
+    def commit(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        """Record ``offsets`` (partition → next offset to read) as ``group``'s committed
+        offsets of ``topic``; an offset below the one already committed is left as it is."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
 class Bus(ABC):
     """A bus: topics, producers and consumer groups."""
 
@@ -162,6 +190,13 @@ class Bus(ABC):
         raise ConfigError(
             f"{type(self).__name__} cannot trim committed records; on Kafka set the topics' "
             "retention (stream.retention_bytes, stream.retention) and the broker deletes them"
+        )
+
+    def ranges(self) -> OffsetRanges:
+        """Offset ranges of this bus's topics, for readers that keep their own offsets (a
+        Spark query). Buses that cannot serve them raise ConfigError."""
+        raise ConfigError(
+            f"{type(self).__name__} cannot be read by offset ranges; use a local:// or kafka:// bus"
         )
 
     @abstractmethod

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from marketlake.cli.airflow import airflow_app
 from marketlake.cli.exits import ExitCode, MarketlakeGroup
 from marketlake.cli.lake import lake_app
 from marketlake.cli.options import (
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(lake_app, name="lake")
 app.add_typer(stream_app, name="stream")
+app.add_typer(airflow_app, name="airflow")
 
 
 def _print_version(value: bool) -> None:

@@ -100,6 +100,7 @@ Symbols = Annotated[
 ]
 
 # Settings of the bus and the processor
+StreamEngine = Annotated[str | None, setting_option("stream.engine", "--engine")]
 Partitions = Annotated[int | None, setting_option("stream.partitions", "--partitions")]
 Topic = Annotated[str | None, setting_option("stream.topic", "--topic")]
 Group = Annotated[str | None, setting_option("stream.group", "--group")]

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from marketlake.streaming.runtime.pipeline import StreamPipeline
     from marketlake.streaming.runtime.producer import ProduceStats, TickProducer
     from marketlake.streaming.runtime.stats import ProcessStats
+    from marketlake.streaming.spark.pipeline import SparkStreamPipeline
 
 PRODUCER_KEYS = ("source", "topic", "partitions")
 PROCESSOR_KEYS = (
+    "engine",
     "topic",
     "partitions",
     "group",
@@ -137,9 +139,10 @@ def tick_producer(ctx: Components, marks: ProducedMarks) -> TickProducer:
     )
 
 
-def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
+def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline | SparkStreamPipeline:
     """The processing pipeline of the ``[stream]`` settings of ``ctx``, from its bus into its
-    lake (and warehouse, unless ``no_warehouse``)."""
+    lake (and warehouse, unless ``no_warehouse``): the embedded processor, or a Spark query
+    with ``stream.engine = "spark"``."""
     from marketlake.streaming.config import StreamConfig
     from marketlake.streaming.runtime.pipeline import PipelineOptions, StreamPipeline
     from marketlake.streaming.runtime.status import status_path
@@ -159,6 +162,14 @@ def stream_pipeline(ctx: Components, no_warehouse: bool) -> StreamPipeline:
         status_path=status_path(ctx.settings.home, stream.group),
     )
     warehouse = None if no_warehouse else ctx.warehouse
+    if stream.engine == "spark":
+        from marketlake.streaming.spark.pipeline import SparkStreamPipeline, checkpoint_folder
+
+        settings = ctx.settings
+        checkpoint = checkpoint_folder(settings.home, settings.spark, stream.group)
+        return SparkStreamPipeline(
+            ctx.bus, settings.bus_url, ctx.tables, options, settings.spark, checkpoint, warehouse
+        )
     return StreamPipeline(ctx.bus, ctx.tables, options, warehouse)
 
 

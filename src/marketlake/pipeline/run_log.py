@@ -3,8 +3,9 @@
 Every row a stage records names the process running it (``pid`` and ``host`` in ``detail``).
 A stage left ``running`` or ``retrying`` by a process that no longer exists (killed, or its
 machine rebooted) is marked ``abandoned`` by the next run started on the same host, so the
-run log never shows a dead run as still going. Rows recorded on another host are left alone:
-whether that process lives cannot be told from here.
+run log never shows a dead run as still going; a stage ``retrying`` under an orchestrator
+(Airflow), whose process ends before the next attempt on purpose, is left as it is. Rows
+recorded on another host are left alone: whether that process lives cannot be told from here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 ABANDONED = "abandoned"
 UNFINISHED = ("running", "retrying")
+RETRY_KEY = "retried_by"
+"""``detail`` key of a ``retrying`` row whose next attempt an orchestrator starts later."""
+ORCHESTRATOR = "orchestrator"
 
 
 def stage_row(
@@ -74,6 +78,8 @@ def _process_alive(pid: int) -> bool:
 def _abandoned(detail: dict[str, Any], host: str) -> bool:
     """True when the process a row names is gone (rows naming no process are from before
     rows named one: nothing can still be running them)."""
+    if detail.get(RETRY_KEY) == ORCHESTRATOR:
+        return False  # its process ended on purpose; the orchestrator runs the next attempt
     pid = detail.get("pid")
     if not isinstance(pid, int):
         return True

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from marketlake.catalogue import BARS_1D, RUNS
-from marketlake.errors import ConfigError, MarketlakeError, TerminalError
+from marketlake.errors import ConfigError, MarketlakeError, TerminalError, TransientError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
-from marketlake.pipeline.run_log import abandon_dead_stages, stage_row
+from marketlake.pipeline.run_log import ORCHESTRATOR, RETRY_KEY, abandon_dead_stages, stage_row
 from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.runspec import STAGE_NAMES
 
@@ -55,6 +55,8 @@ class StageReport:
     seconds: float = 0.0
     result: StageResult = field(default_factory=StageResult)
     error: str | None = None
+    transient: bool = False
+    """True when the stage failed with a transient error (a later attempt may succeed)."""
 
 
 @dataclass
@@ -84,26 +86,35 @@ def get_stage(name: str) -> Stage:
 
 
 def run_stage(
-    ctx: RunContext, name: str, sleep: Callable[[float], None] = time.sleep
+    ctx: RunContext,
+    name: str,
+    sleep: Callable[[float], None] = time.sleep,
+    *,
+    attempt: int | None = None,
+    retried_later: bool = False,
 ) -> StageReport:
     """Run stage ``name`` of the run: retry transient errors with exponential backoff and
     record every attempt in the warehouse's ``runs`` table.
 
     Terminal errors end the stage as failed; an unexpected exception is recorded as failed
-    and raised again.
+    and raised again. With ``attempt``, an orchestrator owns the retries: this call is that
+    one attempt (numbered ``attempt`` in ``runs``), and a transient failure is recorded as
+    ``retrying`` when ``retried_later`` (the orchestrator will try again), else as failed.
     """
     stage = get_stage(name)
     report = StageReport(name)
     settings = ctx.settings.runner
     policy = RetryPolicy(
-        max_attempts=max(settings.retries, 0) + 1,
+        max_attempts=max(settings.retries, 0) + 1 if attempt is None else 1,
         backoff_s=settings.backoff_s,
         max_backoff_s=math.inf,
     )
+    if attempt is not None:
+        report.attempts = attempt - 1
     started = datetime.now(UTC)
     clock = time.perf_counter()
 
-    def attempt() -> StageResult:
+    def try_once() -> StageResult:
         report.attempts += 1
         _record(ctx, report, "running", started, None)
         return stage(ctx)
@@ -114,12 +125,15 @@ def run_stage(
 
     try:
         report.result = call_with_retry(
-            policy, attempt, sleep=sleep, on_retry=retrying, give_up=lambda error, _: error
+            policy, try_once, sleep=sleep, on_retry=retrying, give_up=lambda error, _: error
         )
         report.status = "succeeded"
     except MarketlakeError as exc:  # terminal, or transient with every retry spent
         report.error = str(exc)
-        report.status = "failed"
+        report.transient = isinstance(exc, TransientError)
+        report.status = "retrying" if report.transient and retried_later else "failed"
+        if report.status == "retrying":  # the next attempt is another process's, later
+            report.result.detail[RETRY_KEY] = ORCHESTRATOR
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         report.status = "failed"
@@ -127,7 +141,8 @@ def run_stage(
         _record(ctx, report, "failed", started, datetime.now(UTC))
         raise
     report.seconds = time.perf_counter() - clock
-    _record(ctx, report, report.status, started, datetime.now(UTC))
+    finished = None if report.status == "retrying" else datetime.now(UTC)
+    _record(ctx, report, report.status, started, finished)
     return report
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from marketlake.durations import Duration, format_duration
 
 OnConflict = Literal["keep", "replace", "quarantine"]
 ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)
@@ -124,7 +127,8 @@ class RunnerSettings(Section):
 
 
 class SparkSettings(Section):
-    """The Spark batch engine (``engine = "spark"``): where it runs and how it is configured."""
+    """The Spark engines (``engine = "spark"`` for batch, ``stream.engine = "spark"`` for
+    streaming): where they run and how they are configured."""
 
     master: str = Field(
         default="local[*]",
@@ -135,6 +139,28 @@ class SparkSettings(Section):
         default_factory=dict,
         description="spark.* configuration passed to the session as given",
     )
+
+    trigger_interval: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Time between the Structured Streaming query's micro-batches",
+    )
+    stream_partitions: int = Field(
+        default=4,
+        ge=1,
+        description="Shuffle partitions of the streaming query (fixed once its checkpoint exists)",
+    )
+    checkpoint: Path | None = Field(
+        default=None,
+        description="Folder of the streaming queries' checkpoints "
+        "(default <home>/spark/checkpoints)",
+    )
+
+    @field_validator("trigger_interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"must be positive, got {format_duration(value)}")
+        return value
 
     @field_validator("conf")
     @classmethod

@@ -41,6 +41,10 @@ class StreamSettings(Section):
     """The stream processor: its topic and group, lateness, windows, alerts and batching."""
 
     source: str = Field(default="sim", description="Tick source")
+    engine: Literal["embedded", "spark"] = Field(
+        default="embedded",
+        description="Stream processor: embedded (in this process) or spark (Structured Streaming)",
+    )
     topic: str = Field(default="ticks", min_length=1, description="Topic of the ticks")
     alerts_topic: str = Field(default="alerts", min_length=1, description="Topic of the alerts")
     partitions: int = Field(default=4, ge=1, description="Partitions of the ticks topic")

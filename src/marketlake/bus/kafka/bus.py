@@ -9,13 +9,16 @@ Kafka transactions are not used; exactly-once effect comes from idempotent sinks
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketlake.bus.base import Bus, Retention, validate_name
 from marketlake.bus.kafka.consumer import KafkaConsumer
 from marketlake.bus.kafka.driver import KafkaCluster, client_settings, load_driver, parse_url
 from marketlake.bus.kafka.producer import KafkaProducer
 from marketlake.errors import ConfigError, TransientError
+
+if TYPE_CHECKING:
+    from marketlake.bus.kafka.ranges import KafkaOffsetRanges
 
 # A running broker answers metadata in milliseconds; a batch stage tries 4 times, so a
 # missing broker fails a run well within 30 s.
@@ -127,6 +130,12 @@ class KafkaBus(Bus):
                 ) from exc
             self._admin = admin
         return self._admin
+
+    def ranges(self) -> KafkaOffsetRanges:
+        """Offset ranges of the cluster's topics."""
+        from marketlake.bus.kafka.ranges import KafkaOffsetRanges
+
+        return KafkaOffsetRanges(self.cluster)
 
     def producer(self) -> KafkaProducer:
         """A new idempotent producer; topics it sends to are created if missing."""

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
 from marketlake.bus.base import Consumer, Message
 from marketlake.bus.kafka.driver import KafkaCluster
+from marketlake.bus.kafka.watermarks import confirmed_watermarks, watermark_probe
 
 _CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,
 }
-# The end-offset probe wants "no more records" at once, not after a long-polling fetch.
-_PROBE_FETCH_WAIT_MS = 10
 
 
 class KafkaConsumer(Consumer):
@@ -53,22 +51,9 @@ class KafkaConsumer(Consumer):
                 if error.code() == self._driver.KafkaError._PARTITION_EOF:
                     continue
                 raise self._cluster.error(error, "polling")
-            topic, partition, offset = item.topic(), item.partition(), item.offset()
-            headers = item.headers()
-            out.append(
-                Message(
-                    topic,
-                    partition,
-                    offset,
-                    (item.key() or b"").decode(),
-                    item.value() or b"",
-                    MappingProxyType({k: (v or b"").decode() for k, v in headers})
-                    if headers
-                    else MappingProxyType({}),
-                    item.timestamp()[1],
-                )
-            )
-            self._positions[(topic, partition)] = offset + 1
+            message = as_message(item)
+            out.append(message)
+            self._positions[(message.topic, message.partition)] = message.offset + 1
         return out
 
     def commit(self) -> None:
@@ -104,52 +89,14 @@ class KafkaConsumer(Consumer):
         return total
 
     def _end_offsets(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
-        """``(low, end)`` per partition: the watermarks, with the end confirmed by reading.
+        """``(low, end)`` per partition (see :func:`confirmed_watermarks`).
 
-        Some Kafka-protocol brokers (Tansu) report the last batch's base offset + 1 as the high
-        watermark, so the records from the high watermark - 1 on are read to find the end.
         The watermarks are asked through a separate client: on the group member's connection
         the request would queue behind its pending fetch (up to ``fetch.wait.max.ms``).
         """
-        tp = self._driver.TopicPartition
         if self._probe is None:
-            self._probe = self._driver.Consumer(
-                {
-                    **self._cluster.config,
-                    "group.id": "marketlake-end-offsets",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "fetch.wait.max.ms": _PROBE_FETCH_WAIT_MS,
-                }
-            )
-        ends: dict[tuple[str, int], tuple[int, int]] = {}
-        for topic, partition in pairs:
-            ends[(topic, partition)] = self._probe.get_watermark_offsets(
-                tp(topic, partition), timeout=10, cached=False
-            )
-        pending = {pair for pair, (low, high) in ends.items() if high > low}
-        if not pending:
-            return ends
-        self._probe.assign([tp(t, p, ends[(t, p)][1] - 1) for t, p in sorted(pending)])
-        reached: set[tuple[str, int]] = set()
-        deadline = time.monotonic() + 10
-        while pending and time.monotonic() < deadline:
-            batch = self._probe.consume(num_messages=1000, timeout=0.1)
-            if not batch and pending <= reached:
-                break
-            for item in batch:
-                pair = (item.topic(), item.partition())
-                error = item.error()
-                if error is None:
-                    low, end = ends[pair]
-                    ends[pair] = (low, max(end, item.offset() + 1))
-                    reached.add(pair)
-                elif error.code() == self._driver.KafkaError._PARTITION_EOF:
-                    pending.discard(pair)
-                else:
-                    raise self._cluster.error(error, "reading end offsets")
-        self._probe.unassign()
-        return ends
+            self._probe = watermark_probe(self._cluster)
+        return confirmed_watermarks(self._cluster, self._probe, pairs)
 
     def close(self) -> None:
         """Leave the group without committing."""
@@ -161,3 +108,19 @@ class KafkaConsumer(Consumer):
     def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
         for item in partitions:
             self._positions.pop((item.topic, item.partition), None)
+
+
+def as_message(item: Any) -> Message:
+    """A confluent-kafka record (without error) as a :class:`Message`."""
+    headers = item.headers()
+    return Message(
+        item.topic(),
+        item.partition(),
+        item.offset(),
+        (item.key() or b"").decode(),
+        item.value() or b"",
+        MappingProxyType({k: (v or b"").decode() for k, v in headers})
+        if headers
+        else MappingProxyType({}),
+        item.timestamp()[1],
+    )

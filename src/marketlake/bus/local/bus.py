@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from marketlake.bus.base import Bus, Producer, Retention, Trimmed, partition_for
 from marketlake.bus.local.appender import PartitionAppender
@@ -21,6 +22,9 @@ from marketlake.bus.local.groups import read_committed
 from marketlake.bus.local.layout import LogLayout
 from marketlake.bus.local.records import encode_headers, encode_record
 from marketlake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from marketlake.bus.local.ranges import LocalOffsetRanges
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _AUTO_FLUSH_BYTES = 8 * 1024 * 1024
@@ -150,6 +154,12 @@ class LocalBus(Bus):
                 finally:
                     appender.close()
         return deleted
+
+    def ranges(self) -> LocalOffsetRanges:
+        """Offset ranges of this log's topics."""
+        from marketlake.bus.local.ranges import LocalOffsetRanges
+
+        return LocalOffsetRanges(self.layout)
 
     def producer(self) -> LocalProducer:
         """A new producer appending to this bus."""

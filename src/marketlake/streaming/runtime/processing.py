@@ -158,7 +158,7 @@ class ProcessingRun:
         self.stats.bars += out.bars_1m.num_rows
         self.stats.alerts += out.alerts.num_rows
         if self.alerts is not None and out.alerts.num_rows:
-            _publish_alerts(self.alerts, self.opts.alerts_topic or ALERTS_TOPIC, out.alerts)
+            publish_alerts(self.alerts, self.opts.alerts_topic or ALERTS_TOPIC, out.alerts)
         if self.on_output is not None:
             self.on_output(out)
 
@@ -256,8 +256,9 @@ def _having(table: pa.Table, fates: np.ndarray, fate: int) -> pa.Table:
     return table if chosen.all() else table.filter(pa.array(chosen))
 
 
-def _publish_alerts(producer: Producer, topic: str, alerts: pa.Table) -> None:
-    """One JSON message per alert, keyed by symbol (delivered at least once)."""
+def publish_alerts(producer: Producer, topic: str, alerts: pa.Table) -> None:
+    """Send ``alerts`` to ``topic``: one JSON message per alert, keyed by symbol (delivered
+    at least once)."""
     import json
 
     for row in alerts.to_pylist():

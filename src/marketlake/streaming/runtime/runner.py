@@ -12,14 +12,35 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from marketlake.streaming.runtime.producer import ProduceStats, TickProducer, produce_ticks
 
 if TYPE_CHECKING:
+    from marketlake.bus.base import Bus
     from marketlake.sources.live import TickSource
-    from marketlake.streaming.runtime.pipeline import StreamPipeline
+    from marketlake.streaming.runtime.options import PipelineOptions
     from marketlake.streaming.runtime.stats import ProcessStats
+
+
+class Pipeline(Protocol):
+    """What :func:`stream_in_process` needs of a processing pipeline (the embedded one or the
+    Spark query)."""
+
+    bus: Bus
+    options: PipelineOptions
+
+    def run(
+        self,
+        *,
+        until_caught_up: bool = ...,
+        upstream_done: Callable[[], bool] | None = ...,
+        stop: Callable[[], bool] | None = ...,
+        on_progress: Callable[[ProcessStats], None] | None = ...,
+        progress_every_s: float = ...,
+    ) -> ProcessStats:
+        """Process until caught up once ``upstream_done()``, or until ``stop()``."""
+        ...
 
 
 @dataclass
@@ -33,7 +54,7 @@ class StreamRun:
 def stream_in_process(
     source: TickSource,
     producer: TickProducer,
-    pipeline: StreamPipeline,
+    pipeline: Pipeline,
     *,
     duration_s: float | None = None,
     stop: Callable[[], bool] | None = None,

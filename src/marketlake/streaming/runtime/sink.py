@@ -139,25 +139,10 @@ class StreamSink:
         """Write ``batch`` durably and idempotently, then its checkpoint."""
         output = StreamOutput.concat(batch.outputs)
         self._write_ticks(batch)
-        for lake_name, _, attribute, keys in _OUTPUT_TABLES:
-            rows: pa.Table = getattr(output, attribute)
-            if rows.num_rows:
-                self.tables.merge(lake_name, rows, keys)
-                self._count(lake_name, rows.num_rows)
-        if output.quarantine.num_rows:
-            from marketlake.lake.quarantine import write_quarantine
-
-            write_quarantine(self.tables, output.quarantine)
-            self._count(quarantine_table(TICKS.name), output.quarantine.num_rows)
         dead = pa.concat_tables(batch.dead_letters) if batch.dead_letters else None
-        if dead is not None:
-            self.tables.merge(DEAD_LETTERS.lake_table, dead, DEAD_LETTERS.keys)
-            self._count(DEAD_LETTERS.lake_table, dead.num_rows)
+        self.merge_outputs(output, dead)
         if self.warehouse is not None:
-            with self.warehouse.session():  # one opening of an embedded file per batch
-                self._load_warehouse(batch, output)
-                if dead is not None:
-                    self.warehouse.upsert(DEAD_LETTERS.name, dead)
+            self.load_warehouse([*batch.ticks, *batch.unchecked], output, dead)
         self.checkpoints.save(
             Checkpoint(self.group, dict(batch.positions), batch.state, dict(batch.counts))
         )
@@ -203,16 +188,39 @@ class StreamSink:
         storage.run(f"appending to table {TICKS_TABLE}", append)
         self._appended = reached
 
-    def _load_warehouse(self, batch: SinkBatch, output: StreamOutput) -> None:
+    def merge_outputs(self, output: StreamOutput, dead: pa.Table | None) -> None:
+        """MERGE the processor's outputs, rejected ticks and dead letters into the lake."""
+        for lake_name, _, attribute, keys in _OUTPUT_TABLES:
+            rows: pa.Table = getattr(output, attribute)
+            if rows.num_rows:
+                self.tables.merge(lake_name, rows, keys)
+                self._count(lake_name, rows.num_rows)
+        if output.quarantine.num_rows:
+            from marketlake.lake.quarantine import write_quarantine
+
+            write_quarantine(self.tables, output.quarantine)
+            self._count(quarantine_table(TICKS.name), output.quarantine.num_rows)
+        if dead is not None and dead.num_rows:
+            self.tables.merge(DEAD_LETTERS.lake_table, dead, DEAD_LETTERS.keys)
+            self._count(DEAD_LETTERS.lake_table, dead.num_rows)
+
+    def load_warehouse(
+        self, ticks: list[pa.Table], output: StreamOutput, dead: pa.Table | None
+    ) -> None:
+        """Upsert ``ticks``, the outputs and the dead letters into the warehouse (on their
+        keys, so loading them again changes nothing)."""
         assert self.warehouse is not None
         loads: list[tuple[str, pa.Table]] = []
-        if batch.ticks or batch.unchecked:
-            loads.append(("ticks", pa.concat_tables([*batch.ticks, *batch.unchecked])))
+        if ticks:
+            loads.append(("ticks", pa.concat_tables(ticks)))
         loads += [(name, getattr(output, attr)) for _, name, attr, _ in _OUTPUT_TABLES]
         loads.append((QUARANTINE.name, output.quarantine))
-        for name, rows in loads:
-            if rows.num_rows:
-                self.warehouse.upsert(name, rows)
+        if dead is not None:
+            loads.append((DEAD_LETTERS.name, dead))
+        with self.warehouse.session():  # an embedded file is held once for the batch
+            for name, rows in loads:
+                if rows.num_rows:
+                    self.warehouse.upsert(name, rows)
 
     def _count(self, table: str, rows: int) -> None:
         self.written[table] = self.written.get(table, 0) + rows

@@ -1,0 +1,1 @@
+"""The stream processor on Spark Structured Streaming (``stream process --engine spark``)."""
