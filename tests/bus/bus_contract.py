@@ -50,6 +50,16 @@ class BusContract:
         token = uuid.uuid4().hex[:8]
         return lambda prefix: f"{prefix}-{token}"
 
+    def test_topics_lists_created_topics_and_creates_none(
+        self, bus: Bus, names: Callable[[str], str]
+    ) -> None:
+        topic = names("listed")
+        assert topic not in bus.topics()
+        bus.create_topic(topic, 2)
+        listed = bus.topics()
+        assert topic in listed and listed == sorted(listed)
+        assert bus.topics() == listed  # listing twice changes nothing
+
     def test_messages_of_one_key_keep_their_order(
         self, bus: Bus, names: Callable[[str], str]
     ) -> None:

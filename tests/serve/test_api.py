@@ -7,19 +7,22 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
+from marketlake.warehouse.duckdb import DuckDBWarehouse
 from tests.serve.conftest import CSV_SYMBOL, SYMBOLS, Served
 
 
 def warehouse_rows(served: Served, sql: str) -> list[dict[str, Any]]:
-    """Rows straight from the DuckDB file, with timestamps in ISO 8601 UTC like the API."""
-    with duckdb.connect(str(served.home / "warehouse.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        table = con.sql(sql).to_arrow_table()
+    """Rows straight from the DuckDB file, with timestamps in ISO 8601 UTC like the API.
+
+    Read through a read-only DuckDBWarehouse: DuckDB refuses a second connection of this
+    process to the file with another configuration while the API's reader holds it.
+    """
+    with DuckDBWarehouse(served.home / "warehouse.duckdb", read_only=True) as reader:
+        table = reader.query(sql)
     return [
         {
             k: (

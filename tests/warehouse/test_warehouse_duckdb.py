@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from marketlake.warehouse.duckdb import DuckDBWarehouse
 
-with DuckDBWarehouse(Path(sys.argv[1])) as warehouse:
+with DuckDBWarehouse(Path(sys.argv[1])) as warehouse, warehouse.session():
     warehouse.ensure_tables()
     print("ready", flush=True)
     sys.stdin.read()
@@ -52,7 +52,7 @@ def test_a_file_written_by_another_process_is_a_transient_error(
     path = held_by_other_process
     for read_only in (False, True):
         with pytest.raises(TransientError, match="in use by another process") as caught:
-            DuckDBWarehouse(path, read_only=read_only)
+            DuckDBWarehouse(path, read_only=read_only, lock_wait_s=0.2)
         assert str(path) in str(caught.value)
 
 
@@ -154,3 +154,102 @@ def test_declared_keys_reject_a_duplicate_written_by_hand(
         with pytest.raises(QueryError, match="statement failed"):
             warehouse.execute("INSERT INTO bars_1d SELECT * FROM bars_1d")
         assert warehouse.query("SELECT count(*) AS n FROM bars_1d").to_pylist() == [{"n": 1}]
+
+
+WRITE_THEN_WAIT = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+warehouse = DuckDBWarehouse(Path(sys.argv[1]))  # kept open, as a run or a stream keeps it
+warehouse.execute("CREATE TABLE notes AS SELECT 1 AS n")
+print("written", flush=True)
+sys.stdin.read()
+warehouse.close()
+"""
+
+WRITE_WITHOUT_PAUSE = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+warehouse = DuckDBWarehouse(Path(sys.argv[1]))
+warehouse.execute("CREATE TABLE notes (n BIGINT)")
+print("writing", flush=True)
+n = 0
+while not Path(sys.argv[2]).exists():  # write after write, never idle
+    n += 1
+    warehouse.execute("INSERT INTO notes VALUES (?)", [n])
+warehouse.close()
+"""
+
+
+def test_a_writer_lets_readers_in_once_idle(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITE_THEN_WAIT, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdin is not None and writer.stdout is not None
+        assert writer.stdout.readline().strip() == "written"
+        with DuckDBWarehouse(path, read_only=True) as reader:  # the writer is still open
+            assert reader.query("SELECT n FROM notes").to_pylist() == [{"n": 1}]
+        writer.stdin.close()
+        assert writer.wait(timeout=60) == 0
+
+
+def test_a_writer_busy_writing_lets_a_waiting_reader_in_between_writes(tmp_path: Path) -> None:
+    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITE_WITHOUT_PAUSE, str(path), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdout is not None
+        try:
+            assert writer.stdout.readline().strip() == "writing"
+            seen = []
+            with DuckDBWarehouse(path, read_only=True) as reader:
+                for _ in range(3):
+                    answer = reader.query("SELECT count(*) AS n, max(n) AS top FROM notes")
+                    seen.append(answer.to_pylist()[0])
+        finally:
+            stop.touch()
+        assert writer.wait(timeout=60) == 0
+    assert all(row["n"] == (row["top"] or 0) for row in seen)  # each write whole
+    assert [row["n"] for row in seen] == sorted(row["n"] for row in seen)
+
+
+READ_THEN_WAIT = """
+import sys
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+
+reader = DuckDBWarehouse(Path(sys.argv[1]), read_only=True)  # kept open, as the API keeps it
+print(reader.query("SELECT count(*) AS n FROM notes").to_pylist()[0]["n"], flush=True)
+sys.stdin.read()
+print(reader.query("SELECT count(*) AS n FROM notes").to_pylist()[0]["n"], flush=True)
+reader.close()
+"""
+
+
+def test_a_reader_kept_open_lets_a_writer_in_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(path) as warehouse:
+        warehouse.execute("CREATE TABLE notes AS SELECT 1 AS n")
+    with subprocess.Popen(
+        [sys.executable, "-c", READ_THEN_WAIT, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as reader:
+        assert reader.stdin is not None and reader.stdout is not None
+        assert reader.stdout.readline().strip() == "1"
+        with DuckDBWarehouse(path, lock_wait_s=60) as writer:  # IDLE_RELEASE_S is 5 s
+            writer.execute("INSERT INTO notes VALUES (2)")
+        reader.stdin.close()
+        assert reader.stdout.readline().strip() == "2"
+        assert reader.wait(timeout=60) == 0
+    assert not (tmp_path / "w.duckdb.wanted").exists()

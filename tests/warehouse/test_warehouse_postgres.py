@@ -131,3 +131,36 @@ def test_a_login_that_may_read_server_files_queries_as_pg_read_all_data(
         admin_sql(
             postgres_server, f"REVOKE pg_read_server_files, pg_read_all_data FROM {PASSWORD_ROLE}"
         )
+
+
+FILE_STATEMENTS = (
+    "COPY (SELECT * FROM pg_catalog.pg_roles) TO '/tmp/marketlake-roles.csv'",
+    "COPY (SELECT 1) TO PROGRAM 'cat > /tmp/marketlake-one.txt'",
+    "COPY pg_catalog.pg_description FROM '/etc/passwd'",
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT pg_ls_dir('.')",
+    "SELECT lo_import('/etc/passwd')",
+)
+
+
+def assert_no_file_access(url: str) -> None:
+    """Every statement of FILE_STATEMENTS is refused on ``url`` opened read-only."""
+    with open_warehouse(url, read_only=True) as reader:
+        for statement in FILE_STATEMENTS:
+            with pytest.raises(QueryError, match=r"permission denied|read-only transaction"):
+                reader.query(statement)
+        assert reader.query("SELECT 1 AS one").to_pylist() == [{"one": 1}]
+
+
+def test_read_only_queries_cannot_copy_to_or_from_server_files(
+    postgres_url: str, postgres_server: str
+) -> None:
+    assert_no_file_access(postgres_url)
+    # a login granted every file role reads as pg_read_all_data, which has none of them
+    url = password_role(postgres_server, "reader-pw").replace("@", ":reader-pw@", 1)
+    roles = "pg_read_server_files, pg_write_server_files, pg_execute_server_program"
+    admin_sql(postgres_server, f"GRANT {roles}, pg_read_all_data TO {PASSWORD_ROLE}")
+    try:
+        assert_no_file_access(url)
+    finally:
+        admin_sql(postgres_server, f"REVOKE {roles}, pg_read_all_data FROM {PASSWORD_ROLE}")

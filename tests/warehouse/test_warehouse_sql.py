@@ -122,3 +122,50 @@ def test_table_cells_are_shown_verbatim(loaded: tuple[str, list[dict]]) -> None:
     text = run_sql(url, "SELECT '[bold]AAPL[/bold]' AS \"[red]name\"")
     assert "[bold]AAPL[/bold]" in text
     assert "[red]name" in text
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY bars_1d TO '{out}/bars.csv'",
+        "COPY (SELECT 1 AS n) TO '{out}/one.parquet' (FORMAT parquet)",
+        "EXPORT DATABASE '{out}/export'",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM read_csv('/etc/shadow')",
+        "SELECT * FROM read_parquet('https://example.com/bars.parquet')",
+        "SELECT * FROM glob('/etc/*')",
+        "ATTACH '{out}/other.duckdb' AS other",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "RESET enable_external_access",
+        "SET lock_configuration = false",
+        "SET autoload_known_extensions = true",
+        "PRAGMA enable_profiling",
+    ],
+)
+def test_sql_touches_no_file_network_extension_or_setting(
+    loaded: tuple[str, list[dict]], tmp_path: Path, statement: str
+) -> None:
+    url, _ = loaded
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(TerminalError, match=r"^query failed: refused: .* read-only ") as caught:
+        run_sql(url, statement.format(out=out))
+    assert "\n" not in str(caught.value)
+    assert list(out.iterdir()) == []  # nothing written
+    assert json.loads(run_sql(url, "SELECT count(*) AS n FROM bars_1d", "json")) == [{"n": 4}]
+
+
+def test_readers_in_one_process_share_the_locked_down_file(
+    loaded: tuple[str, list[dict]], tmp_path: Path
+) -> None:
+    url, _ = loaded
+    path = Path(url.removeprefix("duckdb://"))
+    with DuckDBWarehouse(path, read_only=True) as first:  # held open, as the API holds it
+        assert json.loads(run_sql(url, "SELECT current_setting('TimeZone') AS tz", "json")) == [
+            {"tz": "UTC"}
+        ]
+        with pytest.raises(TerminalError, match="refused"):
+            run_sql(url, f"COPY bars_1d TO '{tmp_path}/bars.csv'")
+        assert first.count_rows("bars_1d") == 4

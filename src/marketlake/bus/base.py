@@ -175,6 +175,13 @@ class Bus(ABC):
         ``retention``, when given, becomes the topic's retention, on a new or existing topic.
         """
 
+    def topics(self) -> list[str]:
+        """The names of the bus's topics, sorted; listing them creates nothing.
+
+        Buses that cannot list their topics raise ConfigError.
+        """
+        raise ConfigError(f"{type(self).__name__} cannot list its topics")
+
     def trim(self) -> list[Trimmed]:
         """Delete what every consumer group of each topic has committed; what was deleted.
 

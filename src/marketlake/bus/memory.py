@@ -50,6 +50,11 @@ class MemoryBus(Bus):
         with self._changed:
             self._logs.setdefault(topic, [[] for _ in range(count)])
 
+    def topics(self) -> list[str]:
+        """The names of the topics, sorted."""
+        with self._changed:
+            return sorted(self._logs)
+
     def partition_count(self, topic: str) -> int:
         """The number of partitions of ``topic``, creating the topic if it does not exist."""
         self.create_topic(topic)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from marketlake.cli.airflow import airflow_app
+from marketlake.cli.exits import ExitCode, MarketlakeGroup
 from marketlake.cli.lake import lake_app
 from marketlake.cli.options import (
     BusOption,
@@ -23,7 +24,7 @@ from marketlake.cli.options import (
 )
 from marketlake.cli.stream import stream_app
 from marketlake.engines.registry import ENGINES
-from marketlake.errors import MarketlakeError, MissingExtraError
+from marketlake.errors import MissingExtraError
 from marketlake.runspec import STAGE_NAMES
 from marketlake.settings.sections import OnConflict
 
@@ -36,10 +37,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=MarketlakeGroup,
 )
 app.add_typer(lake_app, name="lake")
 app.add_typer(stream_app, name="stream")
 app.add_typer(airflow_app, name="airflow")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from marketlake import __version__
+
+        print(f"marketlake {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Market data: sources → bus → Delta lakehouse → analytics → SQL warehouse."""
 
 
 @app.command()
@@ -125,7 +147,7 @@ def run(
         stage=stage,
         plan_only=plan,
     )
-    raise typer.Exit(0 if report is None or report.succeeded else 1)
+    raise typer.Exit(ExitCode.OK if report is None or report.succeeded else ExitCode.FAILED)
 
 
 @app.command()
@@ -198,9 +220,5 @@ def doctor(home: HomeOption = None, config: ConfigOption = None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app and turn marketlake errors into one clear line."""
-    try:
-        app()
-    except MarketlakeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    """Entry point: run the app; errors become one line and an exit code (see cli.exits)."""
+    app()

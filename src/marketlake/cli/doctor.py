@@ -33,27 +33,25 @@ def _check_source(settings: Settings) -> str:
 
 
 def _check_bus(settings: Settings) -> str:
-    """Round-trip one message through the bus with the ordinary producer and consumer."""
-    import time
-    import uuid
-
+    """Reach the bus and list its topics; a local log not created yet is left uncreated."""
     from marketlake.components import open_bus
-    from marketlake.errors import TransientError
 
-    topic = "marketlake.doctor"
-    token = uuid.uuid4().hex.encode()
+    url = settings.bus_url
+    root = _local_bus_root(url)
+    if root is not None and not (root / "topics").is_dir():
+        return f"{url}: not created yet; `marketlake run` or `marketlake stream` creates it"
     with open_bus(settings) as bus:
-        bus.create_topic(topic, 1)
-        with bus.producer() as producer:
-            producer.send(topic, "doctor", token)
-            producer.flush(10.0)
-        with bus.consumer("marketlake-doctor", [topic]) as consumer:
-            deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline:
-                if any(m.value == token for m in consumer.poll(100, timeout_s=0.5)):
-                    consumer.commit()
-                    return f"{settings.bus_url}: a message went through and was committed"
-    raise TransientError(f"{settings.bus_url}: a message sent to {topic} did not come back")
+        topics = bus.topics()
+    listed = f": {', '.join(topics[:8])}" + (", ..." if len(topics) > 8 else "") if topics else ""
+    return f"{url}: reachable; {len(topics)} topics{listed}"
+
+
+def _local_bus_root(url: str) -> Path | None:
+    """The folder of a ``local:///path`` bus (None for another bus)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)) if parts.scheme == "local" else None
 
 
 def _check_warehouse(settings: Settings) -> str:
@@ -70,11 +68,14 @@ def _check_warehouse(settings: Settings) -> str:
 
 
 def _check_lake(settings: Settings) -> str:
-    """Reachable, writable (a probe object under ``_doctor/``), and the Delta tables found."""
+    """Reachable, writable (a probe object under ``_doctor/``, deleted), and the Delta tables
+    found; a local lake not created yet is left uncreated."""
     from marketlake.components import open_lake
     from marketlake.lake.maintenance import describe_tables, probe_writes
 
     storage = open_lake(settings)
+    if storage.is_local and not Path(storage.base_path).is_dir():
+        return f"{storage.describe()}: not created yet; `marketlake run` creates it"
     storage.check()
     probe_writes(storage)
     infos = describe_tables(storage)

@@ -9,7 +9,8 @@ Table definitions come from :mod:`marketlake.warehouse.tables`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -84,6 +85,15 @@ class Warehouse(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the connection for the writes inside the block (one stream batch).
+
+        A server warehouse keeps its connection anyway; an embedded file is otherwise opened
+        for each statement, so that other processes may read between writes.
+        """
+        yield
 
     def __enter__(self) -> Self:
         return self

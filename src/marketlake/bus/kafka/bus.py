@@ -91,6 +91,15 @@ class KafkaBus(Bus):
                 self._alter_configs(topic, configs)
         self._topics.add(topic)
 
+    def topics(self) -> list[str]:
+        """The names of the cluster's topics (without Kafka's internal ones), sorted."""
+        driver = self.cluster.driver
+        try:
+            metadata = self._admin_client().list_topics(timeout=BROKER_WAIT_S)
+        except driver.KafkaException as exc:
+            raise self.cluster.error(exc.args[0], "listing topics") from exc
+        return sorted(name for name in metadata.topics if not name.startswith("__"))
+
     def _alter_configs(self, topic: str, configs: dict[str, str]) -> None:
         driver = self.cluster.driver
         entries = [

@@ -73,6 +73,10 @@ class LocalBus(Bus):
         partitions. ``retention``, when given, replaces the bus's limits for this topic."""
         self.layout.create_topic(topic, partitions, retention)
 
+    def topics(self) -> list[str]:
+        """The names of the topics in the log, sorted."""
+        return self.layout.topics()
+
     def partition_count(self, topic: str) -> int:
         """The number of partitions of ``topic``, creating the topic if it does not exist."""
         return self.layout.partition_count(topic)

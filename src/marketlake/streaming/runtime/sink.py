@@ -217,9 +217,10 @@ class StreamSink:
         loads.append((QUARANTINE.name, output.quarantine))
         if dead is not None:
             loads.append((DEAD_LETTERS.name, dead))
-        for name, rows in loads:
-            if rows.num_rows:
-                self.warehouse.upsert(name, rows)
+        with self.warehouse.session():  # an embedded file is held once for the batch
+            for name, rows in loads:
+                if rows.num_rows:
+                    self.warehouse.upsert(name, rows)
 
     def _count(self, table: str, rows: int) -> None:
         self.written[table] = self.written.get(table, 0) + rows
