@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.providers.replay import ProviderServer
+from tests.services.seaweedfs import seaweedfs  # noqa: F401 - the session's one S3 server
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
 # Continuous integration installs every system program the tests need, so there a skipped

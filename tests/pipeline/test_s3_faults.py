@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -28,15 +27,6 @@ SYMBOLS = ["AAPL", "GOOGL", "JPM", "MSFT", "NVDA", "TSLA", "V"]
 START, END = "2024-01-02", "2024-06-28"
 RUN_ARGS = ["--symbols", ",".join(SYMBOLS), "--start", START, "--end", END]
 LOG_ENTRY = re.compile(r"^(\d{20}\.json|\d{20}\.checkpoint\.parquet|_last_checkpoint)$")
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _keys(server: SeaweedFS, prefix: str) -> list[str]:
@@ -193,9 +183,9 @@ def _error_cases(server: SeaweedFS) -> dict[str, tuple[str, dict[str, str], str,
 
 @pytest.mark.parametrize("case", ["credentials", "bucket", "endpoint"])
 def test_bad_s3_settings_give_one_clear_error(
-    s3_server: SeaweedFS, tmp_path: Path, case: str
+    seaweedfs: SeaweedFS, tmp_path: Path, case: str
 ) -> None:
-    url, env, secret, reason, run_reason = _error_cases(s3_server)[case]
+    url, env, secret, reason, run_reason = _error_cases(seaweedfs)[case]
     env = {**env, "MARKETLAKE_RUNNER__RETRIES": "0", "COLUMNS": "1000"}
     home = tmp_path / "home"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pipeline.cli import marketlake
 from tests.services.snowflake import SNOWFLAKE_URL
 
 ARGS = ["--symbols", "AAPL,MSFT,NVDA", "--start", "2024-01-02", "--end", "2024-06-28"]
@@ -26,14 +27,17 @@ RUNS = "SELECT stage, status FROM runs ORDER BY started_at"
 
 @dataclass(frozen=True)
 class Target:
-    """How to run the command against one warehouse: its URL and the command's prefix."""
+    """How to run the command against one warehouse: its URL and the command's prefix (none:
+    the command runs in this process, see :func:`tests.pipeline.cli.marketlake`)."""
 
     url: str
-    prefix: tuple[str, ...]
+    prefix: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``marketlake ARGS --warehouse URL`` and return the finished process."""
+        if not self.prefix:
+            return marketlake(*args, "--warehouse", self.url, env=dict(self.env))
         return subprocess.run(
             [*self.prefix, *args, "--warehouse", self.url],
             capture_output=True,
@@ -51,10 +55,9 @@ class Target:
         return rows
 
 
-MARKETLAKE = (sys.executable, "-m", "marketlake")
 TARGETS: dict[str, Callable[[pytest.FixtureRequest, Path], Target]] = {
-    "duckdb": lambda _, folder: Target(f"duckdb://{folder}/w.duckdb", MARKETLAKE),
-    "postgresql": lambda request, _: Target(request.getfixturevalue("postgres_url"), MARKETLAKE),
+    "duckdb": lambda _, folder: Target(f"duckdb://{folder}/w.duckdb"),
+    "postgresql": lambda request, _: Target(request.getfixturevalue("postgres_url")),
     "snowflake": lambda _, folder: Target(
         SNOWFLAKE_URL,
         (sys.executable, "-m", "fakesnow", "-d", str(folder), "-m", "marketlake"),

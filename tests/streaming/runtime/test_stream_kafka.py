@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.cli import marketlake
+from pipeline.cli import marketlake_process
 from services.tansu import find_tansu, free_port, stop_tansu, tansu_url
 from streaming.runtime.stream_checks import (
     SIM_ARGS,
@@ -54,7 +54,7 @@ def test_processor_killed_on_kafka_ends_with_every_tick_once(
     produce = ("--count", str(count), "--event-rate", "4", "--partitions", "3", *bus, *SIM_ARGS)
     # a producer killed midway and run again sends its first ticks twice
     assert 0 < kill_producer_midway(home, "--rate", "8000", *produce) < count
-    produced = marketlake(
+    produced = marketlake_process(
         "stream", "produce", "--home", str(home), "--quiet", "--rate", "40000", *produce
     )
     assert produced.returncode == 0, produced.stderr
@@ -62,7 +62,7 @@ def test_processor_killed_on_kafka_ends_with_every_tick_once(
     group = ("--group", "kill-test", "--partitions", "3", *bus)
     kills = sum(kill_after_commits(home, 1, *group) for _ in range(3))
     assert kills >= 2, "the processor finished before it could be killed"
-    done = marketlake("stream", "process", "--home", str(home), "--until-caught-up", *group)
+    done = marketlake_process("stream", "process", "--home", str(home), "--until-caught-up", *group)
     assert done.returncode == 0, done.stderr
 
     expected = sim_ticks(count, 4)
@@ -99,7 +99,7 @@ def test_producer_waits_for_an_unreachable_broker_and_loses_nothing(
         out, err = producer.communicate(timeout=120)
         assert producer.returncode == 0, err
         assert f"produced {count:,} ticks" in out
-        done = marketlake(
+        done = marketlake_process(
             "stream", "process", "--home", str(home), "--until-caught-up", *bus,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
