@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.providers.replay import ProviderServer
-from tests.services.seaweedfs import seaweedfs  # noqa: F401 - the session's one S3 server
+from tests.services.seaweedfs import (  # noqa: F401 - the session's S3 servers
+    _seaweedfs_for_outages,
+    seaweedfs,
+    seaweedfs_to_stop,
+)
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
 # Continuous integration installs every system program the tests need, so there a skipped
