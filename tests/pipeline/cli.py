@@ -11,6 +11,7 @@ interpreter start and imports of a new process (about 1 s each). Use
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import math
@@ -63,8 +64,10 @@ def marketlake(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
     As in a new process: ``sys.argv`` names ``python -m marketlake``, warnings and log records
     go to stderr under Python's default filters, an escaping exception prints its traceback
-    and exits 1. The environment, signal handlers and import hooks are restored afterwards.
+    and exits 1. The environment, signal handlers and import hooks are restored afterwards;
+    unlike a new process, pandas is already imported (see :func:`_process_state`).
     """
+    importlib.import_module("pandas")  # see _process_state
     with _captured_output() as captured, _process_state(env or {}):
         code = _run_main(list(args))
     return subprocess.CompletedProcess(
@@ -126,10 +129,28 @@ def _captured_output() -> Iterator[_Captured]:
         captured.stdout, captured.stderr = texts
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Write a warning to ``sys.stderr``, as a new interpreter does."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 @contextlib.contextmanager
 def _process_state(env: dict[str, str]) -> Iterator[None]:
     """The environment plus ``env``, a ``__main__`` as under ``python -m marketlake``, Python's
-    default warning filters and no log handlers (records go to stderr); all restored after."""
+    default warning filters and no log handlers (records go to stderr); all restored after.
+
+    pandas is imported beforehand, so the command's import hook that keeps pandas off its path
+    (:mod:`marketlake.pandas_probe`) stays off: in a process that goes on, an import it declined
+    could leave pandas half imported. ``tests/pipeline/test_startup.py`` checks the hook in a
+    process of its own.
+    """
     environ = dict(os.environ)
     argv = sys.argv
     main_module = sys.modules["__main__"]
@@ -144,8 +165,11 @@ def _process_state(env: dict[str, str]) -> Iterator[None]:
             warnings.resetwarnings()
             for action, category, module in reversed(_DEFAULT_WARNING_FILTERS):
                 warnings.filterwarnings(action, category=category, module=module or "")
-            warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
             os.environ.update(env)
+            # -W options from PYTHONWARNINGS, which a new interpreter applies over the defaults
+            options = os.environ.get("PYTHONWARNINGS", "")
+            warnings._processoptions([o for o in options.split(",") if o])  # type: ignore[attr-defined]
+            warnings.showwarning = _show_warning
             sys.modules["__main__"] = fake_main
             root.handlers, root.level = [], logging.WARNING
             yield
