@@ -14,6 +14,7 @@ from tests.services.seaweedfs import (  # noqa: F401 - the session's S3 servers
     seaweedfs,
     seaweedfs_to_stop,
 )
+from tests.services.tansu import tansu_url  # noqa: F401 - the session's Kafka-protocol broker
 
 REAL_DATA = Path(__file__).resolve().parent / "data"
 # Continuous integration installs every system program the tests need, so there a skipped

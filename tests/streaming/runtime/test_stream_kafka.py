@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from pipeline.cli import marketlake_process
-from services.tansu import find_tansu, free_port, stop_tansu, tansu_url
+from services.tansu import find_tansu, free_port, stop_tansu
 from streaming.runtime.stream_checks import (
     SIM_ARGS,
     check_outputs,
@@ -20,8 +20,6 @@ from streaming.runtime.stream_checks import (
     tick_keys,
 )
 from streaming.runtime.stream_kill import kill_after_commits, kill_producer_midway
-
-__all__ = ["tansu_url"]
 
 
 def start_tansu_on(port: int, log: Path) -> subprocess.Popen[bytes]:
