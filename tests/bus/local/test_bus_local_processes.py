@@ -151,14 +151,18 @@ def test_a_partition_whose_owner_dies_is_taken_over(tmp_path: Path) -> None:
     bus.create_topic("ticks", 2)
     out = tmp_path / "owner.log"
     owner = start_worker("consume", bus.root, "g", "ticks", out, tmp_path / "never")
-    wait_for(lambda: len(assignment(out)) == 2)
-    # Frozen, the owner stays alive holding both partitions (running, it would hand one over
-    # to the newcomer at its next rebalance, possibly before the check below).
-    owner.send_signal(signal.SIGSTOP)
-    with bus.consumer("g", ["ticks"]) as blocked:
-        assert blocked.assignment == []
-        owner.send_signal(signal.SIGKILL)
+    try:
+        wait_for(lambda: len(assignment(out)) == 2)
+        # Frozen, the owner stays alive holding both partitions (running, it would hand one
+        # over to the newcomer at its next rebalance, possibly before the check below).
+        owner.send_signal(signal.SIGSTOP)
+        with bus.consumer("g", ["ticks"]) as blocked:
+            assert blocked.assignment == []
+            owner.send_signal(signal.SIGKILL)
+            owner.wait()
+            send_all(bus, "ticks", [(f"K{i}", b"x") for i in range(10)])
+            assert len(drain(blocked, 10)) == 10
+            assert blocked.assignment == [("ticks", 0), ("ticks", 1)]
+    finally:
+        owner.kill()  # a no-op once it was killed above
         owner.wait()
-        send_all(bus, "ticks", [(f"K{i}", b"x") for i in range(10)])
-        assert len(drain(blocked, 10)) == 10
-        assert blocked.assignment == [("ticks", 0), ("ticks", 1)]
