@@ -10,6 +10,12 @@ import pytest
 
 from tests.providers.replay import ProviderServer
 from tests.services.postgres import postgres_server, postgres_url
+from tests.services.seaweedfs import (  # noqa: F401 - the session's S3 servers
+    _seaweedfs_for_outages,
+    seaweedfs,
+    seaweedfs_to_stop,
+)
+from tests.services.tansu import tansu_url  # noqa: F401 - the session's Kafka-protocol broker
 
 # one PostgreSQL server for the whole session, whichever folders use it
 __all__ = ["postgres_server", "postgres_url"]

@@ -32,7 +32,7 @@ from marketlake.schemas import CORPORATE_ACTION_SCHEMA
 from marketlake.settings import load_settings
 from tests.engines.parity import assert_same, reference
 from tests.engines.test_engine_contract import NOW, bars_for, split_of
-from tests.pipeline.cli import marketlake
+from tests.pipeline.cli import marketlake_process
 from tests.services.seaweedfs import SeaweedFS
 
 ANALYTICS = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
@@ -169,14 +169,16 @@ def _without_java() -> dict[str, str]:
 def test_without_java_the_commands_say_what_to_install(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
     env = _without_java()
-    proc = marketlake("run", "--home", home, "--engine", "spark", "--symbols", "AAPL", env=env)
+    proc = marketlake_process(
+        "run", "--home", home, "--engine", "spark", "--symbols", "AAPL", env=env
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     said = " ".join(proc.stdout.split())
     assert "process failed" in said or "│ process │ failed" in said
     assert "no java on PATH and JAVA_HOME is not set" in said
     # The curated bars are in: reprocessing them on Spark fails the same way, in one line.
-    proc = marketlake(
+    proc = marketlake_process(
         "lake", "reprocess", "--as-of", "0", "--engine", "spark", "--home", home, env=env
     )
     assert proc.returncode == 2
@@ -185,7 +187,7 @@ def test_without_java_the_commands_say_what_to_install(tmp_path: Path) -> None:
         "install a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) "
         "or set JAVA_HOME"
     ]
-    doctor = marketlake("doctor", "--home", home, env={**env, "MARKETLAKE_ENGINE": "spark"})
+    doctor = marketlake_process("doctor", "--home", home, env={**env, "MARKETLAKE_ENGINE": "spark"})
     assert doctor.returncode == 1
     assert "openjdk-17-jre-headless" in doctor.stdout
 

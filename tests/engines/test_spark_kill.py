@@ -30,7 +30,7 @@ from marketlake.cli.spark_job import main as spark_job_main
 from marketlake.schemas import CORPORATE_ACTION_SCHEMA
 from tests.engines.parity import assert_same, reference
 from tests.engines.test_spark_engine import lake_of, process_detail
-from tests.pipeline.cli import marketlake
+from tests.pipeline.cli import marketlake_process
 
 ARGS = ["--start", "2023-01-03", "--end", "2023-12-29", "--symbols", "AAPL,MSFT,TSLA,NVDA"]
 # About one symbol per bucket: the stage commits symbol by symbol, so a kill lands mid-way.
@@ -53,7 +53,7 @@ def spark_submit() -> Path:
 
 def plan_and_ingest(home: Path) -> str:
     """Plan a Spark run, run its ingest stages; return its id."""
-    proc = marketlake("run", "--plan", "--engine", "spark", "--home", str(home), *ARGS)
+    proc = marketlake_process("run", "--plan", "--engine", "spark", "--home", str(home), *ARGS)
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip()
     for stage in ("fetch_history", "consume_history"):
@@ -131,7 +131,7 @@ def test_doctor_starts_spark_as_the_spark_settings_say(tmp_path: Path) -> None:
         "MARKETLAKE_SPARK__APP_NAME": "marketlake-doctor-check",
         "COLUMNS": "400",
     }
-    proc = marketlake("doctor", "--home", str(tmp_path / "home"), env=env)
+    proc = marketlake_process("doctor", "--home", str(tmp_path / "home"), env=env)
     engine_rows = [line for line in proc.stdout.splitlines() if "Apache Spark" in line]
     assert engine_rows and "ok" in engine_rows[0], proc.stdout
     said = " ".join(proc.stdout.split())

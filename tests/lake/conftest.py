@@ -18,7 +18,7 @@ TESTS_ROOT = str(Path(__file__).resolve().parents[1])
 if TESTS_ROOT not in sys.path:
     sys.path.insert(0, TESTS_ROOT)
 
-from services.seaweedfs import SeaweedFS, seaweedfs  # noqa: E402, F401 - fixture re-exported
+from services.seaweedfs import SeaweedFS  # noqa: E402
 
 BarFactory = Callable[..., pa.Table]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from marketlake.errors import TerminalError, TransientError
 from marketlake.lake import LakeStorage, LakeTables
 from marketlake.lake.raw import write_raw
-from services.seaweedfs import SeaweedFS, free_ports, start_seaweedfs
+from services.seaweedfs import SeaweedFS, free_ports
 
 
 def _prefix() -> str:
@@ -87,33 +86,30 @@ def test_unreachable_endpoint_is_transient_and_named() -> None:
     assert "secret-value-0001" not in message
 
 
-def test_operations_recover_from_a_server_outage(tmp_path: Path) -> None:
-    server = start_seaweedfs(tmp_path / "weed")
+def test_operations_recover_from_a_server_outage(seaweedfs_to_stop: SeaweedFS) -> None:
+    server = seaweedfs_to_stop
+    url = f"s3://{server.bucket}/lake-outage-{uuid.uuid4().hex[:10]}"
+    tables = LakeTables(LakeStorage.from_url(url, server.options(), backoff_s=0.5))
+    first = pa.table({"k": [1, 2], "v": ["a", "b"]})
+    tables.merge("curated/t", first, ["k"])
+    impatient = LakeStorage.from_url(url, server.options(), max_attempts=1)
+    patient = LakeStorage.from_url(url, server.options(), max_attempts=10, backoff_s=0.5)
+
+    server.stop()
+    with pytest.raises(TransientError, match=server.endpoint):
+        impatient.write_bytes("during/outage.bin", b"lost")
+
+    def restart_later() -> None:
+        time.sleep(2.0)
+        server.start()
+
+    restart = threading.Thread(target=restart_later)
+    restart.start()
     try:
-        url = f"s3://{server.bucket}/outage"
-        tables = LakeTables(LakeStorage.from_url(url, server.options(), backoff_s=0.5))
-        first = pa.table({"k": [1, 2], "v": ["a", "b"]})
-        tables.merge("curated/t", first, ["k"])
-        impatient = LakeStorage.from_url(url, server.options(), max_attempts=1)
-        patient = LakeStorage.from_url(url, server.options(), max_attempts=10, backoff_s=0.5)
-
-        server.stop()
-        with pytest.raises(TransientError, match=server.endpoint):
-            impatient.write_bytes("during/outage.bin", b"lost")
-
-        def restart_later() -> None:
-            time.sleep(2.0)
-            server.start()
-
-        restart = threading.Thread(target=restart_later)
-        restart.start()
-        try:
-            patient.write_bytes("during/outage.bin", b"kept")
-            merged = LakeTables(patient).merge("curated/t", pa.table({"k": [3], "v": ["c"]}), ["k"])
-        finally:
-            restart.join()
-        assert patient.read_bytes("during/outage.bin") == b"kept"
-        assert merged.inserted == 1
-        assert sorted(tables.read("curated/t").column("k").to_pylist()) == [1, 2, 3]
+        patient.write_bytes("during/outage.bin", b"kept")
+        merged = LakeTables(patient).merge("curated/t", pa.table({"k": [3], "v": ["c"]}), ["k"])
     finally:
-        server.stop()
+        restart.join()
+    assert patient.read_bytes("during/outage.bin") == b"kept"
+    assert merged.inserted == 1
+    assert sorted(tables.read("curated/t").column("k").to_pylist()) == [1, 2, 3]

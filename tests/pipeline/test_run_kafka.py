@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from tests.pipeline.cli import marketlake, sql_json
+from tests.pipeline.cli import marketlake_process, sql_json
 from tests.services.tansu import free_port, start_tansu, stop_tansu
 
 RANGE = ("--start", "2024-01-02", "--end", "2024-03-28")
@@ -27,7 +27,7 @@ def kafka_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_no_broker_is_one_line_without_traceback_and_the_same_in_runs(home: Path) -> None:
     bus = f"kafka://127.0.0.1:{free_port()}"
-    proc = marketlake("run", "--home", str(home), "--symbols", "AAPL", "--bus", bus, *RANGE)
+    proc = marketlake_process("run", "--home", str(home), "--symbols", "AAPL", "--bus", bus, *RANGE)
     assert proc.returncode == 1
     # no traceback, no librdkafka log lines: only the failed run's error line
     assert proc.stderr.startswith("error: run ") and proc.stderr.count("\n") == 1
@@ -41,17 +41,17 @@ def test_no_broker_is_one_line_without_traceback_and_the_same_in_runs(home: Path
 
 def test_run_on_kafka_skips_what_an_earlier_run_left_on_the_bus(kafka_url: str, home: Path) -> None:
     bus = ("--bus", kafka_url)
-    planned = marketlake(
+    planned = marketlake_process(
         "run", "--plan", "--home", str(home), *bus, "--symbols", "^GSPC,BRK.B", *RANGE
     )
     assert planned.returncode == 0, planned.stderr
     left = planned.stdout.strip()
-    fetched = marketlake(
+    fetched = marketlake_process(
         "run", "--home", str(home), *bus, "--stage", "fetch_history", "--run-id", left
     )
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
 
-    proc = marketlake("run", "--home", str(home), *bus, "--symbols", "AAPL", *RANGE)
+    proc = marketlake_process("run", "--home", str(home), *bus, "--symbols", "AAPL", *RANGE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lake = DeltaTable(str(home / "lake" / "curated" / "bars_1d")).to_pyarrow_table()
     assert set(lake.column("symbol").to_pylist()) == {"AAPL"}

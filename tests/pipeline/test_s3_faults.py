@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,21 +21,12 @@ from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, warehouse_snapshot
 from tests.pipeline.test_s3_run import s3_env, sessions
-from tests.services.seaweedfs import SeaweedFS, free_ports, start_seaweedfs
+from tests.services.seaweedfs import SeaweedFS, free_ports
 
 SYMBOLS = ["AAPL", "GOOGL", "JPM", "MSFT", "NVDA", "TSLA", "V"]
 START, END = "2024-01-02", "2024-06-28"
 RUN_ARGS = ["--symbols", ",".join(SYMBOLS), "--start", START, "--end", END]
 LOG_ENTRY = re.compile(r"^(\d{20}\.json|\d{20}\.checkpoint\.parquet|_last_checkpoint)$")
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _keys(server: SeaweedFS, prefix: str) -> list[str]:
@@ -106,59 +96,57 @@ def _env(server: SeaweedFS, **extra: str) -> dict[str, str]:
     return {**os.environ, **s3_env(server), "COLUMNS": "200", **extra}
 
 
-def test_outage_fails_the_run_cleanly_and_a_rerun_completes_once(tmp_path: Path) -> None:
-    server = start_seaweedfs(tmp_path / "weed")
+def test_outage_fails_the_run_cleanly_and_a_rerun_completes_once(
+    seaweedfs_to_stop: SeaweedFS, tmp_path: Path
+) -> None:
+    server = seaweedfs_to_stop
+    reference = tmp_path / "reference"
+    url = f"s3://{server.bucket}"
+    proc = marketlake(
+        "run", "--home", str(reference), "--lake", f"{url}/reference", *RUN_ARGS,
+        env=s3_env(server),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    home, log = tmp_path / "home", tmp_path / "run.log"
+    impatient = _env(server, MARKETLAKE_RUNNER__RETRIES="1", MARKETLAKE_RUNNER__BACKOFF_S="0.2")
+    run = _start_run(home, f"{url}/outage", impatient, log)
+    _stop_when_writing(server, "outage", run)
+    assert run.wait(timeout=300) != 0
+    output = " ".join(log.read_text().split())
+    assert "Traceback" not in output
+    assert f"s3://{server.bucket}/outage (endpoint {server.endpoint})" in output
+    assert "failed" in output and server.secret_key not in output
+
+    server.start()  # same folder and ports
+    _check_tables(server, "outage")  # whatever the cut-off run committed reads cleanly
+    proc = marketlake(
+        "run", "--home", str(home), "--lake", f"{url}/outage", *RUN_ARGS, env=s3_env(server)
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert warehouse_snapshot(home) == warehouse_snapshot(reference)
+    _bars_once(home, server, "outage")
+    assert _check_tables(server, "outage") == _check_tables(server, "reference")
+
+
+def test_a_short_outage_is_retried_and_the_run_succeeds(
+    seaweedfs_to_stop: SeaweedFS, tmp_path: Path
+) -> None:
+    server = seaweedfs_to_stop
+    home, log = tmp_path / "home", tmp_path / "run.log"
+    patient = _env(server, MARKETLAKE_RUNNER__RETRIES="6", MARKETLAKE_RUNNER__BACKOFF_S="1")
+    run = _start_run(home, f"s3://{server.bucket}/short", patient, log)
+    _stop_when_writing(server, "short", run)
+    assert run.poll() is None  # the server went away with payloads still to write
+    restart = threading.Thread(target=server.start)
+    restart.start()
     try:
-        reference = tmp_path / "reference"
-        url = f"s3://{server.bucket}"
-        proc = marketlake(
-            "run", "--home", str(reference), "--lake", f"{url}/reference", *RUN_ARGS,
-            env=s3_env(server),
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-
-        home, log = tmp_path / "home", tmp_path / "run.log"
-        impatient = _env(server, MARKETLAKE_RUNNER__RETRIES="1", MARKETLAKE_RUNNER__BACKOFF_S="0.2")
-        run = _start_run(home, f"{url}/outage", impatient, log)
-        _stop_when_writing(server, "outage", run)
-        assert run.wait(timeout=300) != 0
-        output = " ".join(log.read_text().split())
-        assert "Traceback" not in output
-        assert f"s3://{server.bucket}/outage (endpoint {server.endpoint})" in output
-        assert "failed" in output and server.secret_key not in output
-
-        server.start()  # same folder and ports
-        _check_tables(server, "outage")  # whatever the cut-off run committed reads cleanly
-        proc = marketlake(
-            "run", "--home", str(home), "--lake", f"{url}/outage", *RUN_ARGS, env=s3_env(server)
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert warehouse_snapshot(home) == warehouse_snapshot(reference)
-        _bars_once(home, server, "outage")
-        assert _check_tables(server, "outage") == _check_tables(server, "reference")
+        assert run.wait(timeout=300) == 0, log.read_text()
     finally:
-        server.stop()
-
-
-def test_a_short_outage_is_retried_and_the_run_succeeds(tmp_path: Path) -> None:
-    server = start_seaweedfs(tmp_path / "weed")
-    try:
-        home, log = tmp_path / "home", tmp_path / "run.log"
-        patient = _env(server, MARKETLAKE_RUNNER__RETRIES="6", MARKETLAKE_RUNNER__BACKOFF_S="1")
-        run = _start_run(home, f"s3://{server.bucket}/short", patient, log)
-        _stop_when_writing(server, "short", run)
-        assert run.poll() is None  # the server went away with payloads still to write
-        restart = threading.Thread(target=server.start)
-        restart.start()
-        try:
-            assert run.wait(timeout=300) == 0, log.read_text()
-        finally:
-            restart.join()
-        _bars_once(home, server, "short")
-        _check_tables(server, "short")
-        assert len([k for k in _keys(server, "short") if k.startswith("raw/")]) == len(SYMBOLS)
-    finally:
-        server.stop()
+        restart.join()
+    _bars_once(home, server, "short")
+    _check_tables(server, "short")
+    assert len([k for k in _keys(server, "short") if k.startswith("raw/")]) == len(SYMBOLS)
 
 
 def _error_cases(server: SeaweedFS) -> dict[str, tuple[str, dict[str, str], str, str, str]]:
@@ -193,9 +181,9 @@ def _error_cases(server: SeaweedFS) -> dict[str, tuple[str, dict[str, str], str,
 
 @pytest.mark.parametrize("case", ["credentials", "bucket", "endpoint"])
 def test_bad_s3_settings_give_one_clear_error(
-    s3_server: SeaweedFS, tmp_path: Path, case: str
+    seaweedfs: SeaweedFS, tmp_path: Path, case: str
 ) -> None:
-    url, env, secret, reason, run_reason = _error_cases(s3_server)[case]
+    url, env, secret, reason, run_reason = _error_cases(seaweedfs)[case]
     env = {**env, "MARKETLAKE_RUNNER__RETRIES": "0", "COLUMNS": "1000"}
     home = tmp_path / "home"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake
 from tests.pipeline.test_s3_run import s3_env, sessions
-from tests.services.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.services.seaweedfs import SeaweedFS
 
 SYMBOLS = "AAPL,JPM,MSFT"
 FIRST_END, SECOND_END = "2024-03-28", "2024-06-28"
@@ -71,15 +70,6 @@ class Lake:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module", params=["local", "s3"])
 def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """A lake after two runs, with the table versions and a time between them recorded."""
@@ -87,7 +77,7 @@ def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if request.param == "local":
         found = Lake(home, (home / "lake").resolve().as_uri())
     else:
-        server: SeaweedFS = request.getfixturevalue("s3_server")
+        server: SeaweedFS = request.getfixturevalue("seaweedfs")
         url = f"s3://{server.bucket}/cli-{uuid.uuid4().hex[:10]}"
         found = Lake(home, url, s3_env(server), s3_env(server), server)
     found.run(FIRST_END)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -19,7 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, warehouse_snapshot
-from tests.services.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.services.seaweedfs import SeaweedFS
 
 SYMBOLS = ["AAPL", "JPM", "MSFT"]
 START, END = "2024-01-02", "2024-06-28"
@@ -47,16 +46,6 @@ def s3_env(server: SeaweedFS) -> dict[str, str]:
 def sessions(start: str, end: str) -> int:
     """Sessions in [start, end], straight from exchange_calendars."""
     return len(xc.get_calendar("XNYS").sessions_in_range(pd.Timestamp(start), pd.Timestamp(end)))
-
-
-@pytest.fixture(scope="module")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    """A SeaweedFS S3 server for this module, with bucket ``lake``."""
-    server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

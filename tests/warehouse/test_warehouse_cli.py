@@ -1,22 +1,21 @@
 """``marketlake run`` and ``marketlake sql`` end to end on DuckDB, PostgreSQL and Snowflake.
 
-Snowflake runs the real command under ``fakesnow -d DIR -m marketlake``, which patches the
-connector in that process and keeps its databases in DIR between processes.
+The command runs in this process (:func:`tests.pipeline.cli.marketlake`); for Snowflake the
+``snowflake_url`` fixture patches fakesnow into it, keeping the databases in the test's folder
+between commands, as ``fakesnow -d DIR -m marketlake`` would in a process of their own.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.services.snowflake import SNOWFLAKE_URL
+from tests.pipeline.cli import marketlake
 
 ARGS = ["--symbols", "AAPL,MSFT,NVDA", "--start", "2024-01-02", "--end", "2024-06-28"]
 BARS = "SELECT symbol, ts, open, high, low, close, volume FROM bars_1d ORDER BY symbol, ts"
@@ -26,22 +25,14 @@ RUNS = "SELECT stage, status FROM runs ORDER BY started_at"
 
 @dataclass(frozen=True)
 class Target:
-    """How to run the command against one warehouse: its URL and the command's prefix."""
+    """One warehouse to run the command against: its URL and extra environment variables."""
 
     url: str
-    prefix: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``marketlake ARGS --warehouse URL`` and return the finished process."""
-        return subprocess.run(
-            [*self.prefix, *args, "--warehouse", self.url],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **dict(self.env)},
-            timeout=600,
-            check=False,
-        )
+        """Run ``marketlake ARGS --warehouse URL`` and return the finished command."""
+        return marketlake(*args, "--warehouse", self.url, env=dict(self.env))
 
     def rows(self, query: str) -> list[dict[str, Any]]:
         """The rows of ``query`` through ``marketlake sql --format json``."""
@@ -51,14 +42,12 @@ class Target:
         return rows
 
 
-MARKETLAKE = (sys.executable, "-m", "marketlake")
 TARGETS: dict[str, Callable[[pytest.FixtureRequest, Path], Target]] = {
-    "duckdb": lambda _, folder: Target(f"duckdb://{folder}/w.duckdb", MARKETLAKE),
-    "postgresql": lambda request, _: Target(request.getfixturevalue("postgres_url"), MARKETLAKE),
-    "snowflake": lambda _, folder: Target(
-        SNOWFLAKE_URL,
-        (sys.executable, "-m", "fakesnow", "-d", str(folder), "-m", "marketlake"),
-        (("PYTHONWARNINGS", "ignore"),),  # fakesnow's own deprecation warnings
+    "duckdb": lambda _, folder: Target(f"duckdb://{folder}/w.duckdb"),
+    "postgresql": lambda request, _: Target(request.getfixturevalue("postgres_url")),
+    "snowflake": lambda request, _: Target(
+        request.getfixturevalue("snowflake_url"),
+        (("PYTHONWARNINGS", "ignore"),),  # fakesnow's own warnings
     ),
 }
 

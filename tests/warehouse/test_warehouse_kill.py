@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
+from tests.pipeline.cli import marketlake as run_marketlake
 from tests.services.postgres import new_database
 
 from marketlake.warehouse import TABLES, open_warehouse
@@ -20,7 +21,7 @@ from marketlake.warehouse import TABLES, open_warehouse
 SYMBOLS = ",".join(f"S{number:02d}" for number in range(12))
 ARGS = ["--symbols", SYMBOLS, "--start", "2023-01-03", "--end", "2024-12-31", "--quiet"]
 # small buckets: many write transactions, so the kill finds one open
-ENV = {**os.environ, "MARKETLAKE_RUNNER__BUCKET_ROWS": "300"}
+SMALL_BUCKETS = {"MARKETLAKE_RUNNER__BUCKET_ROWS": "300"}
 WRITING = (
     "SELECT count(*) AS n FROM pg_stat_activity "
     "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
@@ -29,15 +30,8 @@ KEYED_TABLES = ("bars_1d", "indicators_1d", "daily_metrics", "bars_1d_adjusted",
 
 
 def marketlake(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m marketlake ARGS`` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "marketlake", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-        check=False,
-    )
+    """Run ``marketlake ARGS`` (in this process) to the end, with small buckets."""
+    return run_marketlake(*args, env=SMALL_BUCKETS)
 
 
 def kill_while_writing(url: str, stage_args: list[str]) -> bool:
@@ -46,7 +40,7 @@ def kill_while_writing(url: str, stage_args: list[str]) -> bool:
         [sys.executable, "-m", "marketlake", *stage_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=ENV,
+        env={**os.environ, **SMALL_BUCKETS},
     )
     killed = False
     with adbc.connect(url, autocommit=True) as watcher, watcher.cursor() as cursor:

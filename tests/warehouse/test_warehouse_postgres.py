@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.pipeline.cli import marketlake
 from tests.services.postgres import PASSWORD_ROLE, admin_sql, password_role
 
 from marketlake.errors import TerminalError, TransientError
@@ -20,13 +19,7 @@ SECRET = "hunter2-secret"
 
 def sql_error(url: str, query: str = "SELECT 1") -> str:
     """The stderr of ``marketlake sql QUERY --warehouse URL``, which must fail."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "marketlake", "sql", query, "--warehouse", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = marketlake("sql", query, "--warehouse", url)
     assert proc.returncode == 2, proc.stdout
     return proc.stderr
 

@@ -13,9 +13,6 @@ from marketlake.bus.base import Bus, Retention
 from marketlake.bus.kafka.bus import KafkaBus
 from marketlake.bus.registry import open_bus
 from marketlake.errors import TransientError
-from services.tansu import tansu_url
-
-__all__ = ["tansu_url"]
 
 
 class TestKafkaBus(BusContract):

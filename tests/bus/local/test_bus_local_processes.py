@@ -25,13 +25,14 @@ def start_worker(*args: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)])
 
 
-def wait_for(condition: Callable[[], bool], attempts: int = 600) -> None:
-    """Check ``condition`` every 0.05 s until it holds; fail after ``attempts`` checks."""
-    for _ in range(attempts):
-        if condition():
-            return
+def wait_for(condition: Callable[[], bool], timeout_s: float = 120) -> None:
+    """Check ``condition`` every 0.05 s until it holds; fail after ``timeout_s`` seconds (a
+    limit only a broken bus reaches: worker processes start slowly on a loaded machine)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition did not hold within {timeout_s} s")
         time.sleep(0.05)
-    raise AssertionError("condition never held")
 
 
 def assert_complete_per_key(messages: list[Message]) -> dict[str, int]:
@@ -60,10 +61,13 @@ def test_a_killed_producer_leaves_only_complete_records(tmp_path: Path) -> None:
     producer = start_worker("produce", bus.root, "ticks", 0, 40, 30_000)
     with bus.consumer("watch", ["ticks"]) as watcher:
         seen = 0
-        for _ in range(600):
+
+        def produced_600() -> bool:
+            nonlocal seen
             seen += len(watcher.poll(1000, timeout_s=0.1))
-            if seen >= 600:
-                break
+            return seen >= 600
+
+        wait_for(produced_600)
     producer.send_signal(signal.SIGKILL)
     producer.wait()
 
@@ -147,11 +151,18 @@ def test_a_partition_whose_owner_dies_is_taken_over(tmp_path: Path) -> None:
     bus.create_topic("ticks", 2)
     out = tmp_path / "owner.log"
     owner = start_worker("consume", bus.root, "g", "ticks", out, tmp_path / "never")
-    wait_for(lambda: len(assignment(out)) == 2)
-    with bus.consumer("g", ["ticks"]) as blocked:
-        assert blocked.assignment == []
-        owner.send_signal(signal.SIGKILL)
+    try:
+        wait_for(lambda: len(assignment(out)) == 2)
+        # Frozen, the owner stays alive holding both partitions (running, it would hand one
+        # over to the newcomer at its next rebalance, possibly before the check below).
+        owner.send_signal(signal.SIGSTOP)
+        with bus.consumer("g", ["ticks"]) as blocked:
+            assert blocked.assignment == []
+            owner.send_signal(signal.SIGKILL)
+            owner.wait()
+            send_all(bus, "ticks", [(f"K{i}", b"x") for i in range(10)])
+            assert len(drain(blocked, 10)) == 10
+            assert blocked.assignment == [("ticks", 0), ("ticks", 1)]
+    finally:
+        owner.kill()  # a no-op once it was killed above
         owner.wait()
-        send_all(bus, "ticks", [(f"K{i}", b"x") for i in range(10)])
-        assert len(drain(blocked, 10)) == 10
-        assert blocked.assignment == [("ticks", 0), ("ticks", 1)]

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.cli import marketlake
-from services.tansu import find_tansu, free_port, stop_tansu, tansu_url
+from pipeline.cli import marketlake_process
+from services.tansu import find_tansu, free_port, stop_tansu
 from streaming.runtime.stream_checks import (
     SIM_ARGS,
     check_outputs,
@@ -20,8 +20,6 @@ from streaming.runtime.stream_checks import (
     tick_keys,
 )
 from streaming.runtime.stream_kill import kill_after_commits, kill_producer_midway
-
-__all__ = ["tansu_url"]
 
 
 def start_tansu_on(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -48,13 +46,14 @@ def start_tansu_on(port: int, log: Path) -> subprocess.Popen[bytes]:
 def test_processor_killed_on_kafka_ends_with_every_tick_once(
     tansu_url: str, tmp_path: Path
 ) -> None:
-    count = 20_000
+    count = 10_000
     bus = ("--bus", f"{tansu_url}?partitions=3", "--topic", "kill_ticks")
     home = tmp_path / "home"
     produce = ("--count", str(count), "--event-rate", "4", "--partitions", "3", *bus, *SIM_ARGS)
-    # a producer killed midway and run again sends its first ticks twice
-    assert 0 < kill_producer_midway(home, "--rate", "8000", *produce) < count
-    produced = marketlake(
+    # a producer killed midway and run again sends its first ticks twice (it is killed at its
+    # first progress report, after 0.5 s: at 4,000 ticks a second, about 2,000 ticks)
+    assert 0 < kill_producer_midway(home, "--rate", "4000", *produce) < count
+    produced = marketlake_process(
         "stream", "produce", "--home", str(home), "--quiet", "--rate", "40000", *produce
     )
     assert produced.returncode == 0, produced.stderr
@@ -62,7 +61,7 @@ def test_processor_killed_on_kafka_ends_with_every_tick_once(
     group = ("--group", "kill-test", "--partitions", "3", *bus)
     kills = sum(kill_after_commits(home, 1, *group) for _ in range(3))
     assert kills >= 2, "the processor finished before it could be killed"
-    done = marketlake("stream", "process", "--home", str(home), "--until-caught-up", *group)
+    done = marketlake_process("stream", "process", "--home", str(home), "--until-caught-up", *group)
     assert done.returncode == 0, done.stderr
 
     expected = sim_ticks(count, 4)
@@ -99,7 +98,7 @@ def test_producer_waits_for_an_unreachable_broker_and_loses_nothing(
         out, err = producer.communicate(timeout=120)
         assert producer.returncode == 0, err
         assert f"produced {count:,} ticks" in out
-        done = marketlake(
+        done = marketlake_process(
             "stream", "process", "--home", str(home), "--until-caught-up", *bus,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr

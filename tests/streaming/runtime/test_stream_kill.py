@@ -16,7 +16,7 @@ from streaming.runtime.stream_checks import (
 from streaming.runtime.stream_kill import kill_after_commits, kill_producer_midway
 from streaming.stream_reference import BAR_VALUES, WINDOW_VALUES, assert_frames_close
 
-COUNT = 30_000
+COUNT = 15_000
 PRODUCE = ("--count", str(COUNT), "--event-rate", "4", "--rate", "40000", *SIM_ARGS)
 
 
@@ -24,7 +24,8 @@ def test_processor_killed_repeatedly_ends_with_every_tick_once(tmp_path: Path) -
     killed_home, clean_home = tmp_path / "killed", tmp_path / "clean"
     # a producer killed midway and run again re-sends the ticks it had sent (same --start and
     # --seed): the bus then holds some ticks twice
-    slow = [a if a != "40000" else "8000" for a in PRODUCE]
+    # killed at its first progress report, after 0.5 s: at 4,000 ticks a second, about 2,000
+    slow = [a if a != "40000" else "4000" for a in PRODUCE]
     sent = kill_producer_midway(killed_home, *slow)
     assert 0 < sent < COUNT, "the producer finished before it could be killed"
     for home in (killed_home, clean_home):

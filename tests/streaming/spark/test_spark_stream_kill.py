@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import marketlake
+from pipeline.cli import marketlake, marketlake_process
 from streaming.runtime.stream_checks import SIM_ARGS, frame, lake, sim_ticks, tick_keys
 from streaming.runtime.stream_kill import tick_commits
 from streaming.stream_reference import BAR_VALUES, WINDOW_VALUES, assert_frames_close
@@ -58,7 +58,7 @@ def test_spark_processor_killed_twice_ends_with_every_tick_once(tmp_path: Path) 
     )
     assert 0 < lake(killed_home).read("curated/ticks").num_rows < COUNT
     # the restart that finishes reads what is left in whole micro-batches
-    done = marketlake("stream", "process", "--home", str(killed_home), *FINISH)
+    done = marketlake_process("stream", "process", "--home", str(killed_home), *FINISH)
     assert done.returncode == 0, done.stderr
     clean = marketlake("stream", "process", "--home", str(clean_home), "--until-caught-up", "-q")
     assert clean.returncode == 0, clean.stderr
