@@ -41,6 +41,8 @@ def test_the_summary_is_whole_on_a_pipe_and_in_an_80_column_terminal_and_quiet_i
     assert all(cells[0] == "succeeded" and len(cells) == 6 for cells in rows.values())
     assert rows["fetch_history"][3] == f"{2 * 21}"  # rows out: 21 sessions x 2 symbols
     assert "…" not in out and all(line == line.rstrip() for line in out.splitlines())
+    notes = [line for line in out.splitlines() if line.startswith("consume_history:")]
+    assert len(notes) == 1 and notes[0].endswith("reconciliation flags")  # one line per note
 
     code, out, err = run(home, COLUMNS="80", TTY_COMPATIBLE="1")  # a terminal 80 wide
     assert code == 0, out + err

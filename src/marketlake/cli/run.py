@@ -109,11 +109,13 @@ def print_summary(table: Table) -> None:
     if console.is_terminal:
         console.print(table)
         return
+    # the caption's lines go out as they are: rich would fold them to the table's width
+    caption, table.caption = str(table.caption or ""), None
     width = Console(width=100_000, file=io.StringIO()).measure(table).maximum
-    width = max([width, *map(len, str(table.caption or "").splitlines())])
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, soft_wrap=False).print(table)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+    lines = [*buffer.getvalue().splitlines(), *caption.splitlines()]
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
 
 
 def _load_or_plan(
