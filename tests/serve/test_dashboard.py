@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import uvicorn
 
+from marketlake.catalogue import INDICATORS_1D
 from marketlake.serve.app import ServeOptions, create_app
 from tests.serve.conftest import ARTIFACTS, Served, keep_artifact, marketlake
+from tests.serve.test_api import warehouse_rows
 from tests.services.postgres import postgres_server, postgres_url
 
 __all__ = ["postgres_server", "postgres_url"]  # fixtures for these tests
@@ -121,6 +123,14 @@ def test_the_dashboard_draws_prices_indicators_and_runs(browser: Any, served: Se
         screenshot(page, "dashboard")
 
         # the page's Content-Security-Policy forbids evaluated strings: wait on the DOM
+        offered = page.locator("#extra option").all_text_contents()
+        computed = [c for c in INDICATORS_1D.columns if c not in ("symbol", "ts")]
+        assert offered == ["none", *computed]  # whatever the [indicators] set computes
+        page.select_option("#extra", "rsi_14")
+        (stored,) = warehouse_rows(
+            served, "SELECT count(rsi_14) AS n FROM indicators_1d WHERE symbol = 'AAPL'"
+        )
+        page.wait_for_selector(f"body[data-extra-points='{stored['n']}']")  # NULLs not drawn
         page.uncheck("#adjusted")
         page.wait_for_selector("#chart-title:text('AAPL · 1d · as traded')")
         page.select_option("#symbol", "IBM")

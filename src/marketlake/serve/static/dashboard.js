@@ -72,6 +72,8 @@ function buildMainChart() {
     bollinger: [line("#64748b", 0, { lineStyle: 2 }), line("#64748b", 0),
       line("#64748b", 0, { lineStyle: 2 })],
   };
+  // any column of indicators_1d (the configured set), on a scale of its own
+  const extra = line("#db2777", 0, { priceScaleId: "left", lastValueVisible: true });
   const rsi = line("#0ea5e9", 1, { lastValueVisible: true });
   const macd = line("#2563eb", 2, { lastValueVisible: true });
   const signal = line("#f97316", 2);
@@ -84,12 +86,31 @@ function buildMainChart() {
     panes[1].setStretchFactor(0.16);
     panes[2].setStretchFactor(0.2);
   }
-  return { chart, candles, volume, overlays, rsi, macd, signal, histogram, markers };
+  return { chart, candles, volume, overlays, extra, rsi, macd, signal, histogram, markers };
 }
 
 function values(rows, column) {
   return rows.filter((r) => r[column] !== null && r[column] !== undefined)
     .map((r) => ({ time: seconds(r.ts), value: r[column] }));
+}
+
+// The indicator select offers every column the indicators table holds, whatever the
+// [indicators] configuration computes; the chosen one is drawn on the left scale.
+function showExtra(main, indicators) {
+  const select = $("extra");
+  const columns = indicators.length
+    ? Object.keys(indicators[0]).filter((c) => c !== "symbol" && c !== "ts") : [];
+  const offered = Array.from(select.options).map((o) => o.value).slice(1);
+  if (columns.length && columns.join() !== offered.join()) {
+    const chosen = select.value;
+    select.length = 1;
+    for (const column of columns) select.add(new Option(column, column));
+    select.value = columns.includes(chosen) ? chosen : "";
+  }
+  const points = select.value ? values(indicators, select.value) : [];
+  main.extra.setData(points);
+  main.chart.applyOptions({ leftPriceScale: { visible: points.length > 0 } });
+  document.body.dataset.extraPoints = String(points.length);
 }
 
 function actionMarkers(actions, times) {
@@ -138,6 +159,7 @@ async function drawMain(main) {
   show("sma", main.overlays.sma, ["sma_20"]);
   show("ema", main.overlays.ema, ["ema_20"]);
   show("bollinger", main.overlays.bollinger, ["bb_upper", "bb_middle", "bb_lower"]);
+  showExtra(main, indicators);
   main.rsi.setData(values(indicators, "rsi_14"));
   main.macd.setData(values(indicators, "macd"));
   main.signal.setData(values(indicators, "macd_signal"));
@@ -318,7 +340,7 @@ async function start() {
   select.value = state.symbol;
   if (!state.symbol) { say("no symbols yet: run marketlake run"); return; }
   select.addEventListener("change", () => { state.symbol = select.value; refresh(main, live); });
-  for (const id of ["interval", "adjusted", "sma", "ema", "bollinger"]) {
+  for (const id of ["interval", "adjusted", "sma", "ema", "bollinger", "extra"]) {
     $(id).addEventListener("change", () => drawMain(main).catch((e) => say(e.message)));
   }
   await refresh(main, live);
