@@ -42,6 +42,9 @@ MEMORY = ":memory:"
 URL_PREFIX = "duckdb://"
 IDLE_RELEASE_S = 5.0  # a writer closes the file after this long without a write
 WATCH_S = 0.05  # how often an idle writer looks for a request for the file
+# after letting the file go to a process that asked, wait this long before taking it back:
+# longer than the asker's longest backoff, so a process writing without pause cannot starve it
+YIELD_S = 0.5
 _INCOMING = "__marketlake_incoming"
 
 
@@ -80,6 +83,7 @@ class DuckDBWarehouse(Warehouse):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0  # nesting of open connections (sessions and statements)
         self._last_use = 0.0  # monotonic time the last outermost use ended
+        self._yielded_at: float | None = None  # monotonic time the file was let go when asked
         self._watcher: threading.Thread | None = None  # lets an idle file go
         self._wanted = wanted_marker(self.path)
         if self.path == MEMORY:  # a throw-away database lives as long as its connection
@@ -137,6 +141,7 @@ class DuckDBWarehouse(Warehouse):
         asked for."""
         with self._lock:
             if self._con is None:
+                self._wait_for_asker()
                 self._con = connect(self.path, self.read_only, self.lock_wait_s, self._wanted)
             self._depth += 1
             try:
@@ -150,7 +155,7 @@ class DuckDBWarehouse(Warehouse):
         """After the outermost use: close the file when a waiting process asked for it, else
         a watcher closes it once asked or idle."""
         if take_request(self._wanted):
-            self._release()
+            self._release(asked=True)
             return
         self._last_use = time.monotonic()
         if self._watcher is None:
@@ -167,18 +172,24 @@ class DuckDBWarehouse(Warehouse):
                 if self._con is None:
                     self._watcher = None
                     return
-                if self._depth == 0 and (
-                    time.monotonic() - self._last_use >= IDLE_RELEASE_S
-                    or take_request(self._wanted)
-                ):
-                    self._release()
+                idle = time.monotonic() - self._last_use >= IDLE_RELEASE_S
+                if self._depth == 0 and (idle or take_request(self._wanted)):
+                    self._release(asked=not idle)
                     self._watcher = None
                     return
 
-    def _release(self) -> None:
+    def _release(self, asked: bool = False) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+            if asked:
+                self._yielded_at = time.monotonic()
+
+    def _wait_for_asker(self) -> None:
+        """Give a process that asked for the file time to take it before opening it again."""
+        if self._yielded_at is not None:
+            time.sleep(max(0.0, self._yielded_at + YIELD_S - time.monotonic()))
+            self._yielded_at = None
 
     def _query_error(self, what: str, exc: duckdb.Error) -> QueryError:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
