@@ -147,7 +147,17 @@ def test_processor_waits_for_a_lost_broker_and_loses_nothing(
     time.sleep(max(0.0, cut_at + SESSION_TIMEOUT_S + 1 - time.monotonic()))
     assert processor.poll() is None, err.text()
     proxied_broker.restore()
-    assert processor.wait(timeout=300) == 0, err.text()
+    try:
+        code = processor.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        processor.kill()
+        processor.wait()
+        pytest.fail(
+            "the processor did not finish after the broker came back:\n"
+            + out.text()[-3000:]
+            + err.text()[-3000:]
+        )
+    assert code == 0, err.text()
     out.join()
     err.join()
     assert "lag 0 msgs" in out.text()
