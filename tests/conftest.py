@@ -16,6 +16,7 @@ from tests.services.seaweedfs import (  # noqa: F401 - the session's S3 servers
     seaweedfs_to_stop,
 )
 from tests.services.tansu import tansu_url  # noqa: F401 - the session's Kafka-protocol broker
+from tests.services.tcp_proxy import proxied_broker  # noqa: F401 - a broker that can be cut off
 
 # one PostgreSQL server for the whole session, whichever folders use it
 __all__ = ["postgres_server", "postgres_url"]

@@ -2,16 +2,23 @@
 
 Clients connect to the proxy's port; every connection is forwarded to the target port.
 :meth:`TcpProxy.cut` closes every connection and refuses new ones, as a broker that went away
-does; :meth:`TcpProxy.restore` listens again on the same port.
+does; :meth:`TcpProxy.restore` listens again on the same port. The fixture
+:func:`proxied_broker` is a Tansu broker reached only through such a proxy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
-from services.tansu import free_port
+import pytest
+
+from services.tansu import find_tansu, free_port, stop_tansu
 
 
 class TcpProxy:
@@ -81,3 +88,30 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
         for sock in (source, target):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def proxied_broker(tmp_path: Path) -> Iterator[TcpProxy]:
+    """An in-memory Tansu broker reached (and advertised) only through a :class:`TcpProxy`."""
+    port = free_port()
+    proxy = TcpProxy(port)
+    broker = subprocess.Popen(
+        [
+            str(find_tansu()), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url", f"tcp://127.0.0.1:{proxy.port}",
+            "--storage-engine", "memory://tansu/",
+        ],
+        stdout=(tmp_path / "tansu.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+        stop_tansu(broker)

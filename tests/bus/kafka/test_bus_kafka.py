@@ -13,6 +13,9 @@ from marketlake.bus.base import Bus, Retention
 from marketlake.bus.kafka.bus import KafkaBus
 from marketlake.bus.registry import open_bus
 from marketlake.errors import TransientError
+from services.tcp_proxy import TcpProxy
+
+SESSION_TIMEOUT_S = 6  # the Kafka consumer's session.timeout.ms
 
 
 class TestKafkaBus(BusContract):
@@ -102,3 +105,26 @@ def test_topic_retention_becomes_the_topic_configs(tansu_url: str) -> None:
     with open_bus(tansu_url) as bus:  # an existing topic gets the new retention
         bus.create_topic(topic, 2, Retention(max_bytes=400_000))
     assert _topic_configs(tansu_url, topic)["retention.bytes"] == "200000"
+
+
+def test_a_member_whose_session_expired_joins_again_and_loses_nothing(
+    proxied_broker: TcpProxy,
+) -> None:
+    # the broker is away for longer than the group session: the group forgets the member, so
+    # its commit cannot succeed; it must not fail forever, and the next poll joins again and
+    # reads, from the last commit, what was not committed
+    with open_bus(f"kafka://127.0.0.1:{proxied_broker.port}") as bus:
+        topic = f"expired_{uuid.uuid4().hex[:8]}"
+        bus.create_topic(topic, 1)
+        send_all(bus, topic, [(f"k{i}", f"v{i}".encode()) for i in range(50)])
+        with bus.consumer("expired", [topic]) as consumer:
+            first = drain(consumer, 50)
+            assert len(first) == 50
+            proxied_broker.cut()
+            time.sleep(SESSION_TIMEOUT_S + 2)
+            proxied_broker.restore()
+            consumer.commit()  # the group no longer counts this member: nothing committed
+            again = drain(consumer, 50)
+            assert [m.value for m in again] == [m.value for m in first]
+            consumer.commit()
+            assert consumer.lag() == 0

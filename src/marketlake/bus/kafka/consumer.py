@@ -7,8 +7,13 @@ from types import MappingProxyType
 from typing import Any
 
 from marketlake.bus.base import Consumer, Message
-from marketlake.bus.kafka.driver import KafkaCluster
+from marketlake.bus.kafka.driver import LOGGER, KafkaCluster
 from marketlake.bus.kafka.watermarks import confirmed_watermarks, watermark_probe
+
+# The group no longer counts this member as the owner of what it polled: its session expired
+# (a lost broker, a long pause) or the group is rebalancing. The commit cannot succeed, and
+# retrying it never will: the member joins again on its next poll.
+_MEMBERSHIP_LOST = {"ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS"}
 
 _CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
@@ -57,7 +62,15 @@ class KafkaConsumer(Consumer):
         return out
 
     def commit(self) -> None:
-        """Commit, synchronously, the positions after the last polled messages."""
+        """Commit, synchronously, the positions after the last polled messages.
+
+        When the group no longer counts this member (its session expired while the broker was
+        away, or a rebalance began), the positions are dropped and nothing is committed: the
+        member joins again on its next poll, and whoever is assigned the partitions reads them
+        again from the group's last commit (a reader that keeps its own positions, as the
+        stream processor does, skips what it already has). Retrying such a commit would wait
+        forever, since only a poll lets the member join again.
+        """
         if not self._positions:
             return
         tp = self._driver.TopicPartition
@@ -65,7 +78,12 @@ class KafkaConsumer(Consumer):
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except self._driver.KafkaException as exc:
-            raise self._cluster.error(exc.args[0], "committing") from exc
+            error = exc.args[0]
+            if error.name() in _MEMBERSHIP_LOST:
+                LOGGER.info("commit dropped, the member joins its group again: %s", error.str())
+                self._positions.clear()
+                return
+            raise self._cluster.error(error, "committing") from exc
         self._positions.clear()
 
     def lag(self) -> int:
