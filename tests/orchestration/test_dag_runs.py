@@ -71,10 +71,15 @@ def runs(home: Path) -> list[dict[str, Any]]:
 
 
 def test_a_manual_run_with_params_equals_marketlake_run(
-    dag: Any, ml_home: Path, tmp_path: Path
+    dag: Any, ml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the warehouse comes from an Airflow connection: a DuckDB file
+    connection = f"duckdb://{ml_home.resolve()}/from-connection.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_MARKETLAKE_WAREHOUSE", connection)
     spec = {"symbols": "AAPL,MSFT,JPM", "start": "2024-01-02", "end": "2024-06-28"}
     assert run_dag(dag, "2024-07-10", **spec) == succeeded()
+    assert not (ml_home / "warehouse.duckdb").exists()
+    (ml_home / "from-connection.duckdb").rename(ml_home / "warehouse.duckdb")
 
     reference = tmp_path / "reference"
     args = ["--symbols", spec["symbols"], "--start", spec["start"], "--end", spec["end"]]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from marketlake.airflow.task import marketlake_run_id, run_plan
+import pytest
+
+from marketlake.airflow.task import marketlake_run_id, run_plan, warehouse_url
 from marketlake.runspec import check_run_id, spec_path
 
 
@@ -39,3 +41,20 @@ def test_params_come_first_then_the_sessions_of_the_data_interval() -> None:
     }
     # a manual run without a logical date has no interval: marketlake's default range
     assert run_plan({"params": {}}) == {"source": None, "symbols": None, "start": None, "end": None}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "duckdb:///tmp/marketlake/warehouse.duckdb",
+        "duckdb://relative/warehouse.duckdb",
+        "postgres://user:s%40cret@db.example:5432/market",
+        "snowflake://user:pw@acct-1/MARKET/PUBLIC?warehouse=WH&role=LOADER",
+    ],
+)
+def test_a_warehouse_url_survives_an_airflow_connection(url: str) -> None:
+    from airflow.models.connection import Connection
+
+    # Airflow parses the URI into fields and writes it back with the path percent-encoded
+    uri = Connection(conn_id="marketlake_warehouse", uri=url).get_uri()
+    assert warehouse_url(uri) == url

@@ -30,7 +30,7 @@ from marketlake.airflow.stage import EXIT_TRANSIENT
 CONFIG_VARIABLE = "marketlake_config"
 """The Airflow Variable holding a marketlake TOML configuration (the config file's content)."""
 WAREHOUSE_CONNECTION = "marketlake_warehouse"
-"""The Airflow Connection whose URI is the warehouse URL."""
+"""The Airflow Connection whose URI is the warehouse URL (see :func:`warehouse_url`)."""
 # a run id names files in the lake: ``:`` (in Airflow's run ids) is not allowed there
 _RUN_ID_CHARS = re.compile(r"[^A-Za-z0-9_.+\-]")
 
@@ -152,7 +152,25 @@ def _airflow_connection_uri(conn_id: str) -> str | None:
         connection = Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
-    return str(connection.get_uri())
+    return warehouse_url(str(connection.get_uri()))
+
+
+def warehouse_url(connection_uri: str) -> str:
+    """The warehouse URL an Airflow Connection's URI stands for.
+
+    Airflow keeps a URI's path as the Connection's ``schema`` and writes it back
+    percent-encoded: ``duckdb:///tmp/w.duckdb`` comes back as ``duckdb:///tmp%2Fw.duckdb``
+    and ``snowflake://u@acct/db/sch`` as ``snowflake://u@acct/db%2Fsch``. The path is decoded
+    again; user, password and query stay as Airflow encoded them (marketlake decodes those).
+    """
+    from urllib.parse import unquote
+
+    scheme, sep, rest = connection_uri.partition("://")
+    if not sep:
+        return connection_uri
+    authority, slash, tail = rest.partition("/")
+    path, question, query = tail.partition("?")
+    return f"{scheme}://{authority}{slash}{unquote(path)}{question}{query}"
 
 
 def _iso(value: object) -> str | None:
