@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -169,3 +170,24 @@ def test_readers_in_one_process_share_the_locked_down_file(
         with pytest.raises(TerminalError, match="refused"):
             run_sql(url, f"COPY bars_1d TO '{tmp_path}/bars.csv'")
         assert first.count_rows("bars_1d") == 4
+
+
+def test_readers_opening_at_once_in_threads_all_get_the_locked_down_file(
+    loaded: tuple[str, list[dict]],
+) -> None:
+    # as the API's worker threads do: each opens the file while others are locking it down
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, _ = loaded
+    path = Path(url.removeprefix("duckdb://"))
+    start = threading.Barrier(8)
+
+    def read(_: int) -> tuple[int, str]:
+        start.wait()
+        with DuckDBWarehouse(path, read_only=True) as reader:
+            tz = reader.query("SELECT current_setting('TimeZone') AS tz").to_pylist()[0]["tz"]
+            return reader.count_rows("bars_1d"), tz
+
+    for _ in range(5):
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(read, range(8))) == [(4, "UTC")] * 8

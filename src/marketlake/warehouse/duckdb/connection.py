@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,9 @@ _LOCK_DOWN = (  # global settings: later connections of this process to the file
     "SET lock_configuration = true",
 )
 REFUSED = (duckdb.PermissionException,)  # a refused file, network or extension use
+# Readers of one process share the database's settings: one thread at a time checks whether
+# they are locked down and, if not, locks them (two at once would both try, one would fail).
+_LOCKING_DOWN = threading.Lock()
 
 
 def wanted_marker(path: Path | str) -> Path | None:
@@ -89,12 +93,20 @@ def connect(
         else:
             if asked:
                 take_request(marker)
-            if not (file_read_only and _locked(con)):  # else another reader locked it down
-                for statement in statements:
-                    con.execute(statement)
+            if file_read_only:
+                with _LOCKING_DOWN:
+                    if not _locked(con):  # else another reader locked it down
+                        _execute(con, statements)
+            else:
+                _execute(con, statements)
             return con
         time.sleep(backoff)
         backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+
+def _execute(con: duckdb.DuckDBPyConnection, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        con.execute(statement)
 
 
 def _locked(con: duckdb.DuckDBPyConnection) -> bool:
