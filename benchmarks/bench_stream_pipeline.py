@@ -1,12 +1,13 @@
 """Stream pipeline throughput and latency, beside the bare bus rates measured in the same run.
 
-- local log → processor → lake (target >= 250k ticks/s), beside the bare produce and consume
+- local log → processor → lake (target >= 1 M ticks/s), beside the bare produce and consume
   rate of the local log;
-- Kafka (Tansu) → processor → lake (target >= 100k ticks/s), beside Tansu's bare rates;
+- Kafka (Tansu) → processor → lake, group join included (target >= 300k ticks/s), beside
+  Tansu's bare rates;
 - p99 tick-to-window latency at a paced 10k ticks/s on the local log (target <= 50 ms).
 
 Every throughput is shown twice: end to end (``total``), and from the start of the first poll
-that returned messages to the end (``after join``; bare consumers poll like the pipeline, 512
+that returned messages to the end (``after join``; bare consumers poll like the pipeline, 128
 messages with a 0.1 s timeout, so at most 0.1 s of the join is counted in). The difference is
 the consumer-group join: a Kafka broker delays a group's first join (Tansu by about 3 s with
 the bus's ``session.timeout.ms`` of 6 s), a one-off cost per consumer start that a running

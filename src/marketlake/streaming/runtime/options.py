@@ -24,10 +24,10 @@ class PipelineOptions:
     partitions: int = 4
     alerts_topic: str | None = ALERTS_TOPIC
     ticks_mode: Literal["append", "merge"] = "append"
-    max_messages: int = 512
+    max_messages: int = 128  # per poll, processed in one call; see docs/decisions.md
     poll_timeout_s: float = 0.1
     commit_interval_s: float = 1.0
-    commit_ticks: int = 500_000
+    commit_ticks: int = 250_000
     barrier_s: float = 30.0
     bus_wait_s: float = 600.0  # how long an unreachable bus is waited for, mid-stream
     bus_backoff_s: float = 0.5
