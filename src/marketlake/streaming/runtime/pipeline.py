@@ -92,6 +92,7 @@ class StreamPipeline:
         )
         deadline = None if duration_s is None else time.monotonic() + duration_s
         next_report = time.monotonic() + progress_every_s
+        caught_up = False
         with self.bus.consumer(opts.group, [opts.topic]) as consumer:
             run.consumer = consumer
             try:
@@ -112,6 +113,7 @@ class StreamPipeline:
                         and run.bus_call("reading lag", consumer.lag) == 0
                     ):
                         run.add(processor.flush_session_close())
+                        caught_up = True
                         break
                     run.seal_if_due()
                     reports = on_progress is not None or opts.status_path is not None
@@ -121,7 +123,9 @@ class StreamPipeline:
                         self._report(on_progress)
                         next_report = time.monotonic() + progress_every_s
                 run.commit(force=True)
-                self.stats.lag = run.bus_call("reading lag", consumer.lag)
+                # Caught up: the lag was just read as 0 and nothing was polled since.
+                lag = 0 if caught_up else run.bus_call("reading lag", consumer.lag)
+                self.stats.lag = lag
             finally:
                 run.close()
         self._report(on_progress)
