@@ -93,6 +93,7 @@ class StreamPipeline:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         next_report = time.monotonic() + progress_every_s
         caught_up = False
+        at_end = False
         with self.bus.consumer(opts.group, [opts.topic]) as consumer:
             run.consumer = consumer
             try:
@@ -103,7 +104,15 @@ class StreamPipeline:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
                         break
-                    messages = run.poll(self._poll_size(count))
+                    size = self._poll_size(count)
+                    messages = run.poll(size, brief=at_end)
+                    # A poll that did not fill up reached the end of the log; when nothing
+                    # more is coming, the next poll need not wait long to find it empty.
+                    at_end = (
+                        until_caught_up
+                        and len(messages) < size
+                        and (upstream_done is None or upstream_done())
+                    )
                     if messages:
                         run.process(messages)
                     elif (

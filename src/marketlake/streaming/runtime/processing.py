@@ -219,16 +219,17 @@ class ProcessingRun:
         self.stats.commits += 1
         return True
 
-    def poll(self, size: int) -> list[Message]:
+    def poll(self, size: int, brief: bool = False) -> list[Message]:
         """Up to ``size`` messages, waiting while the bus is unreachable.
 
-        While an idle commit waits for the writer, a poll waits at most ``_WAITING_POLL_S``
-        for messages, so the commit follows soon after the writer is done.
+        A ``brief`` poll, and any poll while an idle commit waits for the writer (so that the
+        commit follows soon after the writer is done), waits at most ``_WAITING_POLL_S`` for
+        messages.
         """
         consumer = self.consumer
         assert consumer is not None
         timeout = self.opts.poll_timeout_s
-        if self.commit_waits:
+        if brief or self.commit_waits:
             timeout = min(timeout, _WAITING_POLL_S)
         return self.bus_call("polling", lambda: consumer.poll(size, timeout))
 
