@@ -7,7 +7,7 @@
 - p99 tick-to-window latency at a paced 10k ticks/s on the local log (target <= 50 ms).
 
 Every throughput is shown twice: end to end (``total``), and from the start of the first poll
-that returned messages to the end (``after join``; bare consumers poll like the pipeline, 128
+that returned messages to the end (``after join``; bare consumers poll like the pipeline, 512
 messages with a 0.1 s timeout, so at most 0.1 s of the join is counted in). The difference is
 the consumer-group join: a Kafka broker delays a group's first join (Tansu by about 3 s with
 the bus's ``session.timeout.ms`` of 6 s), a one-off cost per consumer start that a running

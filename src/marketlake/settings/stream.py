@@ -83,7 +83,7 @@ class StreamSettings(Section):
     commit_ticks: int = Field(
         default=250_000, ge=1, description="Ticks that make a sink commit due at the latest"
     )
-    max_messages: int = Field(default=128, ge=1, description="Messages per poll at most")
+    max_messages: int = Field(default=512, ge=1, description="Messages per poll at most")
     retention_bytes: int | None = Field(
         default=None,
         ge=1,

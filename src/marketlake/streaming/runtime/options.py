@@ -24,7 +24,7 @@ class PipelineOptions:
     partitions: int = 4
     alerts_topic: str | None = ALERTS_TOPIC
     ticks_mode: Literal["append", "merge"] = "append"
-    max_messages: int = 128  # per poll, processed in one call; see docs/decisions.md
+    max_messages: int = 512
     poll_timeout_s: float = 0.1
     commit_interval_s: float = 1.0
     commit_ticks: int = 250_000

@@ -1,7 +1,8 @@
 """The stream pipeline: bus → stream processor → lake and warehouse, exactly-once.
 
-The processing thread polls whole batches of messages, decodes them and feeds each poll to the
-:class:`~marketlake.streaming.processor.StreamProcessor` in one call. Every
+The processing thread polls whole batches of messages, decodes them and feeds them to the
+:class:`~marketlake.streaming.processor.StreamProcessor` a few hundred thousand ticks per call
+(:data:`~marketlake.streaming.runtime.processing.PROCESS_MESSAGES` messages). Every
 ``commit_interval_s`` (or ``commit_ticks`` ticks) the outputs, the new ticks, a processor
 snapshot and the bus positions they reach are *sealed* and handed to a writer thread, which
 writes the sinks and then the checkpoint (see :mod:`marketlake.streaming.runtime.sink`), so
@@ -114,7 +115,7 @@ class StreamPipeline:
                         and (upstream_done is None or upstream_done())
                     )
                     if messages:
-                        run.process(messages)
+                        run.process_poll(messages)
                     elif (
                         run.commit()
                         and until_caught_up

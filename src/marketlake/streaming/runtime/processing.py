@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _WAITING_POLL_S = 0.01
+# Messages fed to the processor at once (about 190k ticks of the simulator's batches): a call
+# costs more per tick the bigger it is, and the sink writer can start on a sealed batch only.
+PROCESS_MESSAGES = 128
 
 
 class ProcessingRun:
@@ -78,6 +81,14 @@ class ProcessingRun:
 
     def _new_batch(self) -> SinkBatch:
         return SinkBatch(positions={}, state=b"", counts={})
+
+    def process_poll(self, messages: list[Message]) -> None:
+        """Feed a poll to the processor :data:`PROCESS_MESSAGES` messages at a time,
+        sealing the pending batch between them when it is due."""
+        for start in range(0, len(messages), PROCESS_MESSAGES):
+            if start:
+                self.seal_if_due()
+            self.process(messages[start : start + PROCESS_MESSAGES])
 
     def process(self, messages: list[Message]) -> None:
         """Decode a poll, feed it to the processor in one call and keep its outputs.
