@@ -1,8 +1,9 @@
 """Stream pipeline throughput and latency, beside the bare bus rates measured in the same run.
 
-- local log → processor → lake (target >= 250k ticks/s), beside the bare produce and consume
+- local log → processor → lake (target >= 1 M ticks/s), beside the bare produce and consume
   rate of the local log;
-- Kafka (Tansu) → processor → lake (target >= 100k ticks/s), beside Tansu's bare rates;
+- Kafka (Tansu) → processor → lake, group join included (target >= 300k ticks/s), beside
+  Tansu's bare rates;
 - p99 tick-to-window latency at a paced 10k ticks/s on the local log (target <= 50 ms).
 
 Every throughput is shown twice: end to end (``total``), and from the start of the first poll

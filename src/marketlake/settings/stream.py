@@ -81,7 +81,7 @@ class StreamSettings(Section):
         default=timedelta(seconds=1), description="Time between sink commits"
     )
     commit_ticks: int = Field(
-        default=500_000, ge=1, description="Ticks that make a sink commit due at the latest"
+        default=250_000, ge=1, description="Ticks that make a sink commit due at the latest"
     )
     max_messages: int = Field(default=512, ge=1, description="Messages per poll at most")
     retention_bytes: int | None = Field(

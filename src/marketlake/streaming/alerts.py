@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from marketlake.streaming.frames import collect
+
 
 def detect_alerts(windows: pl.DataFrame, kinds: tuple[str, ...], alert_pct: float) -> pl.DataFrame:
     """Alert rows (symbol, ts, kind, pct_move, detail) for final rows of ``windows``.
@@ -19,14 +21,12 @@ def detect_alerts(windows: pl.DataFrame, kinds: tuple[str, ...], alert_pct: floa
     ``windows`` holds the columns of :func:`~marketlake.streaming.windows.aggregate_windows`
     with µs timestamps; ``pct_move`` is ``(last / first - 1) * 100``.
     """
-    moved = (
+    moved = collect(
         windows.lazy()
         .filter(pl.col("is_final") & pl.col("kind").is_in(list(kinds)))
         .with_columns(pct_move=(pl.col("last_price") / pl.col("first_price") - 1.0) * 100.0)
         .filter(pl.col("pct_move").abs() > alert_pct)
-        .collect()
-        .rechunk()
-    )
+    ).rechunk()
     start = pl.col("window_start").cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%MZ")
     end = pl.col("window_end").cast(pl.Datetime("us", "UTC")).dt.strftime("%Y-%m-%dT%H:%MZ")
     return moved.select(

@@ -17,6 +17,7 @@ from marketlake.schemas import ALERT_SCHEMA, BARS_1M_SCHEMA, WINDOW_SCHEMA
 from marketlake.streaming.alerts import detect_alerts
 from marketlake.streaming.bars import KEYS, MINUTE_US, bar_rows
 from marketlake.streaming.config import StreamConfig, ma_kind, to_us
+from marketlake.streaming.frames import collect, collect_all
 from marketlake.streaming.windows import (
     REQUEST_KEYS,
     aggregate_windows,
@@ -42,7 +43,7 @@ class Emission:
 
 def to_table(frame: pl.LazyFrame, schema: pa.Schema, stamps: tuple[str, ...]) -> pa.Table:
     """``frame`` (µs integers in ``stamps``) as an Arrow table with ``schema``."""
-    return as_table(shape(frame, schema, stamps).collect(), schema)
+    return as_table(collect(shape(frame, schema, stamps)), schema)
 
 
 def as_table(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -85,7 +86,7 @@ def emit_provisional(
     rows = provisional_windows(config, state.lazy(), touched.lazy().select(KEYS), now)
     if rows is None:
         return WINDOW_SCHEMA.empty_table()
-    return as_table(rows.collect(), WINDOW_SCHEMA)
+    return as_table(collect(rows), WINDOW_SCHEMA)
 
 
 def emit_changes(
@@ -100,13 +101,11 @@ def emit_changes(
     bars = state.lazy()
     lazy_marks = marks.lazy()
     lazy_touched = touched.lazy().select(KEYS)
-    current = (
+    current = collect(
         bars.join(lazy_marks, on="symbol", how="inner")
         .join(lazy_touched.with_columns(touched=pl.lit(True)), on=KEYS, how="left")
         .with_columns(pl.col("touched").fill_null(False))
-        .collect()
-        .lazy()
-    )
+    ).lazy()
     final_bars = current.filter((pl.col("w1") >= _END) & ((pl.col("w0") < _END) | "touched"))
     newly_final = current.filter((pl.col("w0") < _END) & (pl.col("w1") >= _END)).select(KEYS)
     settled = current.filter(pl.col("w1") >= _END).select(KEYS)
@@ -118,7 +117,7 @@ def emit_changes(
         requests.append(
             trailing_requests(trailing, h, ma_kind(horizon)).with_columns(is_final=pl.lit(True))
         )
-    request = pl.concat(requests).unique(REQUEST_KEYS, keep="first").collect()
+    request = collect(pl.concat(requests).unique(REQUEST_KEYS, keep="first"))
     retention = to_us(config.late_retention)
     keep_from = ((pl.col("w1") - retention) // MINUTE_US) * MINUTE_US - to_us(config.longest_span)
     kept = (
@@ -127,7 +126,7 @@ def emit_changes(
         .drop("w1")
     )
     rows_lazy = aggregate_windows(request.lazy(), bars).with_columns(updated_at=pl.lit(now))
-    rows, kept_frame = pl.collect_all([rows_lazy.sort(REQUEST_KEYS), kept])
+    rows, kept_frame = collect_all([rows_lazy.sort(REQUEST_KEYS), kept])
     alerts = detect_alerts(rows, config.alerted_kinds, config.alert_pct)
     return Emission(
         bars_1m=to_table(bar_rows(final_bars), BARS_1M_SCHEMA, ("ts",)),

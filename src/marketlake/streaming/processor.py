@@ -53,6 +53,7 @@ from marketlake.streaming.bars import (
 from marketlake.streaming.config import StreamConfig, to_us
 from marketlake.streaming.dedup import SeenTicks
 from marketlake.streaming.emission import emit_changes, emit_provisional
+from marketlake.streaming.frames import collect, collect_all
 from marketlake.streaming.outputs import DUPLICATE, INVALID, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.state import pack_state, unpack_state
 from marketlake.streaming.validation import as_tick_table, invalid_ticks, split_by_mask
@@ -161,8 +162,8 @@ class StreamProcessor:
         applied = lazy.filter(~too_old)
         flags = lazy.select(late=pl.col("t") < pl.col("w0"), too_old=too_old)
         largest = applied.group_by("symbol").agg(pl.col("t").max())
-        fresh, top, flag = pl.collect_all([aggregate_minutes(applied), largest, flags])
-        self._bars = merge_minutes(self._bars.lazy(), fresh.lazy()).collect()
+        fresh, top, flag = collect_all([aggregate_minutes(applied), largest, flags])
+        self._bars = collect(merge_minutes(self._bars.lazy(), fresh.lazy()))
         kept = ~flag.get_column("too_old").to_numpy()
         self._seen.add(digests[kept], ticks.get_column("t").to_numpy()[kept])
         self.counts["ticks"] += valid.num_rows

@@ -181,3 +181,42 @@ def test_retention_by_age_keeps_the_newest_segment(tmp_path: Path) -> None:
         os.utime(path, (old, old))
     assert bus.enforce_retention() == len(before) - 4
     assert segments(bus, "t") == before[-1:]
+
+
+def test_written_records_are_readable_before_their_sync_and_indexed_after(
+    tmp_path: Path,
+) -> None:
+    bus = LocalBus(tmp_path, segment_bytes=300)
+    bus.create_topic("t", 1)
+    send_all(bus, "t", [("K", f"old-{i}".encode()) for i in range(5)])
+    appender = bus.appender("t", 0)
+    fresh = [encode_record(1, b"K", b"", f"new-{i}".encode()) for i in range(3)]
+    appender.write(fresh, len(fresh))
+    try:
+        assert values_of(bus, "a", "t")[-3:] == [b"new-0", b"new-1", b"new-2"]
+    finally:
+        appender.sync()
+        appender.close()
+    send_all(bus, "t", [("K", b"last")])  # another producer takes the lock and goes on
+    with bus.consumer("b", ["t"]) as consumer:
+        got = drain(consumer, 9)
+    assert [m.offset for m in got] == list(range(9))
+    assert got[-1].value == b"last"
+
+
+def test_producers_flushing_the_same_partitions_keep_every_record(tmp_path: Path) -> None:
+    first, second = LocalBus(tmp_path, partitions=4), LocalBus(tmp_path, partitions=4)
+    first.create_topic("t")
+    keys = [f"SYM{i}" for i in range(12)]
+    with first.producer() as one, second.producer() as two:
+        for round_ in range(5):
+            for producer, name in ((one, "one"), (two, "two")):
+                for key in keys:
+                    producer.send("t", key, f"{name}-{round_}".encode())
+                producer.flush()
+    with first.consumer("g", ["t"]) as consumer:
+        got = drain(consumer, 120)
+    assert len(got) == 120
+    for key in keys:
+        values = [m.value.decode() for m in got if m.key == key]
+        assert values == [f"{name}-{r}" for r in range(5) for name in ("one", "two")]

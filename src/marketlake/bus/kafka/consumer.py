@@ -91,10 +91,11 @@ class KafkaConsumer(Consumer):
         subscribed topics, the ones other members (live or dead) hold included."""
         tp = self._driver.TopicPartition
         try:
+            probe = self._watermark_probe()
             partitions = [
                 tp(topic, p)
                 for topic in self._topics
-                for p in self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                for p in probe.list_topics(topic, timeout=10).topics[topic].partitions
             ]
             committed = self._consumer.committed(partitions, timeout=10)
             ends = self._end_offsets([(item.topic, item.partition) for item in committed])
@@ -107,14 +108,16 @@ class KafkaConsumer(Consumer):
         return total
 
     def _end_offsets(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
-        """``(low, end)`` per partition (see :func:`confirmed_watermarks`).
+        """``(low, end)`` per partition (see :func:`confirmed_watermarks`)."""
+        return confirmed_watermarks(self._cluster, self._watermark_probe(), pairs)
 
-        The watermarks are asked through a separate client: on the group member's connection
-        the request would queue behind its pending fetch (up to ``fetch.wait.max.ms``).
-        """
+    def _watermark_probe(self) -> Any:
+        """The client that asks for the partitions and their watermarks: on the group
+        member's connection a request would queue behind its pending fetch (up to
+        ``fetch.wait.max.ms``, 500 ms by default)."""
         if self._probe is None:
             self._probe = watermark_probe(self._cluster)
-        return confirmed_watermarks(self._cluster, self._probe, pairs)
+        return self._probe
 
     def close(self) -> None:
         """Leave the group without committing."""

@@ -10,6 +10,11 @@ from marketlake.bus.kafka.driver import KafkaCluster
 
 # The probe wants "no more records" at once, not after a long-polling fetch.
 _PROBE_FETCH_WAIT_MS = 10
+# A consume call waits for its whole timeout unless it fills up, so the probe polls briefly
+# and sees each partition's end (EOF) soon after it comes; a partition whose records came but
+# whose EOF did not is taken as read after _PROBE_QUIET_S without any record.
+_PROBE_POLL_S = 0.01
+_PROBE_QUIET_S = 0.1
 
 
 def watermark_probe(cluster: KafkaCluster) -> Any:
@@ -43,9 +48,13 @@ def confirmed_watermarks(
     probe.assign([tp(t, p, ends[(t, p)][1] - 1) for t, p in sorted(pending)])
     reached: set[tuple[str, int]] = set()
     deadline = time.monotonic() + 10
+    quiet_since = time.monotonic()
     while pending and time.monotonic() < deadline:
-        batch = probe.consume(num_messages=1000, timeout=0.1)
-        if not batch and pending <= reached:
+        batch = probe.consume(num_messages=1000, timeout=_PROBE_POLL_S)
+        now = time.monotonic()
+        if batch:
+            quiet_since = now
+        elif pending <= reached and now - quiet_since >= _PROBE_QUIET_S:
             break
         for item in batch:
             pair = (item.topic(), item.partition())

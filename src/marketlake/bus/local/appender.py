@@ -46,9 +46,17 @@ class PartitionAppender:
         self._base = -1
         self._size = 0
         self._end = 0
+        self._written = (0, 0)  # bytes and records written but not synced yet
 
     def append(self, records: list[bytes], count: int) -> None:
         """Append ``count`` framed records (their bytes in ``records``) and fsync them."""
+        self.write(records, count)
+        self.sync()
+
+    def write(self, records: list[bytes], count: int) -> None:
+        """First half of :meth:`append`: take the partition's lock and write the records,
+        readable from now on but not durable until :meth:`sync`, which must follow (it
+        releases the lock)."""
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             self._catch_up()
@@ -56,11 +64,22 @@ class PartitionAppender:
                 self._roll()
             data = b"".join(records)
             write_all(self._fd, data)
+        except BaseException:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            raise
+        self._written = (len(data), count)
+
+    def sync(self) -> None:
+        """Second half of :meth:`append`: fsync what :meth:`write` wrote, index it and
+        release the lock."""
+        try:
+            size, count = self._written
             os.fsync(self._fd)
-            self._size += len(data)
+            self._size += size
             self._end += count
             write_all(self._index_fd, INDEX_ENTRY.pack(self._end, self._size))
         finally:
+            self._written = (0, 0)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def recover(self) -> None:

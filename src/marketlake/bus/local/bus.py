@@ -206,9 +206,31 @@ class LocalProducer(Producer):
             self._flush_partition(*route)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        """Append every queued record to its partition and fsync it."""
-        for topic, partition in list(self._pending):
-            self._flush_partition(topic, partition)
+        """Append every queued record to its partition and fsync them.
+
+        Every partition is written before the first fsync, so a reader sees the records of
+        the last partition without waiting for the others' fsyncs. Partition locks are taken
+        in sorted order, so producers in several processes cannot wait for each other.
+        """
+        written: list[tuple[str, int]] = []
+        try:
+            for route in sorted(self._pending):
+                buffer = self._pending[route]
+                if buffer:
+                    self._appender(*route).write(buffer, len(buffer))
+                    written.append(route)
+        finally:
+            error: BaseException | None = None
+            for route in written:
+                try:
+                    self._appenders[route].sync()
+                except BaseException as exc:  # every lock is released before raising
+                    error = error or exc
+                    continue
+                self._pending[route].clear()
+                self._pending_bytes[route] = 0
+            if error is not None:
+                raise error
 
     def close(self) -> None:
         """Flush and release the partition files."""
@@ -221,9 +243,12 @@ class LocalProducer(Producer):
         buffer = self._pending[(topic, partition)]
         if not buffer:
             return
+        self._appender(topic, partition).append(buffer, len(buffer))
+        buffer.clear()
+        self._pending_bytes[(topic, partition)] = 0
+
+    def _appender(self, topic: str, partition: int) -> PartitionAppender:
         appender = self._appenders.get((topic, partition))
         if appender is None:
             appender = self._appenders[(topic, partition)] = self._bus.appender(topic, partition)
-        appender.append(buffer, len(buffer))
-        buffer.clear()
-        self._pending_bytes[(topic, partition)] = 0
+        return appender

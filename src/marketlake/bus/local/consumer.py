@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 _REBALANCE_INTERVAL_S = 0.05
-_MAX_IDLE_SLEEP_S = 0.005
+_MAX_IDLE_SLEEP_S = 0.002
 
 
 @dataclass

@@ -27,7 +27,7 @@ class PipelineOptions:
     max_messages: int = 512
     poll_timeout_s: float = 0.1
     commit_interval_s: float = 1.0
-    commit_ticks: int = 500_000
+    commit_ticks: int = 250_000
     barrier_s: float = 30.0
     bus_wait_s: float = 600.0  # how long an unreachable bus is waited for, mid-stream
     bus_backoff_s: float = 0.5

@@ -1,7 +1,8 @@
 """The stream pipeline: bus → stream processor → lake and warehouse, exactly-once.
 
-The processing thread polls whole batches of messages, decodes them and feeds each poll to the
-:class:`~marketlake.streaming.processor.StreamProcessor` in one call. Every
+The processing thread polls whole batches of messages, decodes them and feeds them to the
+:class:`~marketlake.streaming.processor.StreamProcessor` a few hundred thousand ticks per call
+(:data:`~marketlake.streaming.runtime.processing.PROCESS_MESSAGES` messages). Every
 ``commit_interval_s`` (or ``commit_ticks`` ticks) the outputs, the new ticks, a processor
 snapshot and the bus positions they reach are *sealed* and handed to a writer thread, which
 writes the sinks and then the checkpoint (see :mod:`marketlake.streaming.runtime.sink`), so
@@ -92,6 +93,8 @@ class StreamPipeline:
         )
         deadline = None if duration_s is None else time.monotonic() + duration_s
         next_report = time.monotonic() + progress_every_s
+        caught_up = False
+        at_end = False
         with self.bus.consumer(opts.group, [opts.topic]) as consumer:
             run.consumer = consumer
             try:
@@ -102,9 +105,17 @@ class StreamPipeline:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
                         break
-                    messages = run.poll(self._poll_size(count))
+                    size = self._poll_size(count)
+                    messages = run.poll(size, brief=at_end)
+                    # A poll that did not fill up reached the end of the log; when nothing
+                    # more is coming, the next poll need not wait long to find it empty.
+                    at_end = (
+                        until_caught_up
+                        and len(messages) < size
+                        and (upstream_done is None or upstream_done())
+                    )
                     if messages:
-                        run.process(messages)
+                        run.process_poll(messages)
                     elif (
                         run.commit()
                         and until_caught_up
@@ -112,6 +123,7 @@ class StreamPipeline:
                         and run.bus_call("reading lag", consumer.lag) == 0
                     ):
                         run.add(processor.flush_session_close())
+                        caught_up = True
                         break
                     run.seal_if_due()
                     reports = on_progress is not None or opts.status_path is not None
@@ -121,7 +133,9 @@ class StreamPipeline:
                         self._report(on_progress)
                         next_report = time.monotonic() + progress_every_s
                 run.commit(force=True)
-                self.stats.lag = run.bus_call("reading lag", consumer.lag)
+                # Caught up: the lag was just read as 0 and nothing was polled since.
+                lag = 0 if caught_up else run.bus_call("reading lag", consumer.lag)
+                self.stats.lag = lag
             finally:
                 run.close()
         self._report(on_progress)

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from marketlake.streaming.runtime.sink import StreamSink
 
 T = TypeVar("T")
+_WAITING_POLL_S = 0.01
+# Messages fed to the processor at once (about 190k ticks of the simulator's batches): a call
+# costs more per tick the bigger it is, and the sink writer can start on a sealed batch only.
+PROCESS_MESSAGES = 128
 
 
 class ProcessingRun:
@@ -66,6 +70,8 @@ class ProcessingRun:
         self.writer.start()
         self.batch = self._new_batch()
         self.uncommitted = 0  # messages polled since the last bus commit
+        self.unsealed = False  # messages were polled since the last seal
+        self.commit_waits = False  # an idle commit waits for the writer
         self.sealed_at = time.monotonic()
         self.committed_at = time.monotonic()
         self.alerts: Producer | None = None
@@ -75,6 +81,14 @@ class ProcessingRun:
 
     def _new_batch(self) -> SinkBatch:
         return SinkBatch(positions={}, state=b"", counts={})
+
+    def process_poll(self, messages: list[Message]) -> None:
+        """Feed a poll to the processor :data:`PROCESS_MESSAGES` messages at a time,
+        sealing the pending batch between them when it is due."""
+        for start in range(0, len(messages), PROCESS_MESSAGES):
+            if start:
+                self.seal_if_due()
+            self.process(messages[start : start + PROCESS_MESSAGES])
 
     def process(self, messages: list[Message]) -> None:
         """Decode a poll, feed it to the processor in one call and keep its outputs.
@@ -102,6 +116,7 @@ class ProcessingRun:
             target.append(batch)
             decoded.append((m, batch.num_rows))
         self.uncommitted += len(messages)
+        self.unsealed = True
         self.stats.messages += len(messages)
         if not fresh and not stored:
             return
@@ -185,33 +200,49 @@ class ProcessingRun:
         self.stats.written_ticks += batch.tick_count
         self.writer.submit(batch)
         self.batch = self._new_batch()
+        self.unsealed = False
         self.sealed_at = time.monotonic()
 
     def commit(self, force: bool = False) -> bool:
         """Seal what is pending, wait until it is durable and commit the bus offsets.
 
-        Without ``force`` this only happens when nothing is pending in the writer queue
-        already (the bus is idle). Returns True when the offsets were committed.
+        Without ``force`` (the bus is idle) this does not wait for the writer: while it still
+        writes, nothing is committed, False is returned and polls wait briefly (see
+        :meth:`poll`), so that ticks arriving meanwhile are processed at once; a later call
+        commits. Returns True when the offsets were committed (or nothing was polled).
         """
         assert self.consumer is not None
         batch = self.batch
-        if batch.tick_count or batch.outputs or batch.dead_letters or self.uncommitted:
+        if batch.tick_count or batch.outputs or batch.dead_letters or self.unsealed:
             self.seal()
         elif not force and self.uncommitted == 0:
             self.writer.check()
             return True
+        if not force and not self.writer.idle():
+            self.writer.check()
+            self.commit_waits = True
+            return False
         self.writer.drain()
         self.bus_call("committing", self.consumer.commit)
         self.uncommitted = 0
+        self.commit_waits = False
         self.committed_at = time.monotonic()
         self.stats.commits += 1
         return True
 
-    def poll(self, size: int) -> list[Message]:
-        """Up to ``size`` messages, waiting while the bus is unreachable."""
+    def poll(self, size: int, brief: bool = False) -> list[Message]:
+        """Up to ``size`` messages, waiting while the bus is unreachable.
+
+        A ``brief`` poll, and any poll while an idle commit waits for the writer (so that the
+        commit follows soon after the writer is done), waits at most ``_WAITING_POLL_S`` for
+        messages.
+        """
         consumer = self.consumer
         assert consumer is not None
-        return self.bus_call("polling", lambda: consumer.poll(size, self.opts.poll_timeout_s))
+        timeout = self.opts.poll_timeout_s
+        if brief or self.commit_waits:
+            timeout = min(timeout, _WAITING_POLL_S)
+        return self.bus_call("polling", lambda: consumer.poll(size, timeout))
 
     def bus_call(self, action: str, operation: Callable[[], T]) -> T:
         """``operation`` on the bus, run again while the bus is unreachable (TransientError),

@@ -259,6 +259,10 @@ class SinkWriter(threading.Thread):
         self.batches.join()
         self.check()
 
+    def idle(self) -> bool:
+        """True when every queued batch is written (or failed: see :meth:`check`)."""
+        return self.batches.unfinished_tasks == 0
+
     def check(self) -> None:
         """Raise the first write error, if any."""
         if self.error is not None:
