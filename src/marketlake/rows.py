@@ -22,17 +22,17 @@ def deduplicate(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     """
     if table.num_rows < 2:
         return table
-    ordered, same = _compare_neighbours(table, keys)
+    ordered, same = compare_neighbours(table, keys)
     if not pc.all(ordered).as_py():
         table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
-        _, same = _compare_neighbours(table, keys)
+        _, same = compare_neighbours(table, keys)
     if not pc.any(same).as_py():
         return table
     keep = pc.invert(pa.concat_arrays([same, pa.array([False])]))
     return table.filter(keep)
 
 
-def _compare_neighbours(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Array, pa.Array]:
+def compare_neighbours(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Array, pa.Array]:
     """For each row but the last: is it <= the next row by ``keys``, and is its key equal?"""
     n = table.num_rows
     ordered: pa.Array | None = None

@@ -34,6 +34,10 @@ def test_a_run_with_a_cached_calendar_does_not_import_pandas(tmp_path: Path) -> 
     assert "talib._ta_lib" in modules  # TA-Lib computed the indicators
     # A declined import is still listed (for a few microseconds), its submodules are not.
     assert not [m for m in modules if m.startswith("pandas.")]
+    # The cached session calendar answers: exchange_calendars is not imported at all.
+    assert not [m for m in modules if m.startswith("exchange_calendars")]
+    # Quiet, with no terminal: neither progress bars nor the summary table are drawn.
+    assert not {"rich.progress", "rich.table"} & modules
 
 
 def test_help_does_not_import_talib_or_pandas() -> None:

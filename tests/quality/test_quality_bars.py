@@ -208,6 +208,15 @@ def test_missing_sessions_between_first_and_last_bar_of_each_symbol() -> None:
     assert result.missing.schema.field("ts").type == BAR_SCHEMA.field("ts").type
 
 
+def test_without_find_missing_sessions_still_reject_off_calendar_rows() -> None:
+    rows = [*flat("AAPL", [WEEK[0], WEEK[3]]), ("AAPL", "2024-01-13", 10.0, 11.0, 9.0, 10.0, 1.0)]
+    found = check(rows)
+    result = check(rows, find_missing=False)
+    assert result.missing.num_rows == 0 and found.missing.num_rows == 2
+    assert result.counts == found.counts and result.counts["not_a_session"] == 1
+    assert result.bars.equals(found.bars) and result.rejects.equals(found.rejects)
+
+
 def test_missing_sessions_over_a_requested_range() -> None:
     result = check(flat("AAPL", WEEK[2:4]), requested=(date(2024, 1, 8), date(2024, 1, 16)))
     assert [t.date().isoformat() for t in result.missing["ts"].to_pylist()] == [

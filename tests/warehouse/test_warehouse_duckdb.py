@@ -253,3 +253,29 @@ def test_a_reader_kept_open_lets_a_writer_in_when_asked(tmp_path: Path) -> None:
         assert reader.stdout.readline().strip() == "2"
         assert reader.wait(timeout=60) == 0
     assert not (tmp_path / "w.duckdb.wanted").exists()
+
+
+def memory_limit(warehouse: DuckDBWarehouse) -> str:
+    """The ``memory_limit`` DuckDB reports for the warehouse's connection."""
+    (row,) = warehouse.query("SELECT current_setting('memory_limit') AS limit_").to_pylist()
+    return str(row["limit_"])
+
+
+def test_a_writer_caps_duckdb_memory_and_a_reader_keeps_the_default(tmp_path: Path) -> None:
+    import duckdb
+
+    from marketlake.warehouse.duckdb.connection import WRITER_MEMORY_LIMIT
+
+    with duckdb.connect() as plain:
+        capped = (
+            plain.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
+            .execute("SELECT current_setting('memory_limit')")
+            .fetchall()[0][0]
+        )
+        default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()
+    path = tmp_path / "warehouse.duckdb"
+    with DuckDBWarehouse(path) as writer:
+        writer.ensure_tables()
+        assert memory_limit(writer) == capped
+    with DuckDBWarehouse(path, read_only=True) as reader:
+        assert memory_limit(reader) == default[0][0] != capped

@@ -8,14 +8,12 @@ one error line on stderr, quiet or not.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from marketlake.cli.exits import report_error
 from marketlake.components import open_history_source, open_lake
@@ -32,6 +30,9 @@ from marketlake.pipeline.runner import Runner, RunReport, get_stage, stage_names
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings, load_settings
 from marketlake.sources.base import HistorySource
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 RUN_DEFINING = ("source", "symbols", "start", "end", "engine", "sources")
 
@@ -69,23 +70,17 @@ def run_pipeline(
         return None
     ctx = RunContext(settings, spec, source=source)
     progress_console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console,
-        transient=True,
-        disable=quiet or not progress_console.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
+    progress: Any = contextlib.nullcontext()
+    if not quiet and progress_console.is_terminal:  # rich's progress module only when shown
+        progress = _progress_bars(progress_console)
+        tasks: dict[str, Any] = {}
 
-    def on_progress(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = progress.add_task(name, total=total)
-        progress.update(tasks[name], completed=done, total=total)
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done, total=total)
 
-    ctx.progress = on_progress
+        ctx.progress = on_progress
     try:
         if stage in (None, stage_names()[0]):
             ctx.source  # noqa: B018 - configuration mistakes surface before any stage runs
@@ -100,6 +95,26 @@ def run_pipeline(
     if failed is not None:
         report_error(f"run {report.run_id} failed at {failed.name}: {failed.error or 'no reason'}")
     return report
+
+
+def _progress_bars(console: Console) -> Any:
+    """Transient progress bars, one per stage, on ``console``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def print_summary(table: Table) -> None:
@@ -155,6 +170,9 @@ def _load_or_plan(
 
 def summary_table(report: RunReport, ctx: RunContext) -> Table:
     """The end-of-run table: rows per stage, quarantined, time per stage."""
+    from rich import box
+    from rich.table import Table
+
     start, end = ctx.date_range
     title = (
         f"run {report.run_id}: {ctx.settings.source}, {len(ctx.symbols)} symbols, {start} to {end}"

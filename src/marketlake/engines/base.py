@@ -56,8 +56,9 @@ class EngineJob:
     ``bars_version``/``actions_version`` select older versions of the curated tables (``None``:
     the current one). ``expected`` of ``None`` leaves the missing sessions alone. ``handover``
     (optional) holds curated rows already in memory; ``bucket_rows`` is about how many bars an
-    engine working symbol bucket by symbol bucket takes at a time. ``indicators`` are the
-    ``indicators_1d`` columns to compute (the configured set).
+    engine working symbol bucket by symbol bucket holds at a time (the Polars engine, which
+    writes one bucket while it computes the next, takes half of it per bucket).
+    ``indicators`` are the ``indicators_1d`` columns to compute (the configured set).
     """
 
     tables: LakeTables

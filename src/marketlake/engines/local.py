@@ -28,10 +28,13 @@ from marketlake.schemas import MISSING_SESSION_SCHEMA
 class PolarsEngine(Engine):
     """Reads the job's symbols, adjusts them, computes analytics and writes them, in process.
 
-    The work goes bucket by bucket of symbols (about ``job.bucket_rows`` bars each, in sorted
-    order), so memory is bounded by a bucket, not by the job. Each bucket's rows of each
-    derived dataset are replaced in one commit: a symbol's rows are always replaced whole and
-    atomically, and a bucket's files hold a narrow range of symbols for later reads to prune.
+    The work goes bucket by bucket of symbols, in sorted order, so memory is bounded by the
+    buckets, not by the job. A bucket's outputs are written while the next bucket is computed,
+    so each bucket takes about half of ``job.bucket_rows`` bars: the two in flight hold about
+    ``bucket_rows`` (with whole buckets, 500 symbols x 10 years peaked at 1.1-1.2 GB, with
+    halves at 0.96-0.97 GB, for the same CPU time). Each bucket's rows of each derived dataset
+    are replaced in one commit: a symbol's rows are always replaced whole and atomically, and
+    a bucket's files hold a narrow range of symbols for later reads to prune.
     """
 
     name = "local"
@@ -40,7 +43,7 @@ class PolarsEngine(Engine):
         """Compute and write the derived datasets of ``job``."""
         counts = bar_counts(job)
         result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
-        work = bucket_symbols({s: counts[s] for s in result.symbols}, job.bucket_rows)
+        work = bucket_symbols({s: counts[s] for s in result.symbols}, engine_bucket_rows(job))
         with OutputWriter(job) as writer:
             for done, bucket in enumerate(work, 1):
                 writer.submit(*self._process_bucket(job, bucket, result))
@@ -72,6 +75,12 @@ class PolarsEngine(Engine):
         if job.expected is not None:
             outputs.append((MISSING_SESSIONS, missing_sessions(bars, job.expected, job.now)))
         return outputs, present
+
+
+def engine_bucket_rows(job: EngineJob) -> int:
+    """Bars per bucket of the Polars engine: half the job's ``bucket_rows`` (at least one
+    symbol a bucket), since one bucket is written while the next is computed."""
+    return max(job.bucket_rows // 2, 1)
 
 
 def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) -> pa.Table:

@@ -49,18 +49,19 @@ def sorted_unique_keys(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, 
     """``table`` sorted by ``keys`` (stable) and whether no key repeats.
 
     Rows of one key keep their relative order, so "the last delivery wins" still holds.
+    Rows already in key order (a bucket's messages arrive grouped by symbol, each in date
+    order) are returned as they are, after one pass over the key columns.
     """
     import pyarrow.compute as pc
 
+    from marketlake.rows import compare_neighbours
+
     if table.num_rows < 2:
         return table, True
-    table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
-    same = None
-    for key in keys:
-        column = table.column(key)
-        equal = pc.equal(column.slice(0, table.num_rows - 1), column.slice(1))
-        same = equal if same is None else pc.and_(same, equal)
-    assert same is not None
+    ordered, same = compare_neighbours(table, keys)
+    if not pc.all(ordered).as_py():
+        table = table.take(pc.sort_indices(table, [(key, "ascending") for key in keys]))
+        _, same = compare_neighbours(table, keys)
     return table, not pc.any(same).as_py()
 
 

@@ -43,13 +43,25 @@ class FeedCheck:
     """Splits inferred from the bars (``CORPORATE_ACTION_SCHEMA``), to store marked inferred."""
 
 
-def _by_provider(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    source = table.column("source")
+def _provider_mask(source: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Which of ``source`` are provider (or provider-file) origins; null is not one."""
     mask = pc.or_(
         pc.is_in(source, value_set=pa.array(PROVIDER_SOURCES, pa.string())),
         pc.starts_with(source, FILE_ORIGIN_PREFIX),
     )
-    mask = mask.fill_null(False)
+    return mask.fill_null(False)
+
+
+def _by_provider(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """``table``'s rows from providers, and the others. A chunk holds few distinct origins,
+    so they are judged once each; only a chunk mixing both kinds is filtered row by row."""
+    source = table.column("source")
+    judged = _provider_mask(pc.unique(source))
+    if not pc.any(judged).as_py():
+        return table.slice(0, 0), table
+    if pc.all(judged).as_py():
+        return table, table.slice(0, 0)
+    mask = _provider_mask(source)
     return table.filter(mask), table.filter(pc.invert(mask))
 
 

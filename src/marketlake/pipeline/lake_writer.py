@@ -212,6 +212,7 @@ def _write_bars(
         max_volume=ctx.settings.validation.max_volume,
         previous=stored,
         now=ctx.now,
+        find_missing=False,  # completeness is the re-fetch's and process's (missing_sessions)
     )
     rejects.append(checked.rejects)
     good = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)

@@ -42,7 +42,7 @@ def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None) -> set[str]:
         return set()
     columns = [name for name in incoming.schema.names if name != "ingested_at"]
     if stored is None or stored.num_rows == 0:
-        return set(incoming.column("symbol").to_pylist())
+        return set(pc.unique(incoming.column("symbol")).to_pylist())
     new = pl.from_arrow(incoming.select(columns))
     old = pl.from_arrow(stored.select(columns).cast(incoming.select(columns).schema))
     assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)

@@ -88,27 +88,38 @@ def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None
         )
 
 
+RAW_WRITERS = 4
+"""Raw payloads stored at once: their fsyncs wait on the disk together, not one by one."""
+
+
 def raw_kept(
-    ctx: RunContext, batches: Iterable[HistoryBatch], raw_suffix: str = ""
+    ctx: RunContext,
+    batches: Iterable[HistoryBatch],
+    raw_suffix: str = "",
+    writers: int = RAW_WRITERS,
 ) -> Iterator[HistoryBatch]:
     """``batches`` in order, each yielded only once its raw payload is stored.
 
-    One background thread compresses and writes a batch's payload while the source produces
-    the next batch and the caller publishes the previous one (zlib and fsync release the GIL).
+    Background threads compress and write the payloads of up to ``writers`` batches while
+    the source produces the next batch and the caller publishes earlier ones (zlib and fsync
+    release the GIL, and the disk acknowledges several fsyncs in one journal commit).
     """
+    from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-raw") as pool:
-        pending: tuple[HistoryBatch, Future[None]] | None = None
+    window = max(writers, 1)
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="marketlake-raw") as pool:
+        pending: deque[tuple[HistoryBatch, Future[None]]] = deque()
         for batch in batches:
-            stored = pool.submit(keep_raw, ctx, batch, raw_suffix)
-            if pending is not None:
-                pending[1].result()
-                yield pending[0]
-            pending = (batch, stored)
-        if pending is not None:
-            pending[1].result()
-            yield pending[0]
+            pending.append((batch, pool.submit(keep_raw, ctx, batch, raw_suffix)))
+            if len(pending) > window:
+                done, stored = pending.popleft()
+                stored.result()
+                yield done
+        while pending:
+            done, stored = pending.popleft()
+            stored.result()
+            yield done
 
 
 def publish_records(

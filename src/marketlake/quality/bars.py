@@ -85,6 +85,7 @@ def validate_bars(
     previous: pa.Table | None = None,
     now: datetime | None = None,
     requested: tuple[date, date] | None = None,
+    find_missing: bool = True,
 ) -> BarValidation:
     """Split daily ``bars`` (as traded, ``BAR_SCHEMA``) into good rows and quarantine rows.
 
@@ -95,7 +96,9 @@ def validate_bars(
     before the batch at least): each row is checked for a jump against the bar just before it
     among those and the batch, so the first row is checked too, and so is a re-fetched session
     between stored ones. Missing sessions are counted
-    between each symbol's first and last session-aligned row, or over ``requested``.
+    between each symbol's first and last session-aligned row, or over ``requested``; with
+    ``find_missing`` False (a caller with its own completeness check) ``missing`` is left
+    empty and ``sessions`` only serves the ``not_a_session`` check.
     """
     table = conform(bars, BAR_SCHEMA)
     frame = sort_by_key(_frame(table).with_row_index("_row"))
@@ -145,7 +148,7 @@ def validate_bars(
     for rule, n in reject_frame.group_by(RULE).len().iter_rows():
         counts[rule] = n
     missing = MISSING_SCHEMA.empty_table()
-    if sessions is not None:
+    if sessions is not None and find_missing:
         keys = frame.select("symbol", "ts")
         spans = _spans(keys if requested is not None else keys.filter(masks["_on_calendar"]))
         missing = missing_sessions(spans, good, sessions, requested)

@@ -1,0 +1,70 @@
+"""Raw payloads before records: several batches' payloads are written at once, and each
+batch still comes out in order, only once its own payload is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from marketlake.errors import TerminalError
+from marketlake.lake.raw import list_raw, raw_name, raw_path, read_raw
+from marketlake.pipeline.context import RunContext
+from marketlake.pipeline.plan import plan_run
+from marketlake.pipeline.publish import raw_kept
+from marketlake.settings import load_settings
+from marketlake.sources.base import HistoryBatch
+from marketlake.sources.sim import SimSource
+
+SYMBOLS = ["AAPL", "MSFT", "TSLA", "NVDA", "INTC", "JPM", "V"]
+
+
+def run_context(home: Path) -> RunContext:
+    """A real run context of a sim run of :data:`SYMBOLS` under ``home``."""
+    settings = load_settings(home=home, symbols=",".join(SYMBOLS))
+    source = SimSource()
+    return RunContext(settings, plan_run(settings, source), source=source)
+
+
+def stored_at(ctx: RunContext, batch: HistoryBatch) -> str:
+    """Where ``batch``'s raw payload is stored, relative to the lake."""
+    return raw_path(batch.source, "bars_1d", raw_name(batch.batch_id), "json", ctx.now.date())
+
+
+@pytest.mark.parametrize("writers", [1, 3, 16])
+def test_batches_come_out_in_order_each_after_its_raw_payload(tmp_path: Path, writers: int) -> None:
+    ctx = run_context(tmp_path / "home")
+    batches = list(SimSource().fetch_history(SYMBOLS, date(2024, 1, 1), date(2024, 3, 29)))
+    produced: list[str] = []
+
+    def source() -> Iterator[HistoryBatch]:
+        for batch in batches:
+            produced.append(batch.batch_id)
+            yield batch
+
+    out = []
+    for batch in raw_kept(ctx, source(), writers=writers):
+        assert ctx.storage.exists(stored_at(ctx, batch))  # stored before the caller publishes it
+        # at most ``writers`` batches are fetched ahead of the one handed out
+        assert len(produced) - len(out) <= max(writers, 1) + 1
+        out.append(batch)
+    assert [b.batch_id for b in out] == [b.batch_id for b in batches]
+    stored = list_raw(ctx.storage, "sim", "bars_1d")
+    assert len(stored) == len(SYMBOLS)
+    for batch in batches:
+        assert read_raw(ctx.storage, stored_at(ctx, batch)) == bytes(batch.raw)
+
+
+def test_a_failed_raw_write_stops_the_batches(tmp_path: Path) -> None:
+    ctx = run_context(tmp_path / "home")
+    batches = list(SimSource().fetch_history(SYMBOLS, date(2024, 1, 1), date(2024, 1, 31)))
+    bad = HistoryBatch(
+        source="sim", batch_id="bad", bars=batches[0].bars, raw=b"{}", raw_format="?"
+    )
+    out = []
+    with pytest.raises(TerminalError, match="invalid raw format"):
+        for batch in raw_kept(ctx, iter([*batches[:2], bad, *batches[2:]]), writers=4):
+            out.append(batch)
+    assert [b.batch_id for b in out] == [b.batch_id for b in batches[:2]]
