@@ -208,6 +208,20 @@ class Warehouse(ABC):
             columns.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.keys)})")
         return f"CREATE TABLE IF NOT EXISTS {self.quote(spec.name)} ({', '.join(columns)})"
 
+    def merge_sql(self, spec: TableSpec, source: str) -> str:
+        """A standard ``MERGE`` of the rows of ``source`` into ``spec``'s table on its keys:
+        matched rows are updated, the others inserted."""
+        table, names = self.quote(spec.name), [self.quote(name) for name in spec.columns]
+        keys = [self.quote(key) for key in spec.keys]
+        on = " AND ".join(f"t.{key} = d.{key}" for key in keys)
+        updates = ", ".join(f"{name} = d.{name}" for name in names if name not in keys)
+        matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
+        return (
+            f"MERGE INTO {table} AS t USING {source} AS d ON ({on}) {matched}"
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
+            f"VALUES ({', '.join(f'd.{name}' for name in names)})"
+        )
+
     def _writable(self, table: str) -> TableSpec:
         spec = get_table_spec(table)
         if self.read_only:

@@ -218,16 +218,7 @@ class DuckDBWarehouse(Warehouse):
 
         (An empty table takes a plain INSERT instead, about a fifth faster for bulk loads.)
         """
-        table, names = self.quote(spec.name), [self.quote(name) for name in spec.columns]
-        keys = [self.quote(key) for key in spec.keys]
-        on = " AND ".join(f"t.{key} = d.{key}" for key in keys)
-        updates = ", ".join(f"{name} = d.{name}" for name in names if name not in keys)
-        matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
-        return [
-            f"MERGE INTO {table} AS t USING {_INCOMING} AS d ON ({on}) {matched}"
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
-            f"VALUES ({', '.join(f'd.{name}' for name in names)})"
-        ]
+        return [self.merge_sql(spec, _INCOMING)]
 
     def _overwrite(self, spec: TableSpec, data: pa.Table, symbols: Sequence[str] | None) -> None:
         table = self.quote(spec.name)

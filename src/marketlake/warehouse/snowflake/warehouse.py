@@ -111,16 +111,7 @@ class SnowflakeWarehouse(Warehouse):
             self.execute(statement)
 
     def _merge(self, spec: TableSpec, data: pa.Table) -> None:
-        table, names = self.quote(spec.name), [self.quote(name) for name in spec.columns]
-        keys = [self.quote(key) for key in spec.keys]
-        on = " AND ".join(f"t.{key} = d.{key}" for key in keys)
-        updates = ", ".join(f"{name} = d.{name}" for name in names if name not in keys)
-        matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
-        merge = (
-            f"MERGE INTO {table} AS t USING {self._staged(spec)} AS d ON ({on}) {matched}"
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
-            f"VALUES ({', '.join(f'd.{name}' for name in names)})"
-        )
+        merge = self.merge_sql(spec, self._staged(spec))
         # one statement is one transaction: no BEGIN (which fakesnow cannot combine with MERGE)
         self._staging(spec, data, lambda: self._statement(spec.name, merge))
 
