@@ -16,6 +16,8 @@ def test_sessions_skip_weekends_and_holidays() -> None:
 
 
 def test_early_close_and_cache_round_trip() -> None:
+    # computed now, not kept from earlier in the session: the sessions run through today
+    get_sessions.cache_clear()
     first = get_sessions("XNYS")
     get_sessions.cache_clear()
     second = get_sessions("XNYS")  # now read from the on-disk cache
