@@ -15,7 +15,12 @@ positions; messages between the checkpoint and the bus's committed offsets canno
 because the bus is committed only after the checkpoint. Re-written rows are absorbed by the
 sinks' MERGE on natural keys; re-appended ticks are prevented by the positions stored in the
 ticks table's commits. Ticks the bus carries twice are dropped by the processor (its fates
-say which ticks were new), so only new ticks are appended. One processor per consumer group.
+say which ticks were new), so only new ticks are appended.
+
+One processor per consumer group: it reads the bus as the group's sole consumer (on Kafka,
+assigned every partition rather than a member of the group, so neither the broker's join
+delay nor a dead predecessor's session holds it up) and holds the group's
+:class:`~marketlake.streaming.runtime.exclusive.ProcessorLock` on the lake while it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from marketlake.streaming.runtime.exclusive import ProcessorLock
 from marketlake.streaming.runtime.options import DEFAULT_GROUP, PipelineOptions
 from marketlake.streaming.runtime.processing import ProcessingRun
 from marketlake.streaming.runtime.sink import StreamSink
@@ -70,6 +76,22 @@ class StreamPipeline:
         partition of the topic once ``upstream_done()`` (default: at once) is true; partitions
         a dead member still holds are waited for until the bus hands them over. Then close the
         sessions whose close has passed. Returns the counts."""
+        with ProcessorLock(self.sink.tables.storage, self.options.group):
+            return self._run(
+                count, duration_s, until_caught_up, upstream_done, stop, on_progress,
+                progress_every_s,
+            )  # fmt: skip
+
+    def _run(
+        self,
+        count: int | None,
+        duration_s: float | None,
+        until_caught_up: bool,
+        upstream_done: Callable[[], bool] | None,
+        stop: Callable[[], bool] | None,
+        on_progress: Callable[[ProcessStats], None] | None,
+        progress_every_s: float,
+    ) -> ProcessStats:
         from marketlake.streaming.processor import StreamProcessor
 
         opts = self.options
@@ -95,7 +117,7 @@ class StreamPipeline:
         next_report = time.monotonic() + progress_every_s
         caught_up = False
         at_end = False
-        with self.bus.consumer(opts.group, [opts.topic]) as consumer:
+        with self.bus.sole_consumer(opts.group, [opts.topic]) as consumer:
             run.consumer = consumer
             try:
                 while True:
