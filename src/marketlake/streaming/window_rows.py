@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from marketlake.schemas import WINDOW_SCHEMA
 from marketlake.streaming.config import StreamConfig, to_us
+from marketlake.streaming.frames import ENGINE
 
 _BAR_COLUMNS = ["minute", "high", "low", "close", "volume", "pv", "trades"]
 Bar = tuple[int, float, float, float, float, float, int]  # the values of _BAR_COLUMNS
@@ -57,11 +58,13 @@ def provisional_rows(
     low = min(start for _, _, start in requests)
     high = max(requests.values())
     bars = (
-        state.filter(
+        state.lazy()
+        .filter(
             pl.col("symbol").is_in(symbols) & (pl.col("minute") >= low) & (pl.col("minute") < high)
         )
         .sort(["symbol", "minute"])
         .select(["symbol", *_BAR_COLUMNS])
+        .collect(engine=ENGINE, optimizations=pl.QueryOptFlags.none())  # too small to plan
     )
     by_symbol: dict[str, list[Bar]] = defaultdict(list)
     for row in bars.iter_rows():
