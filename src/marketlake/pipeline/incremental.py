@@ -114,27 +114,32 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
-    """Symbol, day (``date32``) and source of the curated bars of ``symbols`` (of ``source``)."""
-    import polars as pl
+_DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("day", pa.date32())])
 
-    empty = pa.table(
-        {"symbol": pa.array([], pa.string()), "day": pa.array([], pa.date32())},
-    )
+
+def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
+    """Symbol and day (``date32``) of the curated bars of ``symbols`` (of ``source``)."""
     if not symbols:
-        return empty
+        return _DAYS_SCHEMA.empty_table()
     held = ctx.handover.take(BARS_1D, symbols)
     if held is None and not ctx.tables.exists(BARS_1D):
-        return empty
+        return _DAYS_SCHEMA.empty_table()
     if held is None:
         held = ctx.tables.dataset(BARS_1D).to_table(columns=["symbol", "ts", "source"])
-    frame = pl.from_arrow(held.select(["symbol", "ts", "source"]))
+    return bar_days(held, symbols, source)
+
+
+def bar_days(bars: pa.Table, symbols: Sequence[str], source: str | None) -> pa.Table:
+    """Symbol and day (``date32``) of the ``bars`` of ``symbols`` (of ``source``)."""
+    import polars as pl
+
+    frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     keep = pl.col("symbol").is_in(symbols)
     if source is not None:
         keep = keep & (pl.col("source") == source)
     picked = frame.filter(keep).select("symbol", pl.col("ts").dt.date().alias("day"))
-    return picked.to_arrow().cast(empty.schema)
+    return picked.to_arrow().cast(_DAYS_SCHEMA)
 
 
 def read_fetch_log(ctx: RunContext, source: str, symbols: Sequence[str]) -> pa.Table:

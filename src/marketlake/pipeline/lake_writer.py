@@ -105,6 +105,7 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     they arrived (reconciliation findings before bars, see :mod:`marketlake.pipeline.reconcile`
     for why), then the fetch log and quarantine."""
     from marketlake.lake.quarantine import resolve_stored, write_quarantine
+    from marketlake.pipeline.completeness import settle_log
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.pending import mark_changed
@@ -160,7 +161,7 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
         )
     log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
     if log.num_rows:
-        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
+        ctx.tables.merge(FETCH_LOG, settle_log(ctx, log, stored), FETCH_LOG_KEYS)
     all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
     if all_rejects.num_rows:
         write_quarantine(ctx.tables, all_rejects)
