@@ -102,3 +102,27 @@ def test_a_complete_run_writes_its_fetch_log_once(tmp_path: Path) -> None:
     assert table.num_rows == 2 and all(table.column("checked").to_pylist())
     assert ctx.tables.version(FETCH_LOG) == 0  # created checked: no second commit
     ctx.close()
+
+
+def test_the_handed_over_fetch_log_is_what_the_lake_holds(tmp_path: Path) -> None:
+    """A stage reads the fetch log once; later reads in the process take the rows handed
+    over, which every merge keeps equal to the lake's."""
+    from marketlake.pipeline.incremental import merge_fetch_log, read_fetch_log
+
+    ctx = run_context(tmp_path)
+    symbols = list(ctx.symbols)
+    assert read_fetch_log(ctx, "sim", symbols).num_rows == 0  # nothing yet: handed over empty
+    merge_fetch_log(ctx, log_of(ctx, "AAPL", "MSFT"))
+    merge_fetch_log(ctx, settle_log(ctx, log_of(ctx, "AAPL"), bars(ctx, "AAPL")))
+    merge_fetch_log(ctx, log_of(ctx, "MSFT", source="yahoo"))
+
+    def rows(table: pa.Table) -> list[tuple[str, str, bool]]:
+        columns = (table.column(c).to_pylist() for c in ("symbol", "source", "checked"))
+        return sorted(zip(*columns, strict=True))
+
+    held = read_fetch_log(ctx, "sim", symbols)
+    assert rows(held) == [("AAPL", "sim", True), ("MSFT", "sim", False)]
+    fresh = run_context(tmp_path)  # a new process: reads the lake
+    assert rows(read_fetch_log(fresh, "sim", symbols)) == rows(held)
+    assert rows(read_fetch_log(fresh, "yahoo", symbols)) == [("MSFT", "yahoo", False)]
+    assert rows(read_fetch_log(ctx, "yahoo", symbols)) == [("MSFT", "yahoo", False)]

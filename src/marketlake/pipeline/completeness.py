@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import FETCH_LOG
 from marketlake.pipeline.incremental import (
     FETCH,
     FetchRequest,
+    merge_fetch_log,
     read_fetch_log,
     source_name,
     stored_bar_days,
 )
-from marketlake.schemas import FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
+from marketlake.schemas import FETCH_LOG_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
@@ -183,4 +183,4 @@ def mark_checked(ctx: RunContext, refetch: Refetch) -> None:
         FETCH_LOG_SCHEMA.field("checked"),
         pa.array([True] * refetch.pending.num_rows, pa.bool_()),
     )
-    ctx.tables.merge(FETCH_LOG, done, FETCH_LOG_KEYS)
+    merge_fetch_log(ctx, done)
