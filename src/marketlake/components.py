@@ -6,7 +6,9 @@ the settings and go through each family's registry (adapters are imported only w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,6 +51,33 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Warehouse:
     return warehouse
 
 
+def open_warehouse_soon(settings: Settings) -> Future[Warehouse]:
+    """Start opening the warehouse of ``settings`` for writing on a background thread.
+
+    Importing the driver, connecting and creating the tables take a short run a good part of
+    its start; the caller plans the run meanwhile and hands the future to
+    :class:`Components`, whose first use of the warehouse waits for it. A future nobody
+    uses must be given to :func:`discard_warehouse`.
+    """
+    future: Future[Warehouse] = Future()
+
+    def work() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(open_warehouse(settings))
+        except BaseException as exc:  # handed to whoever waits for the warehouse
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="marketlake-warehouse-open", daemon=True).start()
+    return future
+
+
+def discard_warehouse(future: Future[Warehouse]) -> None:
+    """Wait for a warehouse :func:`open_warehouse_soon` is opening and close it (unused)."""
+    if future.exception() is None:
+        future.result().close()
+
+
 def open_history_source(settings: Settings) -> HistorySource:
     """The history source named by ``settings.source``, opened."""
     from marketlake.sources.registry import create_history_source
@@ -68,16 +97,29 @@ def open_engine(settings: Settings) -> Engine:
 class Components:
     """The components ``settings`` configure, each opened on first use, closed together."""
 
-    def __init__(self, settings: Settings, *, source: HistorySource | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: HistorySource | None = None,
+        warehouse: Future[Warehouse] | None = None,
+    ) -> None:
         self.settings = settings
         self._opened: dict[str, Any] = {}
+        self._opening: Future[Warehouse] | None = None
         if source is not None:  # already opened for these settings (e.g. to plan a run)
             self._opened["source"] = source
+        if warehouse is not None:  # being opened (open_warehouse_soon) for these settings
+            self._opening = warehouse
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         if name not in self._opened:
             self._opened[name] = opener()
         return self._opened[name]
+
+    def _open_warehouse(self) -> Warehouse:
+        opening, self._opening = self._opening, None
+        return opening.result() if opening is not None else open_warehouse(self.settings)
 
     @property
     def calendar(self) -> SessionTable:
@@ -115,7 +157,7 @@ class Components:
     @property
     def warehouse(self) -> Warehouse:
         """The SQL warehouse, with its tables created."""
-        warehouse: Warehouse = self._get("warehouse", lambda: open_warehouse(self.settings))
+        warehouse: Warehouse = self._get("warehouse", self._open_warehouse)
         return warehouse
 
     def __enter__(self) -> Components:
@@ -125,7 +167,10 @@ class Components:
         self.close()
 
     def close(self) -> None:
-        """Close every component that was opened."""
+        """Close every component that was opened (or is being opened)."""
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            discard_warehouse(opening)
         for name in ("source", "bus", "warehouse"):
             component = self._opened.pop(name, None)
             if component is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.cli import marketlake
+from tests.pipeline.cli import marketlake, marketlake_process
 
 
 def one_line_error(proc_stderr: str) -> str:
@@ -90,3 +90,37 @@ def test_file_import_of_a_range_without_sessions_fails(real_data: Path, home: Pa
     proc = marketlake("run", "--home", str(home), "--source", "csv", "--path", str(csv), *dates)
     assert proc.returncode != 0
     assert "no XNYS session from 2015-12-25" in one_line_error(proc.stderr)
+
+
+def test_a_warehouse_that_cannot_be_opened_stops_the_run_before_any_stage(home: Path) -> None:
+    """The warehouse opens while the run is planned; its failure is still the run's one
+    error line, and no stage has fetched anything."""
+    blocker = home.parent / "a-file"
+    blocker.write_text("not a folder")
+    proc = marketlake(
+        "run", "--home", str(home), "--symbols", "AAPL", "--warehouse", str(blocker / "w.duckdb")
+    )
+    assert proc.returncode == 2
+    assert str(blocker) in one_line_error(proc.stderr)
+    assert not list((home / "lake").rglob("*.json.gz"))  # no raw payload: nothing fetched
+    assert not (home / "lake" / "curated").exists()
+
+
+def test_a_planned_run_does_not_touch_the_warehouse(home: Path) -> None:
+    proc = marketlake("run", "--home", str(home), "--symbols", "AAPL", "--plan")
+    assert proc.returncode == 0, proc.stderr
+    assert not (home / "warehouse.duckdb").exists()
+
+
+def test_a_run_that_fails_to_plan_ends_cleanly_with_its_warehouse_half_open(home: Path) -> None:
+    """Planning fails while the warehouse is being opened: the process waits for it, closes
+    it and ends with the planning error (no crash of a thread cut off at exit)."""
+    weekend = ("--start", "2024-01-06", "--end", "2024-01-07")
+    for _ in range(3):
+        proc = marketlake_process("run", "--home", str(home), "--symbols", "AAPL", *weekend)
+        assert proc.returncode == 2, proc.stderr
+        assert "no XNYS session" in one_line_error(proc.stderr)
+    again = marketlake_process(
+        "run", "--home", str(home), "--symbols", "AAPL", "--start", "2024-01-02"
+    )
+    assert again.returncode == 0, again.stderr

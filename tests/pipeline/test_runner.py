@@ -154,3 +154,52 @@ def test_a_stage_left_for_the_orchestrator_to_retry_is_not_abandoned(tmp_path: P
         {"stage": "fetch_history", "status": "retrying"},
         {"stage": "process", "status": "abandoned"},
     ]
+
+
+def _stage_ok(ctx: Any) -> StageResult:
+    return StageResult(rows_in=1, rows_out=1)
+
+
+def _stage_interrupted(ctx: Any) -> StageResult:
+    raise KeyboardInterrupt
+
+
+def _stage_broken(ctx: Any) -> StageResult:
+    raise ValueError("bug")
+
+
+@pytest.mark.parametrize(
+    ("last", "raised", "status"),
+    [
+        (_stage_interrupted, KeyboardInterrupt, "running"),
+        (_stage_broken, ValueError, "failed"),
+        (flaky(5, SourceError("gone")), None, "failed"),
+        (_stage_ok, None, "succeeded"),
+    ],
+)
+def test_every_stage_row_reaches_the_runs_table_however_the_run_ends(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    last: runner.Stage,
+    raised: type[BaseException] | None,
+    status: str,
+) -> None:
+    """The runner writes a succeeded stage's row together with the next stage's first row:
+    an interrupt, a bug or a failure in the next stage still leaves both rows written."""
+    monkeypatch.setattr(runner, "STAGES", (("one", _stage_ok), ("two", _stage_ok), ("last", last)))
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    warehouse.ensure_tables()
+    ctx = context(0)
+    ctx.warehouse = warehouse
+    run = runner.Runner(ctx, ["one", "two", "last"], sleep=lambda _: None)
+    if raised is None:
+        run.run()
+    else:
+        with pytest.raises(raised):
+            run.run()
+    rows = warehouse.query("SELECT stage, status FROM runs ORDER BY started_at, stage")
+    assert {row["stage"]: row["status"] for row in rows.to_pylist()} == {
+        "one": "succeeded",
+        "two": "succeeded",
+        "last": status,
+    }

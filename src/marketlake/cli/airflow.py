@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 airflow_app = typer.Typer(
-    help="Run the batch pipeline under Apache Airflow 3 (pip install 'marketlake[airflow]').",
+    # "\\[" keeps Rich's markup from reading [airflow] as a style and dropping it
+    help="Run the batch pipeline under Apache Airflow 3 (pip install 'marketlake\\[airflow]').",
     no_args_is_help=True,
 )
 

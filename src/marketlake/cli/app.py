@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -9,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from marketlake.cli.airflow import airflow_app
 from marketlake.cli.exits import ExitCode, MarketlakeGroup
-from marketlake.cli.lake import lake_app
 from marketlake.cli.options import (
     BusOption,
     ConfigOption,
@@ -22,7 +21,6 @@ from marketlake.cli.options import (
     QuietOption,
     WarehouseOption,
 )
-from marketlake.cli.stream import stream_app
 from marketlake.engines.registry import ENGINES
 from marketlake.errors import MissingExtraError
 from marketlake.runspec import STAGE_NAMES
@@ -31,7 +29,7 @@ from marketlake.settings.sections import OnConflict
 SERVE_PACKAGES = ("fastapi", "starlette", "uvicorn", "prometheus_client")
 """What ``serve`` imports from the ``serve`` extra."""
 
-app = typer.Typer(
+commands = typer.Typer(
     name="marketlake",
     help="Market data: sources → bus → Delta lakehouse → analytics → SQL warehouse.",
     no_args_is_help=True,
@@ -39,9 +37,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=MarketlakeGroup,
 )
-app.add_typer(lake_app, name="lake")
-app.add_typer(stream_app, name="stream")
-app.add_typer(airflow_app, name="airflow")
+"""The top-level commands; :func:`build_app` adds the command groups."""
+
+GROUPS = {
+    "lake": ("marketlake.cli.lake", "lake_app"),
+    "stream": ("marketlake.cli.stream", "stream_app"),
+    "airflow": ("marketlake.cli.airflow", "airflow_app"),
+}
+"""The command groups: name → (module, Typer app), imported only when built."""
 
 
 def _print_version(value: bool) -> None:
@@ -52,7 +55,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(ExitCode.OK)
 
 
-@app.callback()
+@commands.callback()
 def options(
     version: Annotated[
         bool,
@@ -64,7 +67,7 @@ def options(
     """Market data: sources → bus → Delta lakehouse → analytics → SQL warehouse."""
 
 
-@app.command()
+@commands.command()
 def run(
     home: HomeOption = None,
     config: ConfigOption = None,
@@ -150,7 +153,7 @@ def run(
     raise typer.Exit(ExitCode.OK if report is None or report.succeeded else ExitCode.FAILED)
 
 
-@app.command()
+@commands.command()
 def sql(
     query: Annotated[str, typer.Argument(help='A SQL query, e.g. "SELECT * FROM bars_1d LIMIT 5"')],
     home: HomeOption = None,
@@ -166,7 +169,7 @@ def sql(
     sys.stdout.write(run_sql(settings.warehouse_url, query, fmt.value))
 
 
-@app.command()
+@commands.command()
 def serve(
     home: HomeOption = None,
     config: ConfigOption = None,
@@ -211,7 +214,7 @@ def serve(
     run_server(settings)
 
 
-@app.command()
+@commands.command()
 def doctor(home: HomeOption = None, config: ConfigOption = None) -> None:
     """Print the effective configuration (secrets masked) and check every component."""
     from marketlake.cli.doctor import run_doctor
@@ -219,6 +222,47 @@ def doctor(home: HomeOption = None, config: ConfigOption = None) -> None:
     raise typer.Exit(run_doctor(home=home, config=config))
 
 
+def build_app(command: str | None = None) -> typer.Typer:
+    """The whole command line; with ``command`` naming a top-level command (``run``, …),
+    a command line holding only that command, so the others are neither imported nor
+    built (about 20 ms of a short run's start)."""
+    import copy
+    import importlib
+
+    if command is not None and command in _command_names():
+        single = copy.copy(commands)
+        single.registered_commands = [
+            c for c in commands.registered_commands if _name(c) == command
+        ]
+        single.registered_groups = []
+        return single
+    whole = copy.copy(commands)
+    whole.registered_groups = list(commands.registered_groups)
+    for name, (module, attribute) in GROUPS.items():
+        whole.add_typer(getattr(importlib.import_module(module), attribute), name=name)
+    return whole
+
+
+def _name(info: typer.models.CommandInfo) -> str:
+    callback = info.callback
+    return info.name or (callback.__name__ if callback is not None else "")
+
+
+def _command_names() -> set[str]:
+    return {_name(info) for info in commands.registered_commands}
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # the whole command line, for callers that drive it (tests, tools)
+        return _whole()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _whole() -> typer.Typer:
+    return build_app()
+
+
 def main() -> None:
     """Entry point: run the app; errors become one line and an exit code (see cli.exits)."""
-    app()
+    build_app(sys.argv[1] if len(sys.argv) > 1 else None)()

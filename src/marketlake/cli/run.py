@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from marketlake.cli.exits import report_error
-from marketlake.components import open_history_source, open_lake
+from marketlake.components import (
+    discard_warehouse,
+    open_history_source,
+    open_lake,
+    open_warehouse_soon,
+)
 from marketlake.errors import ConfigError
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.plan import (
@@ -62,13 +67,20 @@ def run_pipeline(
             )
     if stage is not None or plan_only:
         check_split_stages(settings)
-    spec, source = _load_or_plan(settings, overrides, run_id, stage)
+    # a new run's warehouse opens while the run is planned (a stored run may name another)
+    opening = open_warehouse_soon(settings) if run_id is None and not plan_only else None
+    try:
+        spec, source = _load_or_plan(settings, overrides, run_id, stage)
+    except BaseException:
+        if opening is not None:
+            discard_warehouse(opening)
+        raise
     if plan_only:
         if source is not None:
             source.close()
         sys.stdout.write(spec.run_id + "\n")
         return None
-    ctx = RunContext(settings, spec, source=source)
+    ctx = RunContext(settings, spec, source=source, warehouse=opening)
     progress_console = Console(stderr=True)
     progress: Any = contextlib.nullcontext()
     if not quiet and progress_console.is_terminal:  # rich's progress module only when shown

@@ -14,21 +14,21 @@ merged on their keys, so the lake still holds each bar once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import FETCH_LOG
 from marketlake.pipeline.incremental import (
     FETCH,
     FetchRequest,
+    merge_fetch_log,
     read_fetch_log,
     source_name,
     stored_bar_days,
 )
-from marketlake.schemas import FETCH_LOG_KEYS, FETCH_LOG_SCHEMA
+from marketlake.schemas import FETCH_LOG_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
@@ -50,7 +50,11 @@ class Refetch:
 
 def _stored_by_symbol(ctx: RunContext, symbols: list[str]) -> dict[str, np.ndarray]:
     """Each symbol's stored bar days, sorted (symbols without bars left out)."""
-    days = stored_bar_days(ctx, symbols, None)
+    return _by_symbol(stored_bar_days(ctx, symbols, None))
+
+
+def _by_symbol(days: pa.Table) -> dict[str, np.ndarray]:
+    """``days`` (symbol, day) as each symbol's sorted days."""
     found: dict[str, np.ndarray] = {}
     if days.num_rows == 0:
         return found
@@ -88,13 +92,11 @@ def plan_refetch(ctx: RunContext) -> Refetch:
     )
     if pending.num_rows == 0:
         return Refetch([], pending)
-    cal = ctx.calendar
     spans: dict[str, list[np.ndarray]] = {}
     for row in pending.to_pylist():
-        start = max(row["start"].date(), cal.first)
-        end = min(row["end"].date(), cal.last)
-        if start <= end:
-            spans.setdefault(row["symbol"], []).append(cal.session_array(start, end))
+        asked = _asked(ctx, row)
+        if asked.size:
+            spans.setdefault(row["symbol"], []).append(asked)
     stored = _stored_by_symbol(ctx, sorted(spans))
     requests: list[FetchRequest] = []
     gaps: dict[str, np.ndarray] = {}
@@ -121,6 +123,46 @@ def plan_refetch(ctx: RunContext) -> Refetch:
     return Refetch(requests, pending, gaps)
 
 
+def _asked(ctx: RunContext, row: dict[str, Any]) -> np.ndarray:
+    """The sessions of a fetch-log ``row``'s span that the calendar knows."""
+    cal = ctx.calendar
+    start = max(row["start"].date(), cal.first)
+    end = min(row["end"].date(), cal.last)
+    return cal.session_array(start, end) if start <= end else np.array([], "datetime64[D]")
+
+
+def settle_log(ctx: RunContext, log: pa.Table, held: pa.Table | None) -> pa.Table:
+    """``log`` (the fetch-log rows a lake-writer chunk carries) with ``checked`` set on the
+    rows the re-fetch after the drain would close without asking for anything, whatever the
+    rest of the run delivers; so the common run writes its fetch log once, not twice.
+
+    ``held`` is every bar the lake now holds for the chunk's symbols; a request's bars
+    precede its fetch-log row on the bus, so they are among them. A row is settled when it
+    is of the run's source and its span has a bar on every session, the first included (a
+    later, earlier-dated bar could otherwise turn its first sessions into gaps), or when its
+    span has no session at all.
+    """
+    from marketlake.pipeline.incremental import bar_days, is_incremental
+
+    if log.num_rows == 0 or not is_incremental(ctx):
+        return log
+    source = source_name(ctx)
+    symbols = pc.unique(log.column("symbol")).to_pylist()
+    have_by = _by_symbol(bar_days(held, symbols, None)) if held is not None else {}
+    checked = []
+    for row in log.select(["symbol", "source", "start", "end", "kind", "checked"]).to_pylist():
+        settled = bool(row["checked"])
+        if not settled and row["kind"] == FETCH and row["source"] == source:
+            asked = _asked(ctx, row)
+            have = have_by.get(row["symbol"])
+            settled = asked.size == 0 or (
+                have is not None and have[0] <= asked[0] and bool(_held(have, asked).all())
+            )
+        checked.append(settled)
+    index = FETCH_LOG_SCHEMA.get_field_index("checked")
+    return log.set_column(index, FETCH_LOG_SCHEMA.field("checked"), pa.array(checked, pa.bool_()))
+
+
 def count_filled(ctx: RunContext, refetch: Refetch) -> int:
     """Gap sessions of ``refetch`` that now have a bar."""
     if not refetch.gaps:
@@ -141,4 +183,4 @@ def mark_checked(ctx: RunContext, refetch: Refetch) -> None:
         FETCH_LOG_SCHEMA.field("checked"),
         pa.array([True] * refetch.pending.num_rows, pa.bool_()),
     )
-    ctx.tables.merge(FETCH_LOG, done, FETCH_LOG_KEYS)
+    merge_fetch_log(ctx, done)

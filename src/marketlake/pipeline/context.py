@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from marketlake.components import Components
+from marketlake.components import Components, discard_warehouse
 from marketlake.lake.handover import Handover
 from marketlake.runspec import RunSpec
 from marketlake.settings import Settings
 from marketlake.sources.base import HistorySource
 from marketlake.symbols import Symbol
+
+if TYPE_CHECKING:
+    from marketlake.warehouse.base import Warehouse
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -34,8 +39,13 @@ class RunContext(Components):
         progress: ProgressCallback = _no_progress,
         *,
         source: HistorySource | None = None,
+        warehouse: Future[Warehouse] | None = None,
     ) -> None:
-        super().__init__(spec.settings(settings), source=source)
+        resolved = spec.settings(settings)
+        if warehouse is not None and resolved.warehouse_url != settings.warehouse_url:
+            discard_warehouse(warehouse)  # opened for other settings than the run's
+            warehouse = None
+        super().__init__(resolved, source=source, warehouse=warehouse)
         self.spec = spec
         self.progress = progress
         self.handover = Handover(self.settings.runner.handover_rows)

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketlake.catalogue import BARS_1D, FETCH_LOG
 from marketlake.pipeline.plan import FILE_SOURCES
 from marketlake.quality.completeness import session_index
-from marketlake.schemas import FETCH_LOG_SCHEMA, UTC_US
+from marketlake.schemas import FETCH_LOG_KEYS, FETCH_LOG_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
@@ -114,39 +115,71 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
-    """Symbol, day (``date32``) and source of the curated bars of ``symbols`` (of ``source``)."""
-    import polars as pl
+_DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("day", pa.date32())])
 
-    empty = pa.table(
-        {"symbol": pa.array([], pa.string()), "day": pa.array([], pa.date32())},
-    )
+
+def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
+    """Symbol and day (``date32``) of the curated bars of ``symbols`` (of ``source``)."""
     if not symbols:
-        return empty
+        return _DAYS_SCHEMA.empty_table()
     held = ctx.handover.take(BARS_1D, symbols)
     if held is None and not ctx.tables.exists(BARS_1D):
-        return empty
+        return _DAYS_SCHEMA.empty_table()
     if held is None:
         held = ctx.tables.dataset(BARS_1D).to_table(columns=["symbol", "ts", "source"])
-    frame = pl.from_arrow(held.select(["symbol", "ts", "source"]))
+    return bar_days(held, symbols, source)
+
+
+def bar_days(bars: pa.Table, symbols: Sequence[str], source: str | None) -> pa.Table:
+    """Symbol and day (``date32``) of the ``bars`` of ``symbols`` (of ``source``)."""
+    import polars as pl
+
+    frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
     keep = pl.col("symbol").is_in(symbols)
     if source is not None:
         keep = keep & (pl.col("source") == source)
     picked = frame.filter(keep).select("symbol", pl.col("ts").dt.date().alias("day"))
-    return picked.to_arrow().cast(empty.schema)
+    return picked.to_arrow().cast(_DAYS_SCHEMA)
 
 
 def read_fetch_log(ctx: RunContext, source: str, symbols: Sequence[str]) -> pa.Table:
     """Rows of the fetch log of ``source`` for ``symbols``."""
     import polars as pl
 
-    if not symbols or not ctx.tables.exists(FETCH_LOG):
+    if not symbols:
         return FETCH_LOG_SCHEMA.empty_table()
-    frame = pl.from_arrow(ctx.tables.dataset(FETCH_LOG).to_table())
+    rows = ctx.handover.take(FETCH_LOG, symbols)
+    if rows is None:  # read the lake once; the lake writer keeps the handed-over rows current
+        rows = FETCH_LOG_SCHEMA.empty_table()
+        if ctx.tables.exists(FETCH_LOG):
+            stored = ctx.tables.dataset(FETCH_LOG).to_table()
+            mine = stored.filter(pc.is_in(stored.column("symbol"), pa.array(symbols, pa.string())))
+            rows = mine.select(FETCH_LOG_SCHEMA.names).cast(FETCH_LOG_SCHEMA)
+        ctx.handover.put(FETCH_LOG, rows, symbols)
+    if rows.num_rows == 0:
+        return rows
+    frame = pl.from_arrow(rows)
     assert isinstance(frame, pl.DataFrame)
     picked = frame.filter(pl.col("symbol").is_in(symbols) & (pl.col("source") == source))
     return picked.to_arrow().select(FETCH_LOG_SCHEMA.names).cast(FETCH_LOG_SCHEMA)
+
+
+def merge_fetch_log(ctx: RunContext, rows: pa.Table) -> None:
+    """Merge fetch-log ``rows`` into the lake, and into the handed-over rows when held."""
+    from marketlake.pipeline.chunks import after_merge
+    from marketlake.rows import deduplicate
+
+    if rows.num_rows == 0:
+        return
+    ctx.tables.merge(FETCH_LOG, rows, FETCH_LOG_KEYS)
+    symbols = pc.unique(rows.column("symbol")).to_pylist()
+    held = ctx.handover.take(FETCH_LOG, symbols)
+    if held is None:
+        ctx.handover.discard(FETCH_LOG, symbols)
+        return
+    written = deduplicate(rows, FETCH_LOG_KEYS)
+    ctx.handover.put(FETCH_LOG, after_merge(held, written, FETCH_LOG_KEYS), symbols)
 
 
 def _coverage(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, FETCH_LOG, QUARANTINE, RECONCILIATION
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, QUARANTINE, RECONCILIATION
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
 from marketlake.rows import deduplicate
@@ -105,13 +105,14 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     they arrived (reconciliation findings before bars, see :mod:`marketlake.pipeline.reconcile`
     for why), then the fetch log and quarantine."""
     from marketlake.lake.quarantine import resolve_stored, write_quarantine
+    from marketlake.pipeline.completeness import settle_log
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
+    from marketlake.pipeline.incremental import merge_fetch_log
     from marketlake.pipeline.pending import mark_changed
     from marketlake.quality.bars import validate_actions
     from marketlake.schemas import (
         CURATED_ACTION_SCHEMA,
-        FETCH_LOG_KEYS,
         FETCH_LOG_SCHEMA,
         QUARANTINE_SCHEMA,
     )
@@ -160,7 +161,7 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
         )
     log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
     if log.num_rows:
-        ctx.tables.merge(FETCH_LOG, log, FETCH_LOG_KEYS)
+        merge_fetch_log(ctx, settle_log(ctx, log, stored))
     all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
     if all_rejects.num_rows:
         write_quarantine(ctx.tables, all_rejects)

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from marketlake.catalogue import BARS_1D, RUNS
 from marketlake.errors import ConfigError, MarketlakeError, TerminalError, TransientError
 from marketlake.pipeline.context import RunContext
@@ -92,6 +94,7 @@ def run_stage(
     *,
     attempt: int | None = None,
     retried_later: bool = False,
+    log: RunLog | None = None,
 ) -> StageReport:
     """Run stage ``name`` of the run: retry transient errors with exponential backoff and
     record every attempt in the warehouse's ``runs`` table.
@@ -100,7 +103,11 @@ def run_stage(
     and raised again. With ``attempt``, an orchestrator owns the retries: this call is that
     one attempt (numbered ``attempt`` in ``runs``), and a transient failure is recorded as
     ``retrying`` when ``retried_later`` (the orchestrator will try again), else as failed.
+    With ``log``, a succeeded stage's last row is held there for the caller to write with
+    the next row (:class:`RunLog`).
     """
+    held = log is not None  # the caller writes the last row with its next one
+    log = log if log is not None else RunLog(ctx)
     stage = get_stage(name)
     report = StageReport(name)
     settings = ctx.settings.runner
@@ -116,12 +123,12 @@ def run_stage(
 
     def try_once() -> StageResult:
         report.attempts += 1
-        _record(ctx, report, "running", started, None)
+        log.record(report, "running", started, None)
         return stage(ctx)
 
     def retrying(retry: Retry) -> None:
         report.error = str(retry.error)
-        _record(ctx, report, "retrying", started, None)
+        log.record(report, "retrying", started, None)
 
     try:
         report.result = call_with_retry(
@@ -138,33 +145,57 @@ def run_stage(
         report.error = f"{type(exc).__name__}: {exc}"
         report.status = "failed"
         report.seconds = time.perf_counter() - clock
-        _record(ctx, report, "failed", started, datetime.now(UTC))
+        log.record(report, "failed", started, datetime.now(UTC))
         raise
     report.seconds = time.perf_counter() - clock
     finished = None if report.status == "retrying" else datetime.now(UTC)
-    _record(ctx, report, report.status, started, finished)
+    log.record(report, report.status, started, finished, hold=held and report.status == "succeeded")
     return report
 
 
-def _record(
-    ctx: RunContext,
-    report: StageReport,
-    status: str,
-    started: datetime,
-    finished: datetime | None,
-) -> None:
-    row = stage_row(
-        ctx.run_id,
-        report.name,
-        status,
-        report.attempts,
-        started,
-        finished,
-        report.seconds,
-        report.result,
-        report.error,
-    )
-    ctx.warehouse.upsert(RUNS.name, row)
+class RunLog:
+    """Writes a run's ``runs`` rows; a row recorded with ``hold`` waits for the next row.
+
+    The runner holds a succeeded stage's last row and writes it in one warehouse upsert
+    with the next stage's ``running`` row, which follows at once: one transaction instead
+    of two. :meth:`flush` writes a held row alone (the runner's ``finally``).
+    """
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self._held: list[pa.Table] = []
+
+    def record(
+        self,
+        report: StageReport,
+        status: str,
+        started: datetime,
+        finished: datetime | None,
+        *,
+        hold: bool = False,
+    ) -> None:
+        """Write (or with ``hold``, keep for the next write) the stage's row as ``status``."""
+        self._held.append(
+            stage_row(
+                self.ctx.run_id,
+                report.name,
+                status,
+                report.attempts,
+                started,
+                finished,
+                report.seconds,
+                report.result,
+                report.error,
+            )
+        )
+        if not hold:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held rows, if any."""
+        if self._held:
+            self.ctx.warehouse.upsert(RUNS.name, pa.concat_tables(self._held))
+            self._held = []
 
 
 class Runner:
@@ -187,10 +218,14 @@ class Runner:
         that fails for good."""
         abandon_dead_stages(self.ctx)
         reports: list[StageReport] = []
-        for name in self.stages:
-            report = run_stage(self.ctx, name, self._sleep)
-            reports.append(report)
-            if report.status != "succeeded":
-                break
+        log = RunLog(self.ctx)
+        try:
+            for name in self.stages:
+                report = run_stage(self.ctx, name, self._sleep, log=log)
+                reports.append(report)
+                if report.status != "succeeded":
+                    break
+        finally:
+            log.flush()
         reports += [StageReport(name) for name in self.stages[len(reports) :]]
         return RunReport(self.ctx.run_id, reports)
