@@ -7,7 +7,8 @@ would read every tick again. While it runs, a processor holds an exclusive ``flo
 ``_stream/<group>/processor.lock`` in a lake on local disk; the system releases it when the
 process ends, however it ends (SIGKILL included), so a restarted processor takes it at once. A
 second processor fails at once, naming the one that holds it. A lake on object storage has no
-such lock: run one processor per group there.
+such lock: the processor then joins its consumer group, which keeps a second one off its
+partitions (at the price of the broker's join and of a dead member's session).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class ProcessorLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        """True while this lock is held (never on a lake without the lock)."""
+        return self._fd is not None
 
     def release(self) -> None:
         """Let the next processor of the group run."""
