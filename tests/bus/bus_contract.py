@@ -123,6 +123,28 @@ class BusContract:
             assert consumer.poll(10, timeout_s=0.5) == []
         assert sorted(m.value for m in got) == sorted(f"new{i}".encode() for i in range(6))
 
+    def test_a_sole_consumer_reads_every_partition_and_commits_for_the_group(
+        self, bus: Bus, names: Callable[[str], str]
+    ) -> None:
+        topic, group = names("sole"), names("g")
+        bus.create_topic(topic, 3)
+        send_all(bus, topic, [(f"K{i % 5}", f"old{i}".encode()) for i in range(20)])
+        with bus.consumer(group, [topic]) as consumer:
+            assert len(drain(consumer, 20)) == 20
+            consumer.commit()
+        send_all(bus, topic, [(f"K{i % 5}", f"mid{i}".encode()) for i in range(9)])
+        with bus.sole_consumer(group, [topic]) as sole:
+            got = drain(sole, 9)
+            assert sole.lag() == 9
+            sole.commit()
+            assert sole.lag() == 0
+        assert sorted(m.value for m in got) == sorted(f"mid{i}".encode() for i in range(9))
+        assert len({m.partition for m in got}) > 1
+        send_all(bus, topic, [(f"K{i % 5}", f"new{i}".encode()) for i in range(4)])
+        with bus.consumer(group, [topic]) as consumer:
+            later = drain(consumer, 4)
+        assert sorted(m.value for m in later) == sorted(f"new{i}".encode() for i in range(4))
+
     def test_uncommitted_messages_are_delivered_again(
         self, bus: Bus, names: Callable[[str], str]
     ) -> None:

@@ -207,6 +207,18 @@ class Bus(ABC):
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         """A new consumer of ``topics`` in consumer group ``group``."""
 
+    def sole_consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        """A consumer of every partition of ``topics`` for ``group``, from the group's
+        committed offsets, for a caller that makes sure it is the group's only reader.
+
+        It commits and measures lag like :meth:`consumer`, but a bus may skip the membership
+        protocol: a Kafka consumer is assigned the partitions instead of joining the group, so
+        it starts without the broker's join delay and without waiting for the session of a
+        dead member to expire; a member that joins the group meanwhile is not kept out. By
+        default, a group member.
+        """
+        return self.consumer(group, topics)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 

@@ -212,7 +212,7 @@ def process(
         typer.Option(
             "--until-caught-up",
             help="Stop once the group has committed every message of every partition of the "
-            "topic, whichever member holds it (waits for the partitions of a dead member)",
+            "topic (with a lake on object storage, waiting for partitions a dead member holds)",
         ),
     ] = False,
     count: Count = None,

@@ -98,13 +98,12 @@ class SeenTicks:
         if len(digests):
             self._chunks.append(_Chunk(digests.copy(), int(times.min()), int(times.max())))
 
-    def evict(self, watermarks: Callable[[], pl.DataFrame]) -> None:
-        """Forget the chunks older than every symbol's horizon (``watermarks()``: columns
-        symbol, w)."""
+    def evict(self, lowest_watermark: Callable[[], int]) -> None:
+        """Forget the chunks older than every symbol's horizon (``lowest_watermark()``: the
+        smallest watermark of any symbol)."""
         if len(self._chunks) < 2:
             return
-        marks = watermarks().get_column("w")
-        floor = int(marks.min()) - self.retention_us  # type: ignore[arg-type]
+        floor = lowest_watermark() - self.retention_us
         if self._chunks[0].last_t < floor or len(self._chunks) > 64:
             self._chunks = [c for c in self._chunks if c.last_t >= floor]
             self._merge_small()

@@ -18,6 +18,7 @@ from marketlake.streaming.alerts import detect_alerts
 from marketlake.streaming.bars import KEYS, MINUTE_US, bar_rows
 from marketlake.streaming.config import StreamConfig, ma_kind, to_us
 from marketlake.streaming.frames import collect, collect_all
+from marketlake.streaming.window_rows import provisional_rows, sliding_requests
 from marketlake.streaming.windows import (
     REQUEST_KEYS,
     aggregate_windows,
@@ -29,6 +30,7 @@ from marketlake.streaming.windows import (
 _UTC_TS = pl.Datetime("us", "UTC")
 _STAMPS = ("window_start", "window_end")
 _END = pl.col("minute") + MINUTE_US
+SMALL_TOUCHED = 64  # touched minutes up to which provisional windows are computed in Python
 
 
 @dataclass
@@ -82,7 +84,14 @@ def emit_provisional(
     config: StreamConfig, state: pl.DataFrame, touched: pl.DataFrame, now: datetime
 ) -> pa.Table:
     """Not-yet-final sliding windows containing ``touched`` minutes (no watermark crossed a
-    minute boundary and no tick was late, so nothing became final or needs correcting)."""
+    minute boundary and no tick was late, so nothing became final or needs correcting).
+
+    A batch that touches a few minutes (a poll at a live rate) gets them from
+    :mod:`marketlake.streaming.window_rows`, without Polars' fixed cost per query.
+    """
+    if config.sliding and touched.height <= SMALL_TOUCHED:
+        requests = sliding_requests(config, touched)
+        return provisional_rows(requests, state, now) if requests else WINDOW_SCHEMA.empty_table()
     rows = provisional_windows(config, state.lazy(), touched.lazy().select(KEYS), now)
     if rows is None:
         return WINDOW_SCHEMA.empty_table()

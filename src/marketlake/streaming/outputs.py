@@ -24,15 +24,24 @@ from marketlake.schemas import (
 INVALID, NEW, DUPLICATE, UNCHECKED = 0, 1, 2, 3
 
 
+# Arrow tables are immutable, so every output without rows shares these (making five empty
+# tables cost about 0.3 ms of each small batch).
+_EMPTY_BARS = BARS_1M_SCHEMA.empty_table()
+_EMPTY_WINDOWS = WINDOW_SCHEMA.empty_table()
+_EMPTY_LATE = LATE_SCHEMA.empty_table()
+_EMPTY_ALERTS = ALERT_SCHEMA.empty_table()
+_EMPTY_QUARANTINE = QUARANTINE_SCHEMA.empty_table()
+
+
 @dataclass
 class StreamOutput:
     """The rows emitted for one processed batch (or one flush)."""
 
-    bars_1m: pa.Table = field(default_factory=BARS_1M_SCHEMA.empty_table)
-    windows: pa.Table = field(default_factory=WINDOW_SCHEMA.empty_table)
-    late: pa.Table = field(default_factory=LATE_SCHEMA.empty_table)
-    alerts: pa.Table = field(default_factory=ALERT_SCHEMA.empty_table)
-    quarantine: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
+    bars_1m: pa.Table = field(default_factory=lambda: _EMPTY_BARS)
+    windows: pa.Table = field(default_factory=lambda: _EMPTY_WINDOWS)
+    late: pa.Table = field(default_factory=lambda: _EMPTY_LATE)
+    alerts: pa.Table = field(default_factory=lambda: _EMPTY_ALERTS)
+    quarantine: pa.Table = field(default_factory=lambda: _EMPTY_QUARANTINE)
 
     def __len__(self) -> int:
         """The number of rows across every output."""

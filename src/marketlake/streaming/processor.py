@@ -174,7 +174,7 @@ class StreamProcessor:
             fates[positions[old]] = UNCHECKED
         maxima = dict(top.iter_rows())
         marks = self._advance(sorted(maxima), lambda: self._marks.observe(maxima))
-        self._seen.evict(lambda: self._marks.frame(self._marks.symbols(), "w"))
+        self._seen.evict(lambda: min(map(self._marks.watermark, self._marks.symbols())))
         self._emit(out, marks, fresh, now, late=late)
         return out, fates
 

@@ -148,6 +148,14 @@ class KafkaBus(Bus):
             self.create_topic(topic)
         return KafkaConsumer(self.cluster, group, topics)
 
+    def sole_consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        """A consumer assigned every partition of ``topics``, resuming from ``group``'s
+        committed offsets without joining the group (see :meth:`Bus.sole_consumer`)."""
+        validate_name(group, "group")
+        for topic in topics:
+            self.create_topic(topic)
+        return KafkaConsumer(self.cluster, group, topics, assigned=True)
+
 
 def _retention_configs(retention: Retention | None, partitions: int) -> dict[str, str]:
     """The topic configs of ``retention`` (Kafka's ``retention.bytes`` is per partition)."""

@@ -23,9 +23,18 @@ _CONSUMER_DEFAULTS = {
 
 
 class KafkaConsumer(Consumer):
-    """A group member that commits only what was polled, only when told to."""
+    """A group member that commits only what was polled, only when told to.
 
-    def __init__(self, cluster: KafkaCluster, group: str, topics: Sequence[str]) -> None:
+    An ``assigned`` consumer does not join the group: it is assigned every partition of its
+    topics and starts at the group's committed offsets (else the earliest), and it commits
+    for the group all the same. It starts at once, where a member waits for the broker's join
+    (Tansu holds a new group's first join for half the session timeout, and a member joining
+    beside a dead one until the dead one's session has expired and the group formed again).
+    """
+
+    def __init__(
+        self, cluster: KafkaCluster, group: str, topics: Sequence[str], assigned: bool = False
+    ) -> None:
         self._cluster = cluster
         self._driver = cluster.driver
         settings = {
@@ -39,9 +48,23 @@ class KafkaConsumer(Consumer):
         self._probe: Any = None
         try:
             self._consumer = self._driver.Consumer(settings)
-            self._consumer.subscribe(self._topics, on_revoke=self._revoked, on_lost=self._revoked)
+            if assigned:
+                self._consumer.assign(self._every_partition())
+            else:
+                self._consumer.subscribe(
+                    self._topics, on_revoke=self._revoked, on_lost=self._revoked
+                )
         except self._driver.KafkaException as exc:
             raise cluster.error(exc.args[0], "subscribing") from exc
+
+    def _every_partition(self) -> list[Any]:
+        """Every partition of the topics, each to be read from the group's committed offset."""
+        tp = self._driver.TopicPartition
+        return [
+            tp(topic, p, self._driver.OFFSET_STORED)
+            for topic in self._topics
+            for p in sorted(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        ]
 
     def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Up to ``max_messages`` messages; an empty list when none arrive within the timeout."""

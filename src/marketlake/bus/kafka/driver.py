@@ -19,13 +19,15 @@ TOPIC_OPTIONS = ("partitions", "replication_factor")
 # messages go to this logger instead (silent unless the application configures logging).
 LOGGER = logging.getLogger("marketlake.bus.kafka")
 LOGGER.addHandler(logging.NullHandler())
-# Besides the errors librdkafka calls retriable: a lost broker, and a group coordinator that is
-# gone or that no longer knows the member (it joins again, its revoked partitions are dropped).
+# Besides the errors librdkafka calls retriable: a lost broker (its handle may be torn down
+# under a pending request, _DESTROY_BROKER), and a group coordinator that is gone or that no
+# longer knows the member (it joins again, its revoked partitions are dropped).
 _TRANSIENT_CODES = {
     "_MSG_TIMED_OUT",
     "_TIMED_OUT",
     "_TRANSPORT",
     "_ALL_BROKERS_DOWN",
+    "_DESTROY_BROKER",
     "_WAIT_COORD",
     "ILLEGAL_GENERATION",
     "UNKNOWN_MEMBER_ID",

@@ -15,7 +15,14 @@ positions; messages between the checkpoint and the bus's committed offsets canno
 because the bus is committed only after the checkpoint. Re-written rows are absorbed by the
 sinks' MERGE on natural keys; re-appended ticks are prevented by the positions stored in the
 ticks table's commits. Ticks the bus carries twice are dropped by the processor (its fates
-say which ticks were new), so only new ticks are appended. One processor per consumer group.
+say which ticks were new), so only new ticks are appended.
+
+One processor per consumer group: it holds the group's
+:class:`~marketlake.streaming.runtime.exclusive.ProcessorLock` on the lake while it runs and
+reads the bus as the group's sole consumer (on Kafka, assigned every partition rather than a
+member of the group, so neither the broker's join delay nor a dead predecessor's session
+holds it up). On a lake without the lock (object storage) it joins the group as a member, so
+the broker keeps a second processor from reading the same partitions.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from marketlake.streaming.runtime.exclusive import ProcessorLock
 from marketlake.streaming.runtime.options import DEFAULT_GROUP, PipelineOptions
 from marketlake.streaming.runtime.processing import ProcessingRun
 from marketlake.streaming.runtime.sink import StreamSink
@@ -68,8 +76,26 @@ class StreamPipeline:
         """Process until ``count`` ticks, ``duration_s`` seconds, ``stop()``, or (with
         ``until_caught_up``) until the group's committed offsets reach the end of every
         partition of the topic once ``upstream_done()`` (default: at once) is true; partitions
-        a dead member still holds are waited for until the bus hands them over. Then close the
-        sessions whose close has passed. Returns the counts."""
+        a dead member of the group still holds (when the processor is a member: see the module
+        doc) are waited for until the bus hands them over. Then close the sessions whose close
+        has passed. Returns the counts."""
+        with ProcessorLock(self.sink.tables.storage, self.options.group) as lock:
+            return self._run(
+                lock.held, count, duration_s, until_caught_up, upstream_done, stop, on_progress,
+                progress_every_s,
+            )  # fmt: skip
+
+    def _run(
+        self,
+        alone: bool,
+        count: int | None,
+        duration_s: float | None,
+        until_caught_up: bool,
+        upstream_done: Callable[[], bool] | None,
+        stop: Callable[[], bool] | None,
+        on_progress: Callable[[ProcessStats], None] | None,
+        progress_every_s: float,
+    ) -> ProcessStats:
         from marketlake.streaming.processor import StreamProcessor
 
         opts = self.options
@@ -95,7 +121,10 @@ class StreamPipeline:
         next_report = time.monotonic() + progress_every_s
         caught_up = False
         at_end = False
-        with self.bus.consumer(opts.group, [opts.topic]) as consumer:
+        # with the group's lock held, no other processor reads: skip the group's membership;
+        # without one (a lake on object storage), the group keeps processors apart as ever
+        reader = self.bus.sole_consumer if alone else self.bus.consumer
+        with reader(opts.group, [opts.topic]) as consumer:
             run.consumer = consumer
             try:
                 while True:
