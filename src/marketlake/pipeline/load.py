@@ -9,6 +9,9 @@ the rest are read from the lake, skipping files that hold none of the bucket's s
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import closing
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,14 +46,16 @@ def load_warehouse(ctx: RunContext) -> StageResult:
         {symbol: counts.get(symbol, 0) for symbol in ctx.symbols}, ctx.settings.runner.bucket_rows
     )
     spans: list[pa.Table] = []
-    for done, bucket in enumerate(work, 1):
-        for dataset in present:
-            data = _read(ctx, dataset, bucket)
-            if dataset is BARS_1D and data.num_rows:
-                spans.append(_symbols(data))
-            result.rows_in += data.num_rows
-            result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
-        ctx.progress("load_warehouse", done, len(work) + 1)
+    steps = [(bucket, dataset) for bucket in work for dataset in present]
+    with closing(_prefetched(ctx, steps)) as reads:
+        for done, bucket in enumerate(work, 1):
+            for dataset in present:
+                data = next(reads)
+                if dataset is BARS_1D and data.num_rows:
+                    spans.append(_symbols(data))
+                result.rows_in += data.num_rows
+                result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
+            ctx.progress("load_warehouse", done, len(work) + 1)
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
         warehouse.upsert(QUARANTINE.name, quarantine)
@@ -86,6 +91,24 @@ def _reload_indicators(ctx: RunContext) -> int:
 def _bar_counts(ctx: RunContext) -> dict[str, int]:
     held = ctx.handover.counts(BARS_1D, ctx.symbols)
     return held if held is not None else ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
+
+
+def _prefetched(ctx: RunContext, steps: list[tuple[list[str], Dataset]]) -> Generator[pa.Table]:
+    """The rows of each step's bucket of symbols in its dataset, in order, each read on a
+    background thread while the caller writes the previous one (lake reads and warehouse
+    writes both release the GIL). One read is ahead at most, so memory holds the rows of two
+    steps."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-load") as pool:
+        ahead = [pool.submit(_read, ctx, dataset, bucket) for bucket, dataset in steps[:1]]
+        for i in range(len(steps)):
+            data = ahead.pop().result()
+            if i + 1 < len(steps):
+                bucket, dataset = steps[i + 1]
+                ahead.append(pool.submit(_read, ctx, dataset, bucket))
+            yield data
+            del data
 
 
 def _read(ctx: RunContext, dataset: Dataset, symbols: list[str]) -> pa.Table:
