@@ -9,7 +9,6 @@ the rest are read from the lake, skipping files that hold none of the bucket's s
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from contextlib import closing
 
 import pyarrow as pa
@@ -27,6 +26,7 @@ from marketlake.catalogue import (
 from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
+from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
 
 
@@ -47,7 +47,7 @@ def load_warehouse(ctx: RunContext) -> StageResult:
     )
     spans: list[pa.Table] = []
     steps = [(bucket, dataset) for bucket in work for dataset in present]
-    with closing(_prefetched(ctx, steps)) as reads:
+    with closing(prefetched(_read(ctx, dataset, bucket) for bucket, dataset in steps)) as reads:
         for done, bucket in enumerate(work, 1):
             for dataset in present:
                 data = next(reads)
@@ -91,24 +91,6 @@ def _reload_indicators(ctx: RunContext) -> int:
 def _bar_counts(ctx: RunContext) -> dict[str, int]:
     held = ctx.handover.counts(BARS_1D, ctx.symbols)
     return held if held is not None else ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
-
-
-def _prefetched(ctx: RunContext, steps: list[tuple[list[str], Dataset]]) -> Generator[pa.Table]:
-    """The rows of each step's bucket of symbols in its dataset, in order, each read on a
-    background thread while the caller writes the previous one (lake reads and warehouse
-    writes both release the GIL). One read is ahead at most, so memory holds the rows of two
-    steps."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-load") as pool:
-        ahead = [pool.submit(_read, ctx, dataset, bucket) for bucket, dataset in steps[:1]]
-        for i in range(len(steps)):
-            data = ahead.pop().result()
-            if i + 1 < len(steps):
-                bucket, dataset = steps[i + 1]
-                ahead.append(pool.submit(_read, ctx, dataset, bucket))
-            yield data
-            del data
 
 
 def _read(ctx: RunContext, dataset: Dataset, symbols: list[str]) -> pa.Table:
