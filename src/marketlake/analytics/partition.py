@@ -43,16 +43,19 @@ def analyse_partition(bars: pa.Table, indicators: IndicatorSet = DEFAULT_INDICAT
 
     from marketlake.analytics.indicators import compute_indicators
     from marketlake.analytics.metrics import compute_daily_metrics
+    from marketlake.series import sort_by_key
 
     missing = [name for name in INPUT_COLUMNS if name not in bars.column_names]
     if missing:
         raise TerminalError(f"analytics needs bar columns {list(INPUT_COLUMNS)}; missing {missing}")
     frame = pl.from_arrow(bars.select(list(INPUT_COLUMNS)))
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(
-        pl.col("ts").cast(pl.Datetime("us", "UTC")),
-        *(pl.col(name).cast(pl.Float64) for name in INPUT_COLUMNS[2:]),
-    ).sort("symbol", "ts")
+    frame = sort_by_key(  # adjusted bars arrive sorted: checked, not sorted again
+        frame.with_columns(
+            pl.col("ts").cast(pl.Datetime("us", "UTC")),
+            *(pl.col(name).cast(pl.Float64) for name in INPUT_COLUMNS[2:]),
+        )
+    )
     metrics = compute_daily_metrics(frame)
     values = compute_indicators(frame, indicators)
     wide = pl.concat([metrics, values.drop("symbol", "ts")], how="horizontal")

@@ -95,6 +95,7 @@ def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) 
 
     from marketlake.calendar import get_sessions
     from marketlake.quality.completeness import missing_sessions as find_missing
+    from marketlake.series import sort_by_key
 
     if bars.num_rows == 0:
         return MISSING_SESSION_SCHEMA.empty_table()
@@ -102,7 +103,7 @@ def missing_sessions(bars: pa.Table, expected: ExpectedSessions, now: datetime) 
     end = min(expected.end, cal.last)
     frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.sort("symbol", "ts")
+    frame = sort_by_key(frame)
     day = pl.col("ts").dt.date()
     spans = frame.group_by("symbol").agg(
         pl.max_horizontal(day.min(), pl.lit(cal.first)).alias("first"),

@@ -97,10 +97,11 @@ def read_symbols(
     actions = pa.table(table.get_add_actions(flatten=True))
     low, high = (_stat(actions, f"{bound}.{SYMBOL}") for bound in ("min", "max"))
     parts = []
-    for i, path in enumerate(actions.column("path").to_pylist()):
+    paths = actions.column("path").to_pylist()
+    for i in _in_symbol_order(len(paths), low, high):
         if low is not None and high is not None and not holds_one_of(wanted, low[i], high[i]):
             continue
-        with filesystem.open_input_file(path) as handle:
+        with filesystem.open_input_file(paths[i]) as handle:
             file = pq.ParquetFile(handle, read_dictionary=[SYMBOL])
             groups = _row_groups(file, wanted)
             if not groups:
@@ -115,6 +116,22 @@ def read_symbols(
     if not parts:
         return schema.empty_table()
     return pa.concat_tables(parts)
+
+
+def _in_symbol_order(count: int, low: list[object] | None, high: list[object] | None) -> list[int]:
+    """The indexes of ``count`` add actions, files with lower symbol ranges first.
+
+    The Delta log lists files in no useful order (newest commit first, here); read by symbol
+    range, sorted files (derived tables are written one bucket of symbols per file) give
+    their rows already in key order, so the writes that follow need not sort them. Files
+    without statistics keep their order, after the others.
+    """
+    if low is None or high is None:
+        return list(range(count))
+    known = [i for i in range(count) if isinstance(low[i], str) and isinstance(high[i], str)]
+    chosen = set(known)
+    rest = [i for i in range(count) if i not in chosen]
+    return sorted(known, key=lambda i: (str(low[i]), str(high[i]))) + rest
 
 
 def _is_in(column: pa.ChunkedArray, value_set: pa.Array) -> pa.ChunkedArray:

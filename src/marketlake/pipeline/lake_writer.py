@@ -22,7 +22,10 @@ from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     if not parts:
         return schema.empty_table()
-    return pa.concat_tables([p.cast(schema) for p in parts])
+    # messages of this version already have ``schema``: a cast per message costs ~0.1 ms
+    return pa.concat_tables(
+        [p if p.schema.equals(schema, check_metadata=True) else p.cast(schema) for p in parts]
+    )
 
 
 def _drop_redeliveries(

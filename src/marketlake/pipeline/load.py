@@ -9,6 +9,8 @@ the rest are read from the lake, skipping files that hold none of the bucket's s
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,6 +26,7 @@ from marketlake.catalogue import (
 from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
+from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
 
 
@@ -43,14 +46,16 @@ def load_warehouse(ctx: RunContext) -> StageResult:
         {symbol: counts.get(symbol, 0) for symbol in ctx.symbols}, ctx.settings.runner.bucket_rows
     )
     spans: list[pa.Table] = []
-    for done, bucket in enumerate(work, 1):
-        for dataset in present:
-            data = _read(ctx, dataset, bucket)
-            if dataset is BARS_1D and data.num_rows:
-                spans.append(_symbols(data))
-            result.rows_in += data.num_rows
-            result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
-        ctx.progress("load_warehouse", done, len(work) + 1)
+    steps = [(bucket, dataset) for bucket in work for dataset in present]
+    with closing(prefetched(_read(ctx, dataset, bucket) for bucket, dataset in steps)) as reads:
+        for done, bucket in enumerate(work, 1):
+            for dataset in present:
+                data = next(reads)
+                if dataset is BARS_1D and data.num_rows:
+                    spans.append(_symbols(data))
+                result.rows_in += data.num_rows
+                result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
+            ctx.progress("load_warehouse", done, len(work) + 1)
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
         warehouse.upsert(QUARANTINE.name, quarantine)

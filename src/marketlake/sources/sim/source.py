@@ -19,6 +19,7 @@ and the tables and raw records it emits in ``output``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime
 from typing import ClassVar
 
@@ -26,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from marketlake.calendar import DEFAULT_CALENDAR, get_sessions
+from marketlake.prefetch import prefetched
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.sim.model import simulate_paths
@@ -86,28 +88,31 @@ class SimSource(HistorySource):
         """Simulate the ``symbols`` in groups, yielding one batch per symbol."""
         names = parse_symbols(symbols)
         done: set[str] = set()
-        for group, bars, bar_owner, actions, action_owner in _simulate_groups(
-            names, start, end, self.seed, self.calendar, None
-        ):
-            bar_rows = RowTexts(bars, BAR_FIELDS)
-            action_rows = RowTexts(actions, ACTION_FIELDS)
-            for i, symbol in enumerate(group):
-                done.add(symbol)
-                blo, bhi = np.searchsorted(bar_owner, [i, i + 1])
-                alo, ahi = np.searchsorted(action_owner, [i, i + 1])
-                yield HistoryBatch(
-                    source=SOURCE,
-                    batch_id=f"{symbol}-{start}-{end}",
-                    bars=bars.slice(int(blo), int(bhi - blo)),
-                    actions=actions.slice(int(alo), int(ahi - alo)),
-                    raw=raw_json(
-                        symbol,
-                        self.seed,
-                        bar_rows.json_rows(int(blo), int(bhi)),
-                        action_rows.json_rows(int(alo), int(ahi)),
-                    ),
-                    raw_format="json",
-                )
+        # the next group is simulated and formatted (numpy and Polars, mostly without the
+        # GIL) while the caller stores and publishes the batches of this one
+        groups = prefetched(
+            (*group, RowTexts(group[1], BAR_FIELDS), RowTexts(group[3], ACTION_FIELDS))
+            for group in _simulate_groups(names, start, end, self.seed, self.calendar, None)
+        )
+        with closing(groups):
+            for group, bars, bar_owner, actions, action_owner, bar_rows, action_rows in groups:
+                for i, symbol in enumerate(group):
+                    done.add(symbol)
+                    blo, bhi = np.searchsorted(bar_owner, [i, i + 1])
+                    alo, ahi = np.searchsorted(action_owner, [i, i + 1])
+                    yield HistoryBatch(
+                        source=SOURCE,
+                        batch_id=f"{symbol}-{start}-{end}",
+                        bars=bars.slice(int(blo), int(bhi - blo)),
+                        actions=actions.slice(int(alo), int(ahi - alo)),
+                        raw=raw_json(
+                            symbol,
+                            self.seed,
+                            bar_rows.json_rows(int(blo), int(bhi)),
+                            action_rows.json_rows(int(alo), int(ahi)),
+                        ),
+                        raw_format="json",
+                    )
         for symbol in names:
             if symbol not in done:  # nothing to simulate in [start, end]
                 yield HistoryBatch(
