@@ -106,11 +106,9 @@ class Components:
     ) -> None:
         self.settings = settings
         self._opened: dict[str, Any] = {}
-        self._opening: Future[Warehouse] | None = None
         if source is not None:  # already opened for these settings (e.g. to plan a run)
             self._opened["source"] = source
-        if warehouse is not None:  # being opened (open_warehouse_soon) for these settings
-            self._opening = warehouse
+        self._opening = warehouse  # being opened (open_warehouse_soon) for these settings
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         if name not in self._opened:

@@ -134,7 +134,7 @@ def bar_days(bars: pa.Table, symbols: Sequence[str], source: str | None) -> pa.T
     """Symbol and day (``date32``) of the ``bars`` of ``symbols`` (of ``source``)."""
     import polars as pl
 
-    frame = pl.from_arrow(bars.select(["symbol", "ts", "source"]))
+    frame = pl.from_arrow(bars.select(["symbol", "ts"] + ([] if source is None else ["source"])))
     assert isinstance(frame, pl.DataFrame)
     keep = pl.col("symbol").is_in(symbols)
     if source is not None:
