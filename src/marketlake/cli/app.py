@@ -122,9 +122,11 @@ def run(
     ] = False,
 ) -> None:
     """Run the batch pipeline: fetch_history → consume_history → process → load_warehouse."""
+    from marketlake.arrow_pool import prefer_jemalloc
     from marketlake.pandas_probe import defer_pandas
 
     defer_pandas()
+    prefer_jemalloc()
     from marketlake.cli.run import run_pipeline
 
     sources: dict[str, object] = {}
