@@ -20,7 +20,8 @@ Latency is the wall time from the moment a tick's message is handed to the produ
 provisional or final) that includes that tick. It does not wait for the lake write, which runs
 in the sink writer thread; the sink's commit interval is the pipeline's default.
 
-Run: ``python benchmarks/bench_stream_pipeline.py [--ticks N] [--runs R] [--no-kafka]``.
+Run: ``python benchmarks/bench_stream_pipeline.py [--ticks N] [--runs R] [--no-kafka]
+[--arrow-pool jemalloc|default]`` (jemalloc, as the stream commands use, by default).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from marketlake.arrow_pool import prefer_jemalloc
 from marketlake.bus.base import Bus, Consumer, Message, Producer, Retention
 from marketlake.bus.registry import open_bus
 from marketlake.lake.storage import LakeStorage
@@ -212,7 +214,16 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-kafka", action="store_true")
+    parser.add_argument(
+        "--arrow-pool",
+        choices=("jemalloc", "default"),
+        default="jemalloc",
+        help="Arrow's memory pool: jemalloc, as the stream commands use, or pyarrow's default",
+    )
     args = parser.parse_args()
+    if args.arrow_pool == "jemalloc":
+        prefer_jemalloc()
+    print(f"Arrow memory pool: {pa.default_memory_pool().backend_name}")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         bench_bus("local", lambda i: f"local://{root}/bus{i}", args.ticks, args.runs, root)

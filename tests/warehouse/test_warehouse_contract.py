@@ -97,6 +97,27 @@ def test_replace_where_touches_only_the_given_symbols(
     ]
 
 
+def test_writes_of_a_bulk_load_are_the_same_writes(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=3))
+    with warehouse.bulk_load():
+        assert (
+            warehouse.replace_where("bars_1d", make_bars(["AAPL"], days=2, close=10.0), ["AAPL"])
+            == 2
+        )
+        warehouse.upsert("bars_1d", make_bars(["NVDA"], days=1))
+    rows = rows_of(warehouse, "bars_1d")
+    assert [(r["symbol"], r["close"]) for r in rows] == [
+        ("AAPL", 10.0),
+        ("AAPL", 11.0),
+        ("MSFT", 100.0),
+        ("MSFT", 101.0),
+        ("MSFT", 102.0),
+        ("NVDA", 100.0),
+    ]
+
+
 def test_replace_where_rejects_rows_of_other_symbols(
     warehouse: Warehouse, make_bars: MakeBars
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from tests.warehouse.conftest import bars
 
 from marketlake.errors import TerminalError, TransientError
 from marketlake.warehouse import QueryError, WarehouseNotFoundError, open_warehouse
@@ -279,3 +280,70 @@ def test_a_writer_caps_duckdb_memory_and_a_reader_keeps_the_default(tmp_path: Pa
         assert memory_limit(writer) == capped
     with DuckDBWarehouse(path, read_only=True) as reader:
         assert memory_limit(reader) == default[0][0] != capped
+
+
+def metrics(symbols: list[str], sessions: int) -> pa.Table:
+    """``daily_metrics`` rows of ``symbols``, ``sessions`` each, with values that do not
+    repeat (so DuckDB stores them at full size)."""
+    import numpy as np
+
+    from marketlake.catalogue import DAILY_METRICS
+
+    schema = DAILY_METRICS.schema
+    rows = len(symbols) * sessions
+    values = np.random.default_rng(len(symbols)).random((len(schema) - 2, rows))
+    start = int(np.datetime64("2000-01-03", "us").astype("int64"))
+    days = np.tile(np.arange(sessions, dtype="int64") * 86_400_000_000 + start, len(symbols))
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.repeat(symbols, sessions), pa.string()),
+            pa.array(days, pa.timestamp("us", tz="UTC")),
+            *(pa.array(column) for column in values),
+        ],
+        schema=schema,
+    )
+
+
+def block_counts(warehouse: DuckDBWarehouse) -> tuple[int, int]:
+    """The file's blocks in use and free (written once, then left behind by a rewrite)."""
+    (row,) = warehouse.query("PRAGMA database_size").to_pylist()
+    return int(row["used_blocks"]), int(row["free_blocks"])
+
+
+def test_a_bulk_load_ends_checkpointed_and_none_of_it_is_written_twice(tmp_path: Path) -> None:
+    # three buckets of 150,000 rows: each leaves a partly filled row group (122,880 rows a
+    # group), which DuckDB would otherwise merge at a checkpoint, rewriting the rows around
+    # them (54 of 137 blocks left free here)
+    path = tmp_path / "w.duckdb"
+    buckets = [[f"S{b}{i:02d}" for i in range(50)] for b in range(3)]
+    with DuckDBWarehouse(path) as warehouse:
+        warehouse.ensure_tables()
+        with warehouse.bulk_load():
+            for bucket in buckets:
+                warehouse.replace_where("daily_metrics", metrics(bucket, 3_000), bucket)
+        wal = path.with_name(path.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size < 64 * 1024
+        warehouse.upsert("bars_1d", bars(["AAPL"], days=2))  # a later write, then the close
+    with DuckDBWarehouse(path, read_only=True) as reader:
+        used, free = block_counts(reader)
+        assert used > 50 and free == 0
+        assert reader.count_rows("daily_metrics") == 450_000
+
+
+def vacuum_tasks(warehouse: DuckDBWarehouse) -> int:
+    (row,) = warehouse.query("SELECT current_setting('max_vacuum_tasks') AS n").to_pylist()
+    return int(row["n"])
+
+
+def test_a_connection_opened_again_during_a_bulk_load_keeps_its_settings(
+    tmp_path: Path,
+) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.ensure_tables()
+        default = vacuum_tasks(warehouse)
+        with warehouse.bulk_load():
+            assert vacuum_tasks(warehouse) == 0
+            warehouse.close()  # let go, as for a process that asked for the file
+            assert vacuum_tasks(warehouse) == 0
+        warehouse.close()
+        assert vacuum_tasks(warehouse) == default > 0

@@ -40,10 +40,12 @@ PROCESSOR_KEYS = (
 def stream_context(params: Mapping[str, Any]) -> Components:
     """The components of the settings a stream command's parameters (``ctx.params``) give:
     its ``--home``, ``--config`` and every option that overrides a setting."""
+    from marketlake.arrow_pool import prefer_jemalloc
     from marketlake.cli.stream_options import settings_overrides
     from marketlake.components import Components
     from marketlake.settings import load_settings
 
+    prefer_jemalloc()
     overrides = settings_overrides(params)
     return Components(
         load_settings(config=params.get("config"), home=params.get("home"), **overrides)

@@ -33,10 +33,16 @@ from marketlake.schemas import UTC_US
 def load_warehouse(ctx: RunContext) -> StageResult:
     """Load bars, actions, analytics, missing sessions, reconciliation flags, quarantine,
     symbols and sessions into the warehouse."""
+    result = StageResult()
+    with ctx.warehouse.bulk_load():
+        _load(ctx, result)
+    return result
+
+
+def _load(ctx: RunContext, result: StageResult) -> None:
     from marketlake.lake.quarantine import current_count, read_quarantine
     from marketlake.lake.symbol_reads import bucket_symbols
 
-    result = StageResult()
     warehouse = ctx.warehouse
     if indicator_state.reload_pending(ctx.storage):
         result.detail["indicators_reloaded"] = _reload_indicators(ctx)
@@ -65,7 +71,6 @@ def load_warehouse(ctx: RunContext) -> StageResult:
         warehouse.upsert(SYMBOLS.name, symbols)
         warehouse.upsert(SESSIONS.name, _sessions(ctx, symbols))
     ctx.progress("load_warehouse", len(work) + 1, len(work) + 1)
-    return result
 
 
 def _reload_indicators(ctx: RunContext) -> int:

@@ -95,6 +95,14 @@ class Warehouse(ABC):
         """
         yield
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Mark the writes inside the block as one large load (a batch stage's replacements).
+
+        Adapters may tune their storage for it; the writes are the same as outside the block.
+        """
+        yield
+
     def __enter__(self) -> Self:
         return self
 
