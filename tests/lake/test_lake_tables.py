@@ -74,6 +74,65 @@ def test_merging_symbols_no_file_holds_appends_them_once(
     assert lake_tables.read(BARS).num_rows == 6 + 8 + 2
 
 
+def test_rows_of_symbols_known_to_be_absent_are_appended_in_key_order(
+    lake_tables: LakeTables, make_bars
+) -> None:  # type: ignore[no-untyped-def]
+    from marketlake.lake.maintenance import history_rows
+
+    lake_tables.merge(BARS, make_bars(["AAPL", "V"], days=3), BAR_KEYS)
+    new = make_bars(["MSFT", "NVDA"], days=4)  # inside the file's range: no file statistic rules
+    backwards = new.take(pa.array(range(new.num_rows - 1, -1, -1)))  # them out
+    stats = lake_tables.merge(BARS, backwards, BAR_KEYS, none_stored=True)
+    assert (stats.inserted, stats.version) == (8, 1)
+    operation = history_rows(lake_tables.storage, BARS, limit=1).column("operation")[0]
+    assert operation.as_py() == "WRITE"
+    appended = lake_tables.read_symbols(BARS, ["MSFT", "NVDA"])
+    assert appended.select(["symbol", "ts"]).to_pylist() == new.select(["symbol", "ts"]).to_pylist()
+    assert lake_tables.read(BARS).num_rows == 6 + 8
+
+
+def test_a_retried_append_of_absent_symbols_merges_and_keeps_each_row_once(
+    lake_tables: LakeTables, make_bars, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from marketlake.errors import TransientError
+    from marketlake.lake import commits
+
+    lake_tables.merge(BARS, make_bars(["AAPL", "V"], days=3), BAR_KEYS)
+    append = commits._append
+    failures = [TransientError("connection reset after the commit")]
+
+    def committed_then_lost(*args, **kwargs):  # type: ignore[no-untyped-def]
+        stats = append(*args, **kwargs)
+        if failures:
+            raise failures.pop()
+        return stats
+
+    monkeypatch.setattr(commits, "_append", committed_then_lost)
+    lake_tables.merge(BARS, make_bars(["MSFT"], days=4), BAR_KEYS, none_stored=True)
+    assert not failures  # the first attempt committed and failed; the retry ran
+    assert sorted_rows(lake_tables.read(BARS)) == sorted_rows(
+        pa.concat_tables([make_bars(["AAPL", "V"], days=3), make_bars(["MSFT"], days=4)])
+    )
+
+
+def test_files_written_hold_row_groups_of_a_bounded_size(lake_tables: LakeTables) -> None:
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from marketlake.lake.commits import ROW_GROUP_ROWS
+
+    name, storage = "analytics/row_groups", lake_tables.storage
+    rows = 2 * ROW_GROUP_ROWS + 10
+    table = pa.table({"symbol": ["AAPL"] * rows, "ts": pa.array(range(rows), pa.int64())})
+    lake_tables.merge(name, table, ["symbol", "ts"])
+    delta = DeltaTable(storage.uri(name), storage_options=storage.storage_options())
+    (path,) = pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist()
+    with storage.subtree(name).open_input_file(path) as handle:
+        metadata = pq.ParquetFile(handle).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sum(sizes) == rows and max(sizes) <= ROW_GROUP_ROWS and len(sizes) == 3
+
+
 def test_duplicate_keys_in_input_keep_the_last_row(lake_tables: LakeTables, make_bars) -> None:
     first = make_bars(["JPM"], days=2, close=1.0)
     last = make_bars(["JPM"], days=2, close=5.0)

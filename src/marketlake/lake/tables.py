@@ -67,6 +67,7 @@ class LakeTables:
         partition_by: Sequence[str] | None = None,
         *,
         update_existing: bool = True,
+        none_stored: bool = False,
     ) -> MergeStats:
         """Upsert ``data`` into table ``name`` on the natural ``keys``.
 
@@ -75,16 +76,24 @@ class LakeTables:
         leaves them alone when ``update_existing`` is False) and inserts the rest; a re-run
         with the same data changes nothing and makes no new version. Duplicate keys in
         ``data`` are reduced to their last row. Empty data is a no-op.
+
+        ``none_stored`` says that the caller has just read the table and found no row of
+        ``data``'s symbols: the rows are then appended, in key order, without the MERGE's
+        join. Only the first attempt trusts it; a retry (whose failed attempt may have
+        committed) MERGEs as usual.
         """
         name = validate_table_name(name)
         if data.num_rows == 0:
             return MergeStats(0, 0, self._version_or_none(name))
         check_keys(data, keys, name)
         data = deduplicate(data, keys)
-        return self.storage.run(
-            f"merging into table {name}",
-            lambda: self._merge_once(name, data, keys, partition_by, update_existing),
-        )
+        attempts = [none_stored]
+
+        def attempt() -> MergeStats:
+            trusted = attempts.pop() if attempts else False
+            return self._merge_once(name, data, keys, partition_by, update_existing, trusted)
+
+        return self.storage.run(f"merging into table {name}", attempt)
 
     def replace_symbols(
         self,
@@ -303,6 +312,7 @@ class LakeTables:
         keys: Sequence[str],
         partition_by: Sequence[str] | None,
         update_existing: bool,
+        none_stored: bool = False,
     ) -> MergeStats:
         table = self._open_or_none(name)
         if table is None:
@@ -310,7 +320,7 @@ class LakeTables:
             if created is not None:
                 return created
             table = self._open(name)
-        return merge_rows(table, name, data, keys, update_existing)
+        return merge_rows(table, name, data, keys, update_existing, none_stored)
 
 
 def _as_expression(

@@ -224,8 +224,8 @@ def _write_bars(
     if flagged.num_rows:
         ctx.tables.merge(RECONCILIATION, flagged, RECONCILIATION_KEYS)
     ctx.handover.discard(BARS_1D, symbols)
-    if good.num_rows:
-        ctx.tables.merge(BARS_1D, good, BAR_KEYS)
+    if good.num_rows:  # stored is every stored bar of these symbols, just read
+        ctx.tables.merge(BARS_1D, good, BAR_KEYS, none_stored=stored is None)
     held = after_merge(stored, good, BAR_KEYS)
     ctx.handover.put(BARS_1D, held, symbols)
     written.append(good)
