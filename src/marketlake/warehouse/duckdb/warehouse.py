@@ -161,7 +161,10 @@ class DuckDBWarehouse(Warehouse):
         try:
             yield
             with self._connection() as con:
-                con.execute("CHECKPOINT")
+                try:
+                    con.execute("CHECKPOINT")
+                except duckdb.Error as exc:
+                    raise self._query_error("checkpoint after the load failed", exc) from exc
         finally:
             with self._lock:
                 self._bulk = False
