@@ -126,3 +126,33 @@ def test_the_handed_over_fetch_log_is_what_the_lake_holds(tmp_path: Path) -> Non
     assert rows(read_fetch_log(fresh, "sim", symbols)) == rows(held)
     assert rows(read_fetch_log(fresh, "yahoo", symbols)) == [("MSFT", "yahoo", False)]
     assert rows(read_fetch_log(ctx, "yahoo", symbols)) == [("MSFT", "yahoo", False)]
+
+
+@pytest.mark.parametrize("bucket_rows", [1, 1_000_000])
+def test_the_refetch_plan_does_not_depend_on_how_symbols_are_bucketed(
+    tmp_path: Path, bucket_rows: int
+) -> None:
+    """Stored bar days are read a bucket of symbols at a time; the plan is the same."""
+    from marketlake.catalogue import BARS_1D
+    from marketlake.pipeline.completeness import plan_refetch
+    from marketlake.pipeline.incremental import merge_fetch_log
+    from marketlake.schemas import BAR_KEYS
+
+    settings = load_settings(
+        home=tmp_path, symbols="AAPL,MSFT", source="sim", runner={"bucket_rows": bucket_rows}
+    )
+    ctx = RunContext(settings, plan_run(settings, SimSource()), source=SimSource())
+    stored = pa.concat_tables([bars(ctx, "AAPL", skip=(3,)), bars(ctx, "MSFT", skip=(5, 6))])
+    ctx.tables.merge(BARS_1D, stored, BAR_KEYS)
+    merge_fetch_log(ctx, log_of(ctx, "AAPL", "MSFT"))
+    plan = plan_refetch(ctx)
+    sessions = ctx.calendar.session_array(START, END)
+    assert [(r.symbol, r.start, r.end, r.sessions) for r in plan.requests] == [
+        ("AAPL", sessions[3].astype(object), sessions[3].astype(object), 1),
+        ("MSFT", sessions[5].astype(object), sessions[6].astype(object), 2),
+    ]
+    assert {s: list(d) for s, d in plan.gaps.items()} == {
+        "AAPL": [sessions[3]],
+        "MSFT": [sessions[5], sessions[6]],
+    }
+    ctx.close()
