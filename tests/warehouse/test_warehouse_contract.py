@@ -27,6 +27,11 @@ def rows_of(warehouse: Warehouse, table: str) -> list[dict]:
     return warehouse.query(f"SELECT * FROM {table} ORDER BY {keys}").to_pylist()
 
 
+def symbol_closes(warehouse: Warehouse) -> list[tuple[str, float]]:
+    """(symbol, close) of every row of ``bars_1d``, in key order."""
+    return [(r["symbol"], r["close"]) for r in rows_of(warehouse, "bars_1d")]
+
+
 def test_ensure_tables_creates_every_table_with_its_columns(warehouse: Warehouse) -> None:
     warehouse.ensure_tables()
     warehouse.ensure_tables()  # a second call changes nothing
@@ -86,8 +91,7 @@ def test_replace_where_touches_only_the_given_symbols(
     warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT", "NVDA"], days=4))
     rebuilt = make_bars(["AAPL"], days=2, close=10.0)
     assert warehouse.replace_where("bars_1d", rebuilt, ["AAPL", "NVDA"]) == 2
-    rows = rows_of(warehouse, "bars_1d")
-    assert [(r["symbol"], r["close"]) for r in rows] == [
+    assert symbol_closes(warehouse) == [
         ("AAPL", 10.0),
         ("AAPL", 11.0),
         ("MSFT", 100.0),
@@ -102,13 +106,10 @@ def test_writes_of_a_bulk_load_are_the_same_writes(
 ) -> None:
     warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=3))
     with warehouse.bulk_load():
-        assert (
-            warehouse.replace_where("bars_1d", make_bars(["AAPL"], days=2, close=10.0), ["AAPL"])
-            == 2
-        )
+        rebuilt = make_bars(["AAPL"], days=2, close=10.0)
+        assert warehouse.replace_where("bars_1d", rebuilt, ["AAPL"]) == 2
         warehouse.upsert("bars_1d", make_bars(["NVDA"], days=1))
-    rows = rows_of(warehouse, "bars_1d")
-    assert [(r["symbol"], r["close"]) for r in rows] == [
+    assert symbol_closes(warehouse) == [
         ("AAPL", 10.0),
         ("AAPL", 11.0),
         ("MSFT", 100.0),

@@ -87,10 +87,11 @@ class LakeTables:
             return MergeStats(0, 0, self._version_or_none(name))
         check_keys(data, keys, name)
         data = deduplicate(data, keys)
-        attempts = [none_stored]
+        trust = none_stored
 
         def attempt() -> MergeStats:
-            trusted = attempts.pop() if attempts else False
+            nonlocal trust
+            trusted, trust = trust, False  # a retry's earlier attempt may have committed
             return self._merge_once(name, data, keys, partition_by, update_existing, trusted)
 
         return self.storage.run(f"merging into table {name}", attempt)
