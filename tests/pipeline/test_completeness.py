@@ -156,3 +156,35 @@ def test_the_refetch_plan_does_not_depend_on_how_symbols_are_bucketed(
         "MSFT": [sessions[5], sessions[6]],
     }
     ctx.close()
+
+
+@pytest.mark.parametrize("bucket_rows", [1, 1_000_000])
+def test_the_fetch_plan_does_not_depend_on_how_symbols_are_bucketed(
+    tmp_path: Path, bucket_rows: int
+) -> None:
+    """Stored bars are read a bucket of symbols at a time when planning what to fetch; the
+    requests are the same: a gap in stored bars is asked for again, a span of the fetch log
+    is not, a symbol with neither is fetched whole."""
+    from marketlake.catalogue import BARS_1D
+    from marketlake.pipeline.incremental import merge_fetch_log, plan_fetches
+    from marketlake.schemas import BAR_KEYS
+
+    settings = load_settings(
+        home=tmp_path,
+        symbols="AAPL,MSFT,NVDA",
+        source="sim",
+        start=START,
+        end=END,
+        runner={"bucket_rows": bucket_rows},
+    )
+    ctx = RunContext(settings, plan_run(settings, SimSource()), source=SimSource())
+    ctx.tables.merge(BARS_1D, bars(ctx, "AAPL", skip=(3, 4)), BAR_KEYS)
+    merge_fetch_log(ctx, log_of(ctx, "MSFT"))
+    plan = plan_fetches(ctx)
+    sessions = ctx.calendar.session_array(START, END)
+    assert [(r.symbol, r.start, r.end, r.sessions) for r in plan.requests] == [
+        ("AAPL", sessions[3].astype(object), sessions[4].astype(object), 2),
+        ("NVDA", sessions[0].astype(object), sessions[-1].astype(object), 10),
+    ]
+    assert plan.up_to_date == ["MSFT"]
+    ctx.close()

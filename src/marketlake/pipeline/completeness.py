@@ -58,9 +58,10 @@ def _stored_in_buckets(
     ctx: RunContext, sizes: dict[str, int]
 ) -> Iterator[tuple[str, np.ndarray | None]]:
     """Each symbol of ``sizes`` in sorted order with its stored bar days (None without bars),
-    read a bucket of symbols at a time (about ``runner.bucket_rows`` sessions, by ``sizes``):
-    reading every symbol's days at once made the memory of ``consume_history`` grow with the
-    number of symbols (2.0 GB for 2,000 symbols x 30 years)."""
+    read a bucket of symbols at a time (about ``runner.bucket_rows`` sessions, by ``sizes``),
+    each bucket from the lake files and row groups that may hold its symbols: reading every
+    symbol's days at once made the memory of ``consume_history`` grow with the number of
+    symbols (2.0 GB for 2,000 symbols x 30 years, 1.3 GB with buckets)."""
     from marketlake.lake.symbol_reads import bucket_symbols
 
     for bucket in bucket_symbols(sizes, ctx.settings.runner.bucket_rows):

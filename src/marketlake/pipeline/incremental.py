@@ -119,14 +119,17 @@ _DAYS_SCHEMA = pa.schema([("symbol", pa.string()), ("day", pa.date32())])
 
 
 def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None) -> pa.Table:
-    """Symbol and day (``date32``) of the curated bars of ``symbols`` (of ``source``)."""
+    """Symbol and day (``date32``) of the curated bars of ``symbols`` (of ``source``).
+
+    Only the files and row groups that may hold ``symbols`` are read, so asking a bucket of
+    symbols at a time keeps memory to the bucket's bars, whatever the lake holds."""
     if not symbols:
         return _DAYS_SCHEMA.empty_table()
     held = ctx.handover.take(BARS_1D, symbols)
     if held is None and not ctx.tables.exists(BARS_1D):
         return _DAYS_SCHEMA.empty_table()
     if held is None:
-        held = ctx.tables.dataset(BARS_1D).to_table(columns=["symbol", "ts", "source"])
+        held = ctx.tables.read_symbols(BARS_1D, symbols, columns=["symbol", "ts", "source"])
     return bar_days(held, symbols, source)
 
 
@@ -202,36 +205,44 @@ def _coverage(
 
 
 def plan_fetches(ctx: RunContext) -> FetchPlan:
-    """The requests that bring each run symbol up to date with the calendar (see module doc)."""
+    """The requests that bring each run symbol up to date with the calendar (see module doc).
+
+    Stored bars are read a bucket of symbols at a time (about ``runner.bucket_rows`` sessions),
+    so planning a run over a large universe does not hold every stored bar at once."""
     source = source_name(ctx)
-    symbols = ctx.symbols
     sessions = expected_sessions(ctx)
-    bar_days = stored_bar_days(ctx, symbols, source)
-    covered, code, day = _coverage(symbols, sessions, bar_days)
-    for row in read_fetch_log(ctx, source, symbols).to_pylist():
-        i = symbols.index(row["symbol"])
-        lo = np.searchsorted(sessions, np.datetime64(row["start"].date(), "D"), side="left")
-        hi = np.searchsorted(sessions, np.datetime64(row["end"].date(), "D"), side="right")
-        covered[i, lo:hi] = True
-    requests: list[FetchRequest] = []
-    up_to_date: list[str] = []
-    for i, symbol in enumerate(symbols):
-        missing = sessions[~covered[i]]
-        if missing.size == 0:
-            up_to_date.append(symbol)
-            continue
-        first, last = missing[0], missing[-1]
-        mine = day[(code == i) & (day >= first) & (day <= last)]
-        requests.append(
-            FetchRequest(
-                symbol,
-                first.astype(object),
-                last.astype(object),
-                int(missing.size),
-                np.unique(mine),
-            )
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for row in read_fetch_log(ctx, source, ctx.symbols).to_pylist():
+        span = (
+            int(np.searchsorted(sessions, np.datetime64(row["start"].date(), "D"), side="left")),
+            int(np.searchsorted(sessions, np.datetime64(row["end"].date(), "D"), side="right")),
         )
-    return FetchPlan(requests, up_to_date)
+        spans.setdefault(row["symbol"], []).append(span)
+    per_bucket = max(1, ctx.settings.runner.bucket_rows // max(1, sessions.size))
+    plan = FetchPlan([], [])
+    for begin in range(0, len(ctx.symbols), per_bucket):
+        symbols = ctx.symbols[begin : begin + per_bucket]
+        bar_days = stored_bar_days(ctx, symbols, source)
+        covered, code, day = _coverage(symbols, sessions, bar_days)
+        for i, symbol in enumerate(symbols):
+            for lo, hi in spans.get(symbol, ()):
+                covered[i, lo:hi] = True
+            missing = sessions[~covered[i]]
+            if missing.size == 0:
+                plan.up_to_date.append(symbol)
+                continue
+            first, last = missing[0], missing[-1]
+            mine = day[(code == i) & (day >= first) & (day <= last)]
+            plan.requests.append(
+                FetchRequest(
+                    symbol,
+                    first.astype(object),
+                    last.astype(object),
+                    int(missing.size),
+                    np.unique(mine),
+                )
+            )
+    return plan
 
 
 def fetch_log_rows(
