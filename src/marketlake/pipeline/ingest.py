@@ -17,6 +17,11 @@ from marketlake.pipeline.result import StageResult
 LAKE_WRITER_GROUP = "lake-writer"
 HISTORY_PARTITIONS = 4
 CHUNK_MESSAGES = 2000
+FIRST_POLL_MESSAGES = 256  # before the size of a message is known
+POLL_BYTES = 128 * 2**20
+"""About how many payload bytes one poll of the lake writer holds. A history message carries
+one symbol's bars of one request, so 2,000 messages of 30 years each held 15 M bars (about
+1 GB); the writer sizes each poll by the mean size of the messages of the poll before."""
 STALL_TIMEOUT_S = 30.0
 
 
@@ -89,9 +94,12 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
         total = consumer.lag()
         done = 0
         last_progress = time.monotonic()
+        limit = FIRST_POLL_MESSAGES
         while True:
-            messages = consumer.poll(max_messages=CHUNK_MESSAGES, timeout_s=0.05)
-            if not messages:
+            messages = consumer.poll(max_messages=limit, timeout_s=0.05)
+            if messages:
+                limit = poll_limit(messages)
+            else:
                 if consumer.lag() == 0:
                     break
                 if time.monotonic() - last_progress > STALL_TIMEOUT_S:
@@ -112,6 +120,13 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
             ctx.progress("consume_history", done, max(total, done))
             if consumer.lag() == 0:  # caught up: no need to wait out another poll
                 break
+
+
+def poll_limit(messages: list[Any]) -> int:
+    """How many messages the next poll may take: about :data:`POLL_BYTES` of messages the
+    size of ``messages``, at least 1 and at most :data:`CHUNK_MESSAGES`."""
+    mean = sum(len(m.value) for m in messages) / len(messages)
+    return max(1, min(CHUNK_MESSAGES, int(POLL_BYTES / max(mean, 1.0))))
 
 
 def _refetch_gaps(ctx: RunContext, result: StageResult) -> None:

@@ -1,0 +1,72 @@
+"""The lake writer sizes its polls of the bus by the size of the messages: however few
+messages a poll takes, the curated lake ends the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS
+from marketlake.pipeline import ingest
+from marketlake.pipeline.context import RunContext
+from marketlake.pipeline.plan import plan_run
+from marketlake.settings import load_settings
+from marketlake.sources.sim import SimSource
+
+SYMBOLS = "AAPL,MSFT,TSLA,NVDA"
+
+
+def ingested(home: Path) -> dict[str, list[tuple[object, ...]]]:
+    """fetch_history and consume_history of a sim run under ``home``; the curated rows."""
+    settings = load_settings(home=home, symbols=SYMBOLS, start="2023-01-02", end="2024-06-28")
+    source = SimSource()
+    ctx = RunContext(settings, plan_run(settings, source), source=source)
+    try:
+        ingest.fetch_history(ctx)
+        consumed = ingest.consume_history(ctx)
+        assert consumed.rows_out > 0
+        return {
+            dataset.name: sorted(
+                tuple(row[c] for c in ("symbol", *columns))
+                for row in ctx.tables.read(dataset).to_pylist()
+            )
+            for dataset, columns in [
+                (BARS_1D, ("ts", "open", "high", "low", "close", "volume")),
+                (CORPORATE_ACTIONS, ("ex_date", "kind")),
+            ]
+        }
+    finally:
+        ctx.close()
+
+
+def test_polls_of_one_message_each_land_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = ingested(tmp_path / "whole")
+    polls: list[int] = []
+    limit = ingest.poll_limit
+
+    def one_at_a_time(messages: list[object]) -> int:
+        polls.append(len(messages))
+        return min(limit(messages), 1)
+
+    monkeypatch.setattr(ingest, "FIRST_POLL_MESSAGES", 1)
+    monkeypatch.setattr(ingest, "poll_limit", one_at_a_time)
+    single = ingested(tmp_path / "single")
+    assert set(polls) == {1} and len(polls) > len(SYMBOLS.split(","))
+    assert single == whole
+    assert len(whole[BARS_1D.name]) > 1000
+
+
+def test_the_poll_limit_follows_the_size_of_the_messages() -> None:
+    """About POLL_BYTES of messages like the last poll's, between 1 and CHUNK_MESSAGES."""
+
+    class Sized:
+        def __init__(self, size: int) -> None:
+            self.value = bytes(size)
+
+    assert ingest.poll_limit([Sized(100)]) == ingest.CHUNK_MESSAGES
+    mean = ingest.POLL_BYTES // 10
+    assert ingest.poll_limit([Sized(mean - 1), Sized(mean + 1)]) == 10
+    assert ingest.poll_limit([Sized(ingest.POLL_BYTES * 3)]) == 1
