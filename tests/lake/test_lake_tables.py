@@ -133,6 +133,40 @@ def test_files_written_hold_row_groups_of_a_bounded_size(lake_tables: LakeTables
     assert sum(sizes) == rows and max(sizes) <= ROW_GROUP_ROWS and len(sizes) == 3
 
 
+def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
+    lake_tables: LakeTables, make_bars
+) -> None:
+    """The files of a first write and of a MERGE encode prices byte-stream-split and symbols
+    with a dictionary; the values read back are the values written."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    storage = lake_tables.storage
+
+    def check_files() -> None:
+        delta = DeltaTable(storage.uri(BARS), storage_options=storage.storage_options())
+        for path in pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist():
+            with storage.subtree(BARS).open_input_file(path) as handle:
+                group = pq.ParquetFile(handle).metadata.row_group(0)
+            columns = {
+                group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)
+            }
+            for name in ("open", "high", "low", "close"):
+                assert "BYTE_STREAM_SPLIT" in columns[name].encodings, (path, name)
+                assert not columns[name].has_dictionary_page
+            assert columns["symbol"].has_dictionary_page
+
+    first, changed = make_bars(["AAPL", "V"], days=5), make_bars(["V"], days=5)
+    close = changed.schema.get_field_index("close")
+    changed = changed.set_column(close, "close", pc.multiply(changed.column("close"), 1.5))
+    lake_tables.merge(BARS, first, BAR_KEYS)
+    check_files()
+    lake_tables.merge(BARS, changed, BAR_KEYS)
+    check_files()
+    expected = pa.concat_tables([first.filter(pc.equal(first["symbol"], "AAPL")), changed])
+    assert sorted_rows(lake_tables.read(BARS)) == sorted_rows(expected)
+
+
 def test_duplicate_keys_in_input_keep_the_last_row(lake_tables: LakeTables, make_bars) -> None:
     first = make_bars(["JPM"], days=2, close=1.0)
     last = make_bars(["JPM"], days=2, close=5.0)
