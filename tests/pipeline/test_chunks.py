@@ -45,3 +45,34 @@ def test_unordered_rows_are_sorted_stably(seed: int) -> None:
 def test_a_single_row_is_unique() -> None:
     table = pa.Table.from_pylist([{"symbol": "A", "seq": 1, "n": 0}])
     assert sorted_unique_keys(table, KEYS) == (table, True)
+
+
+def test_written_rows_split_into_new_keys_and_changed_values() -> None:
+    """Rows of keys not stored, rows of stored keys with another value (a null against a
+    value counts as one), and rows stored as they are, which are in neither."""
+    from marketlake.pipeline.chunks import split_by_stored
+
+    stored = pa.Table.from_pylist(
+        [
+            {"symbol": "A", "seq": 1, "close": 1.0, "note": "x"},
+            {"symbol": "A", "seq": 2, "close": 2.0, "note": None},
+            {"symbol": "B", "seq": 1, "close": 3.0, "note": "y"},
+            {"symbol": "B", "seq": 2, "close": 4.0, "note": "z"},
+        ]
+    )
+    written = pa.Table.from_pylist(
+        [
+            {"symbol": "A", "seq": 1, "close": 1.0, "note": "x"},  # stored as it is
+            {"symbol": "A", "seq": 2, "close": 2.0, "note": "n"},  # null became a value
+            {"symbol": "A", "seq": 3, "close": 5.0, "note": None},  # new key
+            {"symbol": "B", "seq": 2, "close": 4.5, "note": "z"},  # value changed
+            {"symbol": "C", "seq": 1, "close": 6.0, "note": "w"},  # new symbol
+        ]
+    )
+    absent, changed = split_by_stored(written, stored, KEYS)
+    assert absent.schema == written.schema and changed.schema == written.schema
+    assert sorted((r["symbol"], r["seq"]) for r in absent.to_pylist()) == [("A", 3), ("C", 1)]
+    assert sorted((r["symbol"], r["seq"], r["close"]) for r in changed.to_pylist()) == [
+        ("A", 2, 2.0),
+        ("B", 2, 4.5),
+    ]

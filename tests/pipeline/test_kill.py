@@ -41,14 +41,20 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[
 def test_killed_runs_end_exactly_once(
     reference: dict[str, list[tuple[object, ...]]], tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
     # Kill the same home repeatedly at growing offsets, so kills land in every stage; the
-    # steps are small because a run on a quiet machine finishes in about a second and a half
+    # steps are small because a run on a quiet machine finishes in about a second and a half.
+    # A run that finishes before its kill (the killed ones left it little to do) hands the
+    # next kills to a new home, so every offset still lands in a run with work to do.
+    homes = [tmp_path / "home-0"]
     kills = 0
     for delay in (0.4, 0.7, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.6, 2.0, 2.5, 3.0):
-        if _kill_after(home, delay) == -signal.SIGKILL:
+        code = _kill_after(homes[-1], delay)
+        if code == -signal.SIGKILL:
             kills += 1
+        elif code == 0:
+            homes.append(tmp_path / f"home-{len(homes)}")
     assert kills >= 3
-    proc = marketlake("run", "--home", str(home), *ARGS)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert warehouse_snapshot(home) == reference
+    for home in homes:
+        proc = marketlake("run", "--home", str(home), *ARGS)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert warehouse_snapshot(home) == reference

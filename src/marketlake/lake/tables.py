@@ -77,8 +77,8 @@ class LakeTables:
         with the same data changes nothing and makes no new version. Duplicate keys in
         ``data`` are reduced to their last row. Empty data is a no-op.
 
-        ``none_stored`` says that the caller has just read the table and found no row of
-        ``data``'s symbols: the rows are then appended, in key order, without the MERGE's
+        ``none_stored`` says that the caller has just read the table and found none of
+        ``data``'s keys: the rows are then appended, in key order, without the MERGE's
         join. Only the first attempt trusts it; a retry (whose failed attempt may have
         committed) MERGEs as usual.
         """

@@ -80,3 +80,25 @@ def after_merge(stored: pa.Table | None, written: pa.Table, keys: Sequence[str])
     assert isinstance(kept, pl.DataFrame) and isinstance(new, pl.DataFrame)
     left = kept.join(new, on=list(keys), how="anti").to_arrow()
     return pa.concat_tables([left.cast(written.schema), written])
+
+
+def split_by_stored(
+    written: pa.Table, stored: pa.Table, keys: Sequence[str]
+) -> tuple[pa.Table, pa.Table]:
+    """``written`` (unique keys) as the rows whose key ``stored`` lacks, and the rows whose
+    key it holds with other values in some column (what a MERGE would update); rows that
+    ``stored`` holds as they are are in neither."""
+    import polars as pl
+
+    new = pl.from_arrow(written)
+    old = pl.from_arrow(stored.select(written.column_names).cast(written.schema))
+    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    key_list = list(keys)
+    others = [c for c in written.column_names if c not in key_list]
+    absent = new.join(old.select(key_list), on=key_list, how="anti")
+    both = new.join(old, on=key_list, how="inner", suffix="__stored")
+    differs = pl.lit(False)
+    for column in others:
+        differs = differs | pl.col(column).ne_missing(pl.col(f"{column}__stored"))
+    changed = both.filter(differs).select(written.column_names)
+    return absent.to_arrow().cast(written.schema), changed.to_arrow().cast(written.schema)

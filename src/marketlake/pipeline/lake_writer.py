@@ -176,6 +176,37 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     _count(result, feed_bars.counts)
 
 
+def store_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None) -> None:
+    """Merge ``good`` bars into the curated table, knowing ``stored`` (every stored bar of
+    their symbols, just read) without a MERGE's join.
+
+    A MERGE joins its rows against the whole table: 9 re-fetched bars took 9 s and 3.6 GB
+    against 50 M stored bars. Instead, bars of keys not stored are appended, and the symbols
+    with a stored bar that changed get all their rows replaced (stored rows not changed, and
+    the new ones) in one commit, which reads only the files that hold those symbols. Killed
+    between the two commits, a re-run finds the appended bars stored as they are and does
+    the rest; the table ends the same as after one MERGE.
+    """
+    from marketlake.pipeline.chunks import after_merge, split_by_stored
+
+    if stored is None:
+        ctx.tables.merge(BARS_1D, good, BAR_KEYS, none_stored=True)
+        return
+    absent, changed = split_by_stored(good, stored, BAR_KEYS)
+    if changed.num_rows:
+        revised = pc.unique(changed.column("symbol"))
+        mine = pc.field("symbol").isin(revised)
+        ctx.tables.replace_symbols(
+            BARS_1D,
+            after_merge(stored.filter(mine), good.filter(mine), BAR_KEYS),
+            revised.to_pylist(),
+            keys=BAR_KEYS,
+        )
+        absent = absent.filter(~mine)
+    if absent.num_rows:
+        ctx.tables.merge(BARS_1D, absent, BAR_KEYS, none_stored=True)
+
+
 def _write_bars(
     ctx: RunContext,
     bars: pa.Table,
@@ -225,7 +256,7 @@ def _write_bars(
         ctx.tables.merge(RECONCILIATION, flagged, RECONCILIATION_KEYS)
     ctx.handover.discard(BARS_1D, symbols)
     if good.num_rows:  # stored is every stored bar of these symbols, just read
-        ctx.tables.merge(BARS_1D, good, BAR_KEYS, none_stored=stored is None)
+        store_bars(ctx, good, stored)
     held = after_merge(stored, good, BAR_KEYS)
     ctx.handover.put(BARS_1D, held, symbols)
     written.append(good)
