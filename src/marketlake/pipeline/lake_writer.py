@@ -183,9 +183,9 @@ def store_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None) -> None
     A MERGE joins its rows against the whole table: 9 re-fetched bars took 9 s and 3.6 GB
     against 50 M stored bars. Instead, bars of keys not stored are appended, and the symbols
     with a stored bar that changed get all their rows replaced (stored rows not changed, and
-    the new ones) in one commit, which reads only the files that hold those symbols. Killed
-    between the two commits, a re-run finds the appended bars stored as they are and does
-    the rest; the table ends the same as after one MERGE.
+    the new ones) in one commit, which rewrites only the files that hold those symbols.
+    Killed between the two commits, a re-run finds what the first one wrote stored as it is
+    and does the rest; the table ends the same as after one MERGE.
     """
     from marketlake.pipeline.chunks import after_merge, split_by_stored
 
