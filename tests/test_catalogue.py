@@ -84,3 +84,12 @@ def test_conform_names_the_dataset_and_the_problem() -> None:
         bars.conform(pa.table({"symbol": ["A"]}))
     with pytest.raises(ConfigError, match=r"valid datasets: .*bars_1d"):
         get_dataset("bars_5m")
+
+
+def test_a_declared_encoding_must_name_a_column_and_a_known_encoding() -> None:
+    from marketlake.catalogue import TICKS, Dataset
+
+    for encodings in ((("when", "delta"),), (("ts", "gorilla"),)):
+        with pytest.raises(ConfigError, match="encoding"):
+            Dataset("t", TICKS.schema, TICKS.keys, "test", encodings=encodings)
+    assert dict(TICKS.encodings)["ts"] == "delta"

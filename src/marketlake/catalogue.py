@@ -52,6 +52,8 @@ from marketlake.schemas import (
 )
 
 QUARANTINE_AREA = "quarantine"
+ENCODINGS = ("delta", "dictionary")
+"""The column encodings a dataset may declare (see :attr:`Dataset.encodings`)."""
 
 
 def _keyed(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
@@ -80,9 +82,20 @@ class Dataset:
     added: tuple[str, ...] = ()
     """Nullable columns added after the dataset was first released: data without them (a lake
     table an older version wrote) reads them as nulls."""
+    encodings: tuple[tuple[str, str], ...] = ()
+    """``(column, encoding)`` pairs overriding, in the lake's Parquet files, the encoding
+    :func:`~marketlake.lake.commits.writer_properties` picks by column type: ``delta``
+    (integers and timestamps that mostly increase in write order) or ``dictionary`` (values
+    that repeat)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema", _keyed(self.schema, self.keys))
+        for column, encoding in self.encodings:
+            if column not in self.schema.names or encoding not in ENCODINGS:
+                raise ConfigError(
+                    f"dataset {self.name}: encoding {encoding!r} of column {column!r} "
+                    f"(columns: {', '.join(self.schema.names)}; encodings: {', '.join(ENCODINGS)})"
+                )
 
     @property
     def lake_table(self) -> str:
@@ -186,6 +199,10 @@ TICKS = Dataset(
     TICK_KEYS,
     "Trades or quotes at event time, as received from live sources.",
     lake="curated/ticks",
+    # event times and sequence numbers grow; tick prices and sizes repeat (whole cents,
+    # round lots): 1 M simulated ticks take 6.6 MB written in 0.16 s, against 12 MB in 0.30 s
+    # with a dictionary for every column and 32 MB with byte-stream-split prices
+    encodings=(("ts", "delta"), ("seq", "delta"), ("price", "dictionary"), ("size", "dictionary")),
 )
 BARS_1M = Dataset(
     "bars_1m",
@@ -302,6 +319,14 @@ def warehouse_tables() -> Mapping[str, Dataset]:
 def lake_datasets() -> list[Dataset]:
     """The datasets stored as lake tables (the quarantine's per-dataset tables aside)."""
     return [d for d in DATASETS.values() if d.lake is not None]
+
+
+def lake_encodings(table: str) -> dict[str, str]:
+    """The column encodings declared for lake table ``table`` (empty for other tables)."""
+    for dataset in DATASETS.values():
+        if dataset.lake == table:
+            return dict(dataset.encodings)
+    return {}
 
 
 def get_dataset(name: str) -> Dataset:

@@ -44,9 +44,11 @@ symbols skip the row groups of other symbols by their statistics (see
 :mod:`marketlake.lake.symbol_reads`) instead of reading whole files of 500,000 rows."""
 
 
-def writer_properties(schema: pa.Schema) -> WriterProperties:
+def writer_properties(schema: pa.Schema, table: str | None = None) -> WriterProperties:
     """Parquet dictionary encoding for the columns whose values repeat (symbols, sources,
-    timestamps, flags); byte-stream-split encoding for floating-point columns.
+    timestamps, flags); byte-stream-split encoding for floating-point columns; the encodings
+    the catalogue declares for lake table ``table`` override both (see
+    :attr:`~marketlake.catalogue.Dataset.encodings`).
 
     Indicator values and adjusted prices rarely repeat, so the writer built a dictionary
     only to fall back to plain encoding: without it a third of the 500 x 10 year derived
@@ -58,20 +60,24 @@ def writer_properties(schema: pa.Schema) -> WriterProperties:
     import pyarrow as pa
     from deltalake import ColumnProperties, WriterProperties
 
-    floating = {
-        field.name
-        for field in schema
-        if pa.types.is_floating(field.type) and field.type.bit_width in (32, 64)
-    }
+    from marketlake.catalogue import lake_encodings
+
+    declared = lake_encodings(table) if table is not None else {}
+
+    def properties(field: pa.Field) -> ColumnProperties:
+        encoding = declared.get(field.name)
+        if encoding == "delta":
+            return ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")
+        if encoding == "dictionary":
+            return ColumnProperties(dictionary_enabled=True)
+        if pa.types.is_floating(field.type) and field.type.bit_width in (32, 64):
+            return ColumnProperties(dictionary_enabled=False, encoding="BYTE_STREAM_SPLIT")
+        return ColumnProperties(dictionary_enabled=not pa.types.is_decimal(field.type))
+
     return WriterProperties(
         max_row_group_size=ROW_GROUP_ROWS,
         default_column_properties=ColumnProperties(dictionary_enabled=False),
-        column_properties={
-            field.name: ColumnProperties(dictionary_enabled=False, encoding="BYTE_STREAM_SPLIT")
-            if field.name in floating
-            else ColumnProperties(dictionary_enabled=not pa.types.is_decimal(field.type))
-            for field in schema
-        },
+        column_properties={field.name: properties(field) for field in schema},
     )
 
 
@@ -89,7 +95,7 @@ def create_table(
             mode="error",
             partition_by=list(partition_by) if partition_by else None,
             storage_options=storage.storage_options(),
-            writer_properties=writer_properties(data.schema),
+            writer_properties=writer_properties(data.schema, name),
         )
     except DeltaError as exc:
         if "already exists" in str(exc):
@@ -116,7 +122,7 @@ def merge_rows(
     if "symbol" in keys and (none_stored or not _may_hold(table, _symbols_of(source))):
         # no file holds (or can hold) a key of these rows: the MERGE would insert them all,
         # and an append does that without joining against the table (and keeps their order)
-        return _append(table, source, evolves)
+        return _append(table, name, source, evolves)
     merger = table.merge(
         source,
         on_keys(keys),
@@ -124,7 +130,7 @@ def merge_rows(
         target_alias="t",
         merge_schema=evolves,
         streamed_exec=False,
-        writer_properties=writer_properties(source.schema),
+        writer_properties=writer_properties(source.schema, name),
     )
     if update_existing and evolves:  # new columns: every matched row gets their values
         merger = merger.when_matched_update_all()
@@ -156,9 +162,9 @@ def replace_rows(
     from deltalake import write_deltalake
 
     source, evolves = conform_to(data, table_schema(table), name)
-    properties = writer_properties(source.schema)
+    properties = writer_properties(source.schema, name)
     if symbols is not None and not _may_hold(table, symbols):
-        return _append(table, source, evolves)
+        return _append(table, name, source, evolves)
     write_deltalake(
         table,
         source,
@@ -170,7 +176,7 @@ def replace_rows(
     return MergeStats(data.num_rows, 0, table.version())
 
 
-def _append(table: DeltaTable, data: pa.Table, evolves: bool) -> MergeStats:
+def _append(table: DeltaTable, name: str, data: pa.Table, evolves: bool) -> MergeStats:
     """Add ``data`` to ``table`` in one commit (new columns extend the schema)."""
     from deltalake import write_deltalake
 
@@ -179,7 +185,7 @@ def _append(table: DeltaTable, data: pa.Table, evolves: bool) -> MergeStats:
         data,
         mode="append",
         schema_mode="merge" if evolves else None,
-        writer_properties=writer_properties(data.schema),
+        writer_properties=writer_properties(data.schema, name),
     )
     return MergeStats(data.num_rows, 0, table.version())
 

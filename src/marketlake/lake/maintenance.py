@@ -55,10 +55,16 @@ def find_tables(storage: LakeStorage) -> list[str]:
 def compact_table(storage: LakeStorage, name: str) -> dict[str, Any]:
     """Rewrite the small files of table ``name`` into larger ones (one commit; content
     unchanged); return Delta's metrics (``numFilesRemoved``, ``numFilesAdded``, ...)."""
+    from marketlake.lake.commits import table_schema, writer_properties
+
     validate_table_name(name)
-    return storage.run(
-        f"compacting table {name}", lambda: dict(_delta(storage, name).optimize.compact())
-    )
+
+    def compact() -> dict[str, Any]:
+        table = _delta(storage, name)
+        properties = writer_properties(table_schema(table), name)
+        return dict(table.optimize.compact(writer_properties=properties))
+
+    return storage.run(f"compacting table {name}", compact)
 
 
 def table_history(

@@ -165,6 +165,8 @@ class StreamSink:
     def _append_ticks(self, ticks: pa.Table, positions: Positions) -> None:
         from deltalake import CommitProperties, write_deltalake
 
+        from marketlake.lake.commits import writer_properties
+
         storage = self.tables.storage
         # A processor restarted from an older checkpoint reaches, in its first batches, less
         # far than ticks already appended: the commit records the furthest of both, so a later
@@ -183,6 +185,7 @@ class StreamSink:
                 mode="append",
                 storage_options=storage.storage_options(),
                 commit_properties=CommitProperties(custom_metadata=metadata),
+                writer_properties=writer_properties(TICK_SCHEMA, TICKS_TABLE),
             )
 
         storage.run(f"appending to table {TICKS_TABLE}", append)
