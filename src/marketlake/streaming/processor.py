@@ -35,11 +35,13 @@ same rows (floating-point sums may differ in the last bit, as Polars sums in par
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketlake.errors import ConfigError
 from marketlake.schemas import LATE_SCHEMA
@@ -57,7 +59,7 @@ from marketlake.streaming.frames import collect, collect_all
 from marketlake.streaming.outputs import DUPLICATE, INVALID, NEW, UNCHECKED, StreamOutput
 from marketlake.streaming.state import pack_state, unpack_state
 from marketlake.streaming.validation import as_tick_table, invalid_ticks, split_by_mask
-from marketlake.streaming.watermark import NO_WATERMARK, WatermarkTracker
+from marketlake.streaming.watermark import WatermarkTracker
 
 _END_OF_TIME = 2**61
 _CHECKPOINT_FORMAT = 1
@@ -66,6 +68,29 @@ _NO_MINUTES = pl.DataFrame(schema={"symbol": pl.String, "minute": pl.Int64})
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """The watermarks of the symbols a batch or flush touched, before and after it."""
+
+    symbols: list[str]
+    before: list[int]
+    after: list[int]
+
+    def crossed_minute(self) -> bool:
+        """True when a watermark passed a minute boundary (so a bar or window may be final)."""
+        return any(
+            w1 // MINUTE_US > w0 // MINUTE_US
+            for w0, w1 in zip(self.before, self.after, strict=True)
+        )
+
+    def frame(self) -> pl.DataFrame:
+        """The watermarks as a frame of symbol, w0 (before) and w1 (after)."""
+        return pl.DataFrame(
+            {"symbol": self.symbols, "w0": self.before, "w1": self.after},
+            schema={"symbol": pl.String, "w0": pl.Int64, "w1": pl.Int64},
+        )
 
 
 class StreamProcessor:
@@ -129,22 +154,7 @@ class StreamProcessor:
         self.counts["quarantined"] += quarantine.num_rows
         if valid.num_rows == 0:
             return out, fates
-        frame = pl.from_arrow(valid.select(["symbol", "ts", "price", "size", "seq"]))
-        assert isinstance(frame, pl.DataFrame)
-        known = self._marks.symbols()
-        standing = self._marks.frame(known, "w0").with_columns(
-            sd=pl.Series(self._seen.symbol_digests(known), dtype=pl.UInt64)
-        )
-        ticks = (
-            frame.with_columns(t=pl.col("ts").cast(pl.Int64))
-            .join(
-                standing,
-                on="symbol",
-                how="left",
-                maintain_order="left",  # the fates and late flags are matched by position
-            )
-            .with_columns(pl.col("w0").fill_null(NO_WATERMARK))
-        )
+        ticks = self._with_standing(valid)
         positions = np.flatnonzero(fates == NEW)
         digests = self._seen.digests(ticks)
         repeated = self._seen.duplicates(ticks, digests)
@@ -178,15 +188,34 @@ class StreamProcessor:
         self._emit(out, marks, fresh, now, late=late)
         return out, fates
 
-    def _advance(self, symbols: list[str], change: Callable[[], None]) -> pl.DataFrame:
-        """Apply ``change`` to the watermarks; a frame of symbol, w0 (before) and w1 (after)."""
+    def _with_standing(self, valid: pa.Table) -> pl.DataFrame:
+        """The ticks (symbol, ts, price, size, seq) with their event time ``t`` in µs, their
+        symbol's watermark before the batch ``w0`` and the symbol's digest ``sd``, in input
+        order (the fates and late flags are matched by position).
+
+        The batch's few symbols are looked up once each and spread over the rows by index:
+        on a poll of a few hundred ticks, a Polars join costs several times more.
+        """
+        column = valid.column("symbol")
+        names = pc.unique(column)
+        index = pc.index_in(column, value_set=names).to_numpy()
+        present = names.to_pylist()
+        marks = np.array([self._marks.watermark(s) for s in present], dtype=np.int64)
+        table = (
+            valid.select(["symbol", "ts", "price", "size", "seq"])
+            .append_column("t", pc.cast(valid.column("ts"), pa.int64()))
+            .append_column("w0", pa.array(marks[index], pa.int64()))
+            .append_column("sd", pa.array(self._seen.symbol_digests(present)[index], pa.uint64()))
+        )
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _advance(self, symbols: list[str], change: Callable[[], None]) -> _Marks:
+        """Apply ``change`` to the watermarks of ``symbols``; their values before and after."""
         before = [self._marks.watermark(s) for s in symbols]
         change()
-        after = [self._marks.watermark(s) for s in symbols]
-        return pl.DataFrame(
-            {"symbol": symbols, "w0": before, "w1": after},
-            schema={"symbol": pl.String, "w0": pl.Int64, "w1": pl.Int64},
-        )
+        return _Marks(symbols, before, [self._marks.watermark(s) for s in symbols])
 
     def _route_late(self, out: StreamOutput, valid: pa.Table, flags: pl.DataFrame) -> None:
         late_mask = flags.get_column("late").to_arrow()
@@ -236,7 +265,7 @@ class StreamProcessor:
     def _emit(
         self,
         out: StreamOutput,
-        marks: pl.DataFrame,
+        marks: _Marks,
         touched: pl.DataFrame,
         now: datetime,
         *,
@@ -248,12 +277,8 @@ class StreamProcessor:
         was late, nothing became final or needs correcting, and only provisional windows are
         emitted.
         """
-        crossed = any(
-            w1 // MINUTE_US > w0 // MINUTE_US
-            for w0, w1 in zip(marks.get_column("w0"), marks.get_column("w1"), strict=True)
-        )
-        if crossed or late:
-            emitted = emit_changes(self.config, self._bars, marks, touched, now)
+        if marks.crossed_minute() or late:
+            emitted = emit_changes(self.config, self._bars, marks.frame(), touched, now)
             self._bars = emitted.state
             out.bars_1m, out.windows, out.alerts = emitted.bars_1m, emitted.windows, emitted.alerts
         elif self.config.emit_provisional and touched.height:

@@ -10,7 +10,6 @@ make the other's ticks late. A symbol that stops trading is closed by
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from marketlake.calendar import SessionTable
@@ -31,13 +30,6 @@ class WatermarkTracker:
         top = self._max.get(symbol)
         base = NO_WATERMARK if top is None else top - self.lateness_us
         return max(base, self._floor.get(symbol, NO_WATERMARK))
-
-    def frame(self, symbols: list[str], column: str) -> pl.DataFrame:
-        """A frame of ``symbols`` and their current watermark in ``column``."""
-        return pl.DataFrame(
-            {"symbol": symbols, column: [self.watermark(s) for s in symbols]},
-            schema={"symbol": pl.String, column: pl.Int64},
-        )
 
     def observe(self, maxima: dict[str, int]) -> None:
         """Record the largest event time of each symbol in a processed batch."""

@@ -230,8 +230,9 @@ class StreamSink:
 
 
 class SinkWriter(threading.Thread):
-    """Writes sealed batches in a thread, in order; the first error is raised again in the
-    caller's thread."""
+    """Writes sealed batches in a thread, in order, at a lower CPU priority than the
+    processing thread (see :mod:`~marketlake.streaming.runtime.priority`); the first error
+    is raised again in the caller's thread."""
 
     def __init__(self, sink: StreamSink) -> None:
         super().__init__(name="stream-sink", daemon=True)
@@ -240,12 +241,16 @@ class SinkWriter(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        from marketlake.streaming.runtime.priority import lower_write_priority
+
         while True:
             batch = self.batches.get()
             try:
                 if batch is None:
                     return
                 if self.error is None:
+                    # the lake library starts threads as it needs them: each write looks again
+                    lower_write_priority()
                     self.sink.write(batch)
             except BaseException as exc:  # handed to the processing thread
                 self.error = exc
