@@ -59,3 +59,12 @@ def test_split_by_symbol_keeps_order_within_each_symbol() -> None:
         expected = [r["seq"] for r in rows if r["symbol"] == symbol]
         assert part.column("seq").to_pylist() == expected
     assert split_by_symbol(batch.slice(0, 0)) == []
+
+
+def test_a_tick_stream_cut_inside_a_batch_is_refused() -> None:
+    """The schema message matches the Tick schema, so the batches are read without parsing
+    it again; a batch cut short still fails to decode, as every other broken payload."""
+    data = encode_ticks(_batch())
+    for cut in (20, 100, 300):
+        with pytest.raises(TerminalError, match="cannot decode"):
+            decode_ticks(data[:-cut])

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from marketlake.schemas import WINDOW_SCHEMA
-from marketlake.streaming import SlidingWindow, StreamConfig
+from marketlake.streaming import SlidingWindow, StreamConfig, window_rows
 from marketlake.streaming.bars import KEYS, MINUTE_US, STATE_SCHEMA
 from marketlake.streaming.emission import as_table, provisional_windows
 from marketlake.streaming.frames import collect
@@ -62,7 +63,12 @@ def _assert_same(python: pa.Table, polars: pa.Table) -> None:
             assert ours == theirs, name
 
 
-def test_python_rows_equal_the_polars_query_for_touched_minutes() -> None:
+@pytest.mark.parametrize("small_state", [0, window_rows.SMALL_STATE], ids=["queried", "listed"])
+def test_python_rows_equal_the_polars_query_for_touched_minutes(
+    small_state: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the bars are read from the state by a Polars query or as Python lists."""
+    monkeypatch.setattr(window_rows, "SMALL_STATE", small_state)
     config = StreamConfig(
         sliding=(SlidingWindow(), SlidingWindow(timedelta(minutes=10), timedelta(minutes=10)))
     )

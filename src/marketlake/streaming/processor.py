@@ -146,7 +146,7 @@ class StreamProcessor:
 
     def _process(self, batch: pa.RecordBatch | pa.Table) -> tuple[StreamOutput, np.ndarray]:
         now = self._clock()
-        table = as_tick_table(batch)
+        table = as_tick_table(batch).combine_chunks()  # a poll is one batch per message
         bad = invalid_ticks(table)
         valid, quarantine = split_by_mask(table, bad, now)
         fates = np.where(bad.to_numpy(zero_copy_only=False), INVALID, NEW).astype(np.int8)
