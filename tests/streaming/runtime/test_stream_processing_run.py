@@ -119,3 +119,25 @@ def test_a_big_poll_is_processed_in_parts_sealed_when_due(tmp_path: Path) -> Non
     appends = [c for c in tables.history("curated/ticks") if "marketlake.stream.g" in c]
     assert len(appends) == parts  # sealed after every part but the last, then at the commit
     assert stats.ticks == tables.read("curated/ticks").num_rows == 3_000
+
+
+def test_a_run_until_caught_up_writes_the_closed_sessions_with_its_last_batch(
+    tmp_path: Path,
+) -> None:
+    """Ticks of a session long closed: the run closes it once every message is read, before
+    its last batch is sealed, so the final rows are not a lake write of their own."""
+    from marketlake.catalogue import BARS_1M, STREAM_WINDOWS, TICKS
+    from marketlake.streaming.runtime.pipeline import StreamPipeline
+
+    bus = LocalBus(tmp_path / "bus")
+    produce(bus, 3_000, seed=5)
+    tables = LakeTables(LakeStorage.from_url((tmp_path / "lake").as_uri()))
+    options = PipelineOptions(topic="ticks", partitions=2, alerts_topic=None)
+    options.commit_interval_s = 3600.0  # one batch: sealed when the bus is idle
+    stats = StreamPipeline(bus, tables, options).run(until_caught_up=True)
+    assert stats.ticks == 3_000 and stats.lag == 0
+    windows = tables.read(STREAM_WINDOWS.lake_table)
+    assert windows.num_rows > 0 and all(windows.column("is_final").to_pylist())
+    assert sum(tables.read(BARS_1M.lake_table).column("trades").to_pylist()) == 3_000
+    for table in (TICKS, BARS_1M, STREAM_WINDOWS):
+        assert len(tables.history(table.lake_table)) == 1, table.name

@@ -121,6 +121,7 @@ class StreamPipeline:
         next_report = time.monotonic() + progress_every_s
         caught_up = False
         at_end = False
+        closed = False  # the closed sessions were closed since the last poll with messages
         # with the group's lock held, no other processor reads: skip the group's membership;
         # without one (a lake on object storage), the group keeps processors apart as ever
         reader = self.bus.sole_consumer if alone else self.bus.consumer
@@ -145,20 +146,27 @@ class StreamPipeline:
                     )
                     if messages:
                         run.process_poll(messages)
-                    elif (
-                        run.commit()
-                        and until_caught_up
-                        and (upstream_done is None or upstream_done())
-                        and run.bus_call("reading lag", consumer.lag) == 0
-                    ):
-                        run.add(processor.flush_session_close())
-                        caught_up = True
-                        break
+                        closed = False
+                    else:
+                        ending = until_caught_up and (upstream_done is None or upstream_done())
+                        if ending and not closed and run.unread() == 0:
+                            # Every message is read and no more are coming: the sessions that
+                            # have closed close now, so their rows go with the batch the commit
+                            # below seals rather than with a write of their own after it.
+                            run.add(processor.flush_session_close())
+                            closed = True
+                        if (
+                            run.commit()
+                            and ending
+                            and run.bus_call("reading lag", consumer.lag) == 0
+                        ):
+                            run.add(processor.flush_session_close())
+                            caught_up = True
+                            break
                     run.seal_if_due()
                     reports = on_progress is not None or opts.status_path is not None
                     if reports and time.monotonic() >= next_report:
-                        lag = run.bus_call("reading lag", consumer.lag)
-                        self.stats.lag = max(lag - run.uncommitted, 0)
+                        self.stats.lag = run.unread()
                         self._report(on_progress)
                         next_report = time.monotonic() + progress_every_s
                 run.commit(force=True)

@@ -165,8 +165,10 @@ class ProcessingRun:
         self.stats.dead_letters += rows.num_rows
 
     def add(self, out: StreamOutput) -> None:
-        """Keep ``out`` for the next sealed batch, publish alerts and call ``on_output``."""
-        self.batch.outputs.append(out)
+        """Keep ``out`` for the next sealed batch (unless it has no rows), publish alerts and
+        call ``on_output``."""
+        if len(out):
+            self.batch.outputs.append(out)
         self.stats.late += out.late.num_rows
         self.stats.quarantined += out.quarantine.num_rows
         self.stats.windows += out.windows.num_rows
@@ -229,6 +231,11 @@ class ProcessingRun:
         self.committed_at = time.monotonic()
         self.stats.commits += 1
         return True
+
+    def unread(self) -> int:
+        """Messages of the topic this run has not polled yet, whoever holds them."""
+        assert self.consumer is not None
+        return max(self.bus_call("reading lag", self.consumer.lag) - self.uncommitted, 0)
 
     def poll(self, size: int, brief: bool = False) -> list[Message]:
         """Up to ``size`` messages, waiting while the bus is unreachable.
