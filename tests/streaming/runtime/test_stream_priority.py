@@ -8,11 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.streaming.runtime.test_stream_sink import batch, ticks
+from tests.streaming.runtime.test_stream_sink import batch, new_sink, ticks
 
-from marketlake.lake import LakeStorage, LakeTables
 from marketlake.streaming.runtime.priority import WRITER_NICENESS, lake_worker_threads
-from marketlake.streaming.runtime.sink import SinkWriter, StreamSink
+from marketlake.streaming.runtime.sink import SinkWriter
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="thread priorities are set on Linux only"
@@ -22,9 +21,7 @@ pytestmark = pytest.mark.skipif(
 def test_the_writer_and_the_lake_workers_run_below_the_processing_thread(
     tmp_path: Path,
 ) -> None:
-    tables = LakeTables(LakeStorage.from_url((tmp_path / "lake").as_uri()))
-    sink = StreamSink(tables, "g")
-    sink.written_positions()
+    tables, sink = new_sink(tmp_path)
     writer = SinkWriter(sink)
     writer.start()
     try:

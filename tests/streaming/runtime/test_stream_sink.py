@@ -41,12 +41,18 @@ def batch(positions: dict[int, int], *parts: tuple[pa.Table, bool]) -> SinkBatch
     return sealed
 
 
+def new_sink(tmp_path: Path) -> tuple[LakeTables, StreamSink]:
+    """A lake under ``tmp_path`` and a sink of group ``g`` that has read its positions."""
+    tables = LakeTables(LakeStorage.from_url((tmp_path / "lake").as_uri()))
+    sink = StreamSink(tables, "g")
+    sink.written_positions()
+    return tables, sink
+
+
 def test_a_restart_from_an_older_checkpoint_never_forgets_appended_partitions(
     tmp_path: Path,
 ) -> None:
-    tables = LakeTables(LakeStorage.from_url((tmp_path / "lake").as_uri()))
-    first = StreamSink(tables, "g")
-    first.written_positions()
+    tables, first = new_sink(tmp_path)
     # Partitions 0 and 2 appended; the process dies before its checkpoint is stored.
     first.write(batch({0: 4, 2: 3}, (ticks("A", 0, 4), False), (ticks("B", 0, 3), False)))
 
@@ -94,9 +100,7 @@ def test_tick_files_use_the_encodings_the_catalogue_declares(tmp_path: Path) -> 
     delta-binary-packed and prices with a dictionary; the ticks read back as written."""
     from marketlake.catalogue import TICKS
 
-    tables = LakeTables(LakeStorage.from_url((tmp_path / "lake").as_uri()))
-    sink = StreamSink(tables, "g")
-    sink.written_positions()
+    tables, sink = new_sink(tmp_path)
     appended = [ticks("A", 0, 50), ticks("B", 0, 30)]
     sink.write(batch({0: 1, 1: 1}, *((t, False) for t in appended)))
     unchecked = batch({0: 2, 1: 1})
