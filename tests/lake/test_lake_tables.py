@@ -136,8 +136,9 @@ def test_files_written_hold_row_groups_of_a_bounded_size(lake_tables: LakeTables
 def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
     lake_tables: LakeTables, make_bars
 ) -> None:
-    """The files of a first write and of a MERGE encode prices byte-stream-split and symbols
-    with a dictionary; the values read back are the values written."""
+    """The files of a first write, a MERGE and a replacement encode prices byte-stream-split
+    and symbols with a dictionary, every page LZ4-compressed; the values read back are the
+    values written."""
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
@@ -155,6 +156,8 @@ def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
                 assert "BYTE_STREAM_SPLIT" in columns[name].encodings, (path, name)
                 assert not columns[name].has_dictionary_page
             assert columns["symbol"].has_dictionary_page
+            # pyarrow names Parquet's LZ4_RAW codec "LZ4" (the older framed LZ4 "LZ4_HADOOP")
+            assert {column.compression for column in columns.values()} == {"LZ4"}
 
     first, changed = make_bars(["AAPL", "V"], days=5), make_bars(["V"], days=5)
     close = changed.schema.get_field_index("close")
@@ -162,6 +165,8 @@ def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
     lake_tables.merge(BARS, first, BAR_KEYS)
     check_files()
     lake_tables.merge(BARS, changed, BAR_KEYS)
+    check_files()
+    lake_tables.replace_symbols(BARS, changed, ["V"], BAR_KEYS)
     check_files()
     expected = pa.concat_tables([first.filter(pc.equal(first["symbol"], "AAPL")), changed])
     assert sorted_rows(lake_tables.read(BARS)) == sorted_rows(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -128,6 +129,11 @@ def run(
     defer_pandas()
     prefer_jemalloc()
     from marketlake.cli.run import run_pipeline
+
+    # the objects of the modules imported so far live as long as the process: keep the
+    # garbage collector's full passes from traversing them again and again (5-10 % of each
+    # stage of 500 symbols x 10 years)
+    gc.freeze()
 
     sources: dict[str, object] = {}
     if path is not None:
