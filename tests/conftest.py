@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,9 @@ def _isolated_env(
     from marketlake.catalogue import use_indicator_schema
 
     use_indicator_schema(DEFAULT_INDICATORS.schema)
+    # ``marketlake run`` freezes the objects it finds for the garbage collector, as a process
+    # that ends with the run may; the test process goes on
+    gc.unfreeze()
 
 
 @pytest.fixture

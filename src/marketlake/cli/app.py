@@ -130,16 +130,15 @@ def run(
     prefer_jemalloc()
     from marketlake.cli.run import run_pipeline
 
-    # the objects of the modules imported so far live as long as the process: keep the
-    # garbage collector's full passes from traversing them again and again (5-10 % of each
-    # stage of 500 symbols x 10 years)
-    gc.freeze()
-
     sources: dict[str, object] = {}
     if path is not None:
         sources["files"] = {"path": path}
     if seed is not None:
         sources["sim"] = {"seed": seed}
+    # the objects of the modules imported so far live as long as the process: keep the
+    # garbage collector's full passes from traversing them again and again (5-10 % of each
+    # stage of 500 symbols x 10 years)
+    gc.freeze()
     report = run_pipeline(
         config=config,
         quiet=quiet,

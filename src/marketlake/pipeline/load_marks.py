@@ -1,0 +1,90 @@
+"""What a warehouse already holds of the lake: per batch dataset and symbol, the lake table
+version its rows were loaded from and how many rows that was (the ``lake_loads`` table).
+
+``load_warehouse`` skips a symbol's rows of a dataset when the lake table is still at the
+recorded version and the warehouse still holds the recorded number of rows for the symbol
+(a table dropped, emptied or recreated since loads again). A mark is recorded only for rows
+read from the lake at that very version, after they are loaded: rows another stage of the
+same process handed over in memory are loaded without one (the next run reads them from the
+lake and marks them), and a load killed half way leaves marks only for what it finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketlake.catalogue import LAKE_LOADS, Dataset
+from marketlake.warehouse.base import Warehouse
+
+
+@dataclass
+class LoadMarks:
+    """The marks of one warehouse, read once per load, and the new ones to record."""
+
+    held: dict[tuple[str, str], tuple[int, int]]  # (dataset, symbol) -> (version, rows)
+    new: list[dict[str, object]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, warehouse: Warehouse) -> LoadMarks:
+        """The marks ``warehouse`` holds (none in a warehouse without the table yet)."""
+        if LAKE_LOADS.name not in warehouse.table_names():
+            return cls({})
+        table = warehouse.quote(LAKE_LOADS.name)
+        rows = warehouse.query(
+            f"SELECT dataset, symbol, lake_version, row_count FROM {table}"
+        ).to_pylist()
+        return cls(
+            {
+                (str(r["dataset"]), str(r["symbol"])): (int(r["lake_version"]), int(r["row_count"]))
+                for r in rows
+                if r["lake_version"] is not None and r["row_count"] is not None
+            }
+        )
+
+    def unchanged(
+        self, warehouse: Warehouse, dataset: Dataset, version: int, symbols: Sequence[str]
+    ) -> set[str]:
+        """The ``symbols`` whose rows of ``dataset`` the warehouse holds as the lake does at
+        ``version``: marked at that version, with the marked number of rows still there."""
+        marked: dict[str, int] = {}
+        for symbol in symbols:
+            mark = self.held.get((dataset.name, symbol))
+            if mark is not None and mark[0] == version:
+                marked[symbol] = mark[1]
+        if not marked:
+            return set()
+        counts = warehouse.symbol_counts(dataset.name, list(marked))
+        return {symbol for symbol, rows in marked.items() if counts.get(symbol, 0) == rows}
+
+    def loaded(
+        self, dataset: Dataset, version: int, symbols: Iterable[str], data: pa.Table, at: datetime
+    ) -> None:
+        """Note that ``data``, every row of ``symbols`` in ``dataset`` at lake ``version``, is
+        now in the warehouse (recorded by :meth:`record`)."""
+        counts: dict[str, int] = {}
+        if data.num_rows:
+            for row in pc.value_counts(data.column("symbol")).to_pylist():
+                counts[str(row["values"])] = int(row["counts"])
+        self.new.extend(
+            {
+                "dataset": dataset.name,
+                "symbol": symbol,
+                "lake_version": version,
+                "row_count": counts.get(symbol, 0),
+                "loaded_at": at,
+            }
+            for symbol in symbols
+        )
+
+    def record(self, warehouse: Warehouse) -> None:
+        """Write the marks noted since the last call."""
+        if self.new:
+            warehouse.upsert(
+                LAKE_LOADS.name, pa.Table.from_pylist(self.new, schema=LAKE_LOADS.schema)
+            )
+            self.new = []
