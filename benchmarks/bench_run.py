@@ -8,7 +8,8 @@ Run by hand: ``python benchmarks/bench_run.py [--runs N] [--skip-large]
     needs (the floor any Python implementation of the command pays);
 (b) 500 symbols x 10 years (about 1.26 M bars; ``--symbols``/``--years`` choose another
     size) on the embedded components, beside the time pyarrow takes to write the same bars
-    to one Parquet file in this process.
+    to one Parquet file in this process;
+(c) the run of (b) twice more in the same home, with nothing new to fetch, beside the first.
 
 Every figure is a median over the runs, with the peak memory (maximum resident set size) of
 the run's process. ``--against`` runs another checkout's ``src`` folder the same way, runs
@@ -112,10 +113,15 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
     extra = ["--symbols", ",".join(names), "--start", start.isoformat(), "--end", end.isoformat()]
     variants = _variants(against)
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
+    again: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
+    third: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             for name, src in variants:
-                figures[name].append(_measure(_run_cmd(Path(tmp) / f"{name}-{i}", *extra), src))
+                command = _run_cmd(Path(tmp) / f"{name}-{i}", *extra)
+                figures[name].append(_measure(command, src))
+                again[name].append(_measure(command, src))
+                third[name].append(_measure(command, src))
     base = statistics.median(baseline)
     target_s, target_gb = TARGETS.get((symbols, years), (float("nan"), float("nan")))
     for name, _ in variants:
@@ -126,6 +132,13 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
         )
         print(f"    ratio run / baseline: {run / base:.1f}")
     print(f"    baseline, pyarrow Parquet write of the same bars: {base:.3f} s")
+    for name, _ in variants:
+        first = statistics.median(f[0] for f in figures[name])
+        for label, rerun in (("second", again[name]), ("third", third[name])):
+            wall = _report(
+                f"(c) the same run again, {label} in its home [{name}]", rerun, "no target"
+            )
+            print(f"    ratio / first run: {wall / first:.2f}")
 
 
 def main() -> None:

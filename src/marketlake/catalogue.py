@@ -32,6 +32,8 @@ from marketlake.schemas import (
     FETCH_LOG_KEYS,
     FETCH_LOG_SCHEMA,
     INDICATORS_SCHEMA,
+    LAKE_LOADS_KEYS,
+    LAKE_LOADS_SCHEMA,
     LATE_SCHEMA,
     MISSING_SESSION_SCHEMA,
     QUARANTINE_KEYS,
@@ -268,6 +270,13 @@ RUNS = Dataset(
     RUNS_KEYS,
     "The pipeline run log: one row per stage of each run, with row counts and timing.",
 )
+LAKE_LOADS = Dataset(
+    "lake_loads",
+    LAKE_LOADS_SCHEMA,
+    LAKE_LOADS_KEYS,
+    "Per batch dataset and symbol, the lake table version its warehouse rows were loaded "
+    "from and how many there were; load_warehouse skips a symbol's rows while both still hold.",
+)
 
 DATASETS: Mapping[str, Dataset] = {
     d.name: d
@@ -290,6 +299,7 @@ DATASETS: Mapping[str, Dataset] = {
         RECONCILIATION,
         FETCH_LOG,
         RUNS,
+        LAKE_LOADS,
     )
 }
 

@@ -222,6 +222,17 @@ SESSIONS_SCHEMA = pa.schema(
     ]
 )
 
+LAKE_LOADS_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("lake_version", pa.int64()),
+        pa.field("row_count", pa.int64()),
+        pa.field("loaded_at", UTC_US),
+    ]
+)
+LAKE_LOADS_KEYS = ("dataset", "symbol")
+
 RUN_STATUSES = ("running", "succeeded", "failed", "retrying", "abandoned")
 RUNS_SCHEMA = pa.schema(
     [

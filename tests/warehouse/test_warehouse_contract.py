@@ -101,6 +101,18 @@ def test_replace_where_touches_only_the_given_symbols(
     ]
 
 
+def test_symbol_counts_count_the_rows_of_the_symbols_asked_for(
+    warehouse: Warehouse, make_bars: MakeBars, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marketlake.warehouse import base
+
+    warehouse.upsert("bars_1d", make_bars(["AAPL", "MSFT"], days=4))
+    warehouse.upsert("bars_1d", make_bars(["NVDA"], days=2))
+    monkeypatch.setattr(base, "SYMBOLS_PER_QUERY", 2)  # three symbols: asked in two parts
+    assert warehouse.symbol_counts("bars_1d", ["NVDA", "AAPL", "V"]) == {"AAPL": 4, "NVDA": 2}
+    assert warehouse.symbol_counts("bars_1d", []) == {}
+
+
 def test_writes_of_a_bulk_load_are_the_same_writes(
     warehouse: Warehouse, make_bars: MakeBars
 ) -> None:

@@ -25,6 +25,7 @@ from marketlake.catalogue import (
 )
 from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
+from marketlake.pipeline.load_marks import LoadMarks
 from marketlake.pipeline.result import StageResult
 from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
@@ -47,21 +48,40 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     if indicator_state.reload_pending(ctx.storage):
         result.detail["indicators_reloaded"] = _reload_indicators(ctx)
     present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
+    versions = {d.name: ctx.tables.version(d) for d in present}
+    marks = LoadMarks.read(warehouse)
+    unchanged = {
+        d.name: marks.unchanged(warehouse, d, versions[d.name], ctx.symbols) for d in present
+    }
     counts = _bar_counts(ctx) if BARS_1D in present else {}
     work = bucket_symbols(
         {symbol: counts.get(symbol, 0) for symbol in ctx.symbols}, ctx.settings.runner.bucket_rows
     )
     spans: list[pa.Table] = []
-    steps = [(bucket, dataset) for bucket in work for dataset in present]
-    with closing(prefetched(_read(ctx, dataset, bucket) for bucket, dataset in steps)) as reads:
-        for done, bucket in enumerate(work, 1):
-            for dataset in present:
-                data = next(reads)
-                if dataset is BARS_1D and data.num_rows:
-                    spans.append(_symbols(data))
-                result.rows_in += data.num_rows
-                result.rows_out += warehouse.replace_where(dataset.name, data, bucket)
+    steps = [
+        (done, dataset, wanted)
+        for done, bucket in enumerate(work, 1)
+        for dataset in present
+        if (wanted := [s for s in bucket if s not in unchanged[dataset.name]])
+    ]
+    reads = prefetched(_read(ctx, dataset, wanted, versions) for _, dataset, wanted in steps)
+    with closing(reads):
+        for done, dataset, wanted in steps:
+            data, version = next(reads)
+            if dataset is BARS_1D and data.num_rows:
+                spans.append(_symbols(data))
+            result.rows_in += data.num_rows
+            result.rows_out += warehouse.replace_where(dataset.name, data, wanted)
+            if version is not None:
+                marks.loaded(dataset, version, wanted, data, ctx.now)
             ctx.progress("load_warehouse", done, len(work) + 1)
+    marks.record(warehouse)
+    skipped = sum(len(symbols) for symbols in unchanged.values())
+    result.detail["unchanged_skipped"] = skipped
+    result.detail["summary"] = (
+        f"{len(ctx.symbols)} symbols x {len(present)} tables, {skipped} unchanged since "
+        "their last load (not loaded again)"
+    )
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
         warehouse.upsert(QUARANTINE.name, quarantine)
@@ -98,10 +118,17 @@ def _bar_counts(ctx: RunContext) -> dict[str, int]:
     return held if held is not None else ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
 
 
-def _read(ctx: RunContext, dataset: Dataset, symbols: list[str]) -> pa.Table:
-    """The lake's rows of ``symbols`` in ``dataset``: handed over, else read."""
+def _read(
+    ctx: RunContext, dataset: Dataset, symbols: list[str], versions: dict[str, int]
+) -> tuple[pa.Table, int | None]:
+    """The lake's rows of ``symbols`` in ``dataset`` and the lake version they are exactly
+    the rows of: handed over (version unknown: None), else read at the version of
+    ``versions``."""
     held = ctx.handover.take(dataset, symbols)
-    return held if held is not None else ctx.tables.read_symbols(dataset, symbols)
+    if held is not None:
+        return held, None
+    version = versions[dataset.name]
+    return ctx.tables.read_symbols(dataset, symbols, version=version), version
 
 
 def _symbols(bars: pa.Table) -> pa.Table:

@@ -23,6 +23,9 @@ from marketlake.rows import deduplicate
 from marketlake.symbols import parse_symbols
 from marketlake.warehouse.tables import TABLES, TableSpec, get_table_spec
 
+SYMBOLS_PER_QUERY = 1_000
+"""Symbols named in one query's ``IN`` list (longer lists are asked in parts)."""
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -200,6 +203,23 @@ class Warehouse(ABC):
             sql += f" WHERE symbol IN ({', '.join(mark for _ in wanted)})"
             params = list(wanted)
         return int(self.query(sql, params).column("n")[0].as_py())
+
+    def symbol_counts(self, table: str, symbols: Sequence[str]) -> dict[str, int]:
+        """Rows of ``table`` per symbol of ``symbols`` (symbols without rows left out)."""
+        spec = get_table_spec(table)
+        wanted = parse_symbols(symbols)
+        mark = self.capabilities.placeholder
+        counts: dict[str, int] = {}
+        for lo in range(0, len(wanted), SYMBOLS_PER_QUERY):
+            part = wanted[lo : lo + SYMBOLS_PER_QUERY]
+            found = self.query(
+                f"SELECT symbol, count(*) AS n FROM {self.quote(spec.name)} "
+                f"WHERE symbol IN ({', '.join(mark for _ in part)}) GROUP BY symbol",
+                list(part),
+            )
+            symbols_found, found_counts = found.column("symbol"), found.column("n")
+            counts.update(zip(symbols_found.to_pylist(), found_counts.to_pylist(), strict=True))
+        return {str(symbol): int(n) for symbol, n in counts.items()}
 
     def quote(self, identifier: str) -> str:
         """``identifier`` quoted for SQL."""
