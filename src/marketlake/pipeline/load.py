@@ -4,7 +4,9 @@ The run's symbols are loaded bucket by bucket (about ``runner.bucket_rows`` bars
 sorted order), so memory is bounded by a bucket. Each table's rows of a bucket's symbols are
 replaced in one transaction, so a re-run (or a run killed half way and re-run) leaves every
 row exactly once. Rows the earlier stages of this process handed over are taken from memory;
-the rest are read from the lake, skipping files that hold none of the bucket's symbols.
+the rest are read from the lake, skipping files that hold none of the bucket's symbols. A
+symbol's rows that the warehouse holds as the lake does are not loaded again (see
+:mod:`marketlake.pipeline.load_marks`).
 """
 
 from __future__ import annotations
