@@ -274,8 +274,9 @@ LAKE_LOADS = Dataset(
     "lake_loads",
     LAKE_LOADS_SCHEMA,
     LAKE_LOADS_KEYS,
-    "Per batch dataset and symbol, the lake table version its warehouse rows were loaded "
-    "from and how many there were; load_warehouse skips a symbol's rows while both still hold.",
+    "Per batch dataset and symbol, the lake table (its Delta id) and version its warehouse rows "
+    "were loaded from and how many there were; load_warehouse skips a symbol's rows while "
+    "all three still hold.",
 )
 
 DATASETS: Mapping[str, Dataset] = {

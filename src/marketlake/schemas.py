@@ -226,6 +226,7 @@ LAKE_LOADS_SCHEMA = pa.schema(
     [
         pa.field("dataset", pa.string(), nullable=False),
         pa.field("symbol", pa.string(), nullable=False),
+        pa.field("lake_table_id", pa.string()),
         pa.field("lake_version", pa.int64()),
         pa.field("row_count", pa.int64()),
         pa.field("loaded_at", UTC_US),

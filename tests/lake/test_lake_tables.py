@@ -172,6 +172,16 @@ def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
     assert sorted_rows(lake_tables.read(BARS)) == sorted_rows(expected)
 
 
+def test_a_table_keeps_its_id_until_it_is_created_again(lake_tables: LakeTables, make_bars) -> None:
+    lake_tables.merge(BARS, make_bars(["AAPL"], days=2), BAR_KEYS)
+    first = lake_tables.table_id(BARS)
+    lake_tables.merge(BARS, make_bars(["V"], days=2), BAR_KEYS)
+    assert lake_tables.table_id(BARS) == first and lake_tables.version(BARS) == 1
+    lake_tables.storage.delete(BARS)
+    lake_tables.merge(BARS, make_bars(["AAPL"], days=2), BAR_KEYS)
+    assert lake_tables.version(BARS) == 0 and lake_tables.table_id(BARS) != first
+
+
 def test_duplicate_keys_in_input_keep_the_last_row(lake_tables: LakeTables, make_bars) -> None:
     first = make_bars(["JPM"], days=2, close=1.0)
     last = make_bars(["JPM"], days=2, close=5.0)

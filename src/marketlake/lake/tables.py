@@ -255,6 +255,14 @@ class LakeTables:
         name = validate_table_name(name)
         return self.storage.run(f"reading table {name}", lambda: self._open(name).version())
 
+    def table_id(self, name: TableRef) -> str:
+        """The table's Delta id, fixed when the table was created: a table deleted and
+        created again at the same path has another."""
+        name = validate_table_name(name)
+        return self.storage.run(
+            f"reading table {name}", lambda: str(self._open(name).metadata().id)
+        )
+
     def history(self, name: TableRef, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (version, timestamp, operation, metrics)."""
         return maintenance.table_history(self.storage, validate_table_name(name), limit)

@@ -27,7 +27,7 @@ from marketlake.catalogue import (
 )
 from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.load_marks import LoadMarks
+from marketlake.pipeline.load_marks import LakeState, LoadMarks
 from marketlake.pipeline.result import StageResult
 from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
@@ -50,10 +50,10 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     if indicator_state.reload_pending(ctx.storage):
         result.detail["indicators_reloaded"] = _reload_indicators(ctx)
     present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
-    versions = {d.name: ctx.tables.version(d) for d in present}
+    states = {d.name: LakeState(ctx.tables.table_id(d), ctx.tables.version(d)) for d in present}
     marks = LoadMarks.read(warehouse)
     unchanged = {
-        d.name: marks.unchanged(warehouse, d, versions[d.name], ctx.symbols) for d in present
+        d.name: marks.unchanged(warehouse, d, states[d.name], ctx.symbols) for d in present
     }
     counts = _bar_counts(ctx) if BARS_1D in present else {}
     work = bucket_symbols(
@@ -66,16 +66,16 @@ def _load(ctx: RunContext, result: StageResult) -> None:
         for dataset in present
         if (wanted := [s for s in bucket if s not in unchanged[dataset.name]])
     ]
-    reads = prefetched(_read(ctx, dataset, wanted, versions) for _, dataset, wanted in steps)
+    reads = prefetched(_read(ctx, dataset, wanted, states) for _, dataset, wanted in steps)
     with closing(reads):
         for done, dataset, wanted in steps:
-            data, version = next(reads)
+            data, state = next(reads)
             if dataset is BARS_1D and data.num_rows:
                 spans.append(_symbols(data))
             result.rows_in += data.num_rows
             result.rows_out += warehouse.replace_where(dataset.name, data, wanted)
-            if version is not None:
-                marks.loaded(dataset, version, wanted, data, ctx.now)
+            if state is not None:
+                marks.loaded(dataset, state, wanted, data, ctx.now)
             ctx.progress("load_warehouse", done, len(work) + 1)
     marks.record(warehouse)
     skipped = sum(len(symbols) for symbols in unchanged.values())
@@ -121,16 +121,16 @@ def _bar_counts(ctx: RunContext) -> dict[str, int]:
 
 
 def _read(
-    ctx: RunContext, dataset: Dataset, symbols: list[str], versions: dict[str, int]
-) -> tuple[pa.Table, int | None]:
-    """The lake's rows of ``symbols`` in ``dataset`` and the lake version they are exactly
-    the rows of: handed over (version unknown: None), else read at the version of
-    ``versions``."""
+    ctx: RunContext, dataset: Dataset, symbols: list[str], states: dict[str, LakeState]
+) -> tuple[pa.Table, LakeState | None]:
+    """The lake's rows of ``symbols`` in ``dataset`` and the state of the lake table they are
+    exactly the rows of: handed over (state unknown: None), else read at the version of
+    ``states``."""
     held = ctx.handover.take(dataset, symbols)
     if held is not None:
         return held, None
-    version = versions[dataset.name]
-    return ctx.tables.read_symbols(dataset, symbols, version=version), version
+    state = states[dataset.name]
+    return ctx.tables.read_symbols(dataset, symbols, version=state.version), state
 
 
 def _symbols(bars: pa.Table) -> pa.Table:

@@ -1,12 +1,14 @@
 """What a warehouse already holds of the lake: per batch dataset and symbol, the lake table
-version its rows were loaded from and how many rows that was (the ``lake_loads`` table).
+(its Delta id) and version its rows were loaded from, and how many rows that was (the
+``lake_loads`` table).
 
-``load_warehouse`` skips a symbol's rows of a dataset when the lake table is still at the
-recorded version and the warehouse still holds the recorded number of rows for the symbol
-(a table dropped, emptied or recreated since loads again). A mark is recorded only for rows
-read from the lake at that very version, after they are loaded: rows another stage of the
-same process handed over in memory are loaded without one (the next run reads them from the
-lake and marks them), and a load killed half way leaves marks only for what it finished.
+``load_warehouse`` skips a symbol's rows of a dataset when the lake table is still the same
+table at the recorded version and the warehouse still holds the recorded number of rows for
+the symbol: a lake table deleted and created again, or a warehouse table dropped, emptied or
+recreated, loads again. A mark is recorded only for rows read from the lake at that very
+version, once they are loaded: rows another stage of the same process handed over in memory
+are loaded without one (the next run reads them from the lake and marks them). The marks are
+written at the end of the load, so a load killed before its end records none.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from marketlake.catalogue import LAKE_LOADS, Dataset
 from marketlake.warehouse.base import Warehouse
 
 
+@dataclass(frozen=True)
+class LakeState:
+    """Which lake table, at which version: the Delta table id and the version number."""
+
+    table_id: str
+    version: int
+
+
 @dataclass
 class LoadMarks:
     """The marks of one warehouse, read once per load, and the new ones to record."""
 
-    held: dict[tuple[str, str], tuple[int, int]]  # (dataset, symbol) -> (version, rows)
+    held: dict[tuple[str, str], tuple[LakeState, int]]  # (dataset, symbol) -> (state, rows)
     new: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
@@ -36,25 +46,25 @@ class LoadMarks:
             return cls({})
         table = warehouse.quote(LAKE_LOADS.name)
         rows = warehouse.query(
-            f"SELECT dataset, symbol, lake_version, row_count FROM {table}"
+            f"SELECT dataset, symbol, lake_table_id, lake_version, row_count FROM {table}"
         ).to_pylist()
-        return cls(
-            {
-                (str(r["dataset"]), str(r["symbol"])): (int(r["lake_version"]), int(r["row_count"]))
-                for r in rows
-                if r["lake_version"] is not None and r["row_count"] is not None
-            }
-        )
+        held: dict[tuple[str, str], tuple[LakeState, int]] = {}
+        for row in rows:
+            if None in (row["lake_table_id"], row["lake_version"], row["row_count"]):
+                continue
+            state = LakeState(str(row["lake_table_id"]), int(row["lake_version"]))
+            held[(str(row["dataset"]), str(row["symbol"]))] = (state, int(row["row_count"]))
+        return cls(held)
 
     def unchanged(
-        self, warehouse: Warehouse, dataset: Dataset, version: int, symbols: Sequence[str]
+        self, warehouse: Warehouse, dataset: Dataset, state: LakeState, symbols: Sequence[str]
     ) -> set[str]:
-        """The ``symbols`` whose rows of ``dataset`` the warehouse holds as the lake does at
-        ``version``: marked at that version, with the marked number of rows still there."""
+        """The ``symbols`` whose rows of ``dataset`` the warehouse holds as the lake table
+        does in ``state``: marked with it, and the marked number of rows still there."""
         marked: dict[str, int] = {}
         for symbol in symbols:
             mark = self.held.get((dataset.name, symbol))
-            if mark is not None and mark[0] == version:
+            if mark is not None and mark[0] == state:
                 marked[symbol] = mark[1]
         if not marked:
             return set()
@@ -62,10 +72,15 @@ class LoadMarks:
         return {symbol for symbol, rows in marked.items() if counts.get(symbol, 0) == rows}
 
     def loaded(
-        self, dataset: Dataset, version: int, symbols: Iterable[str], data: pa.Table, at: datetime
+        self,
+        dataset: Dataset,
+        state: LakeState,
+        symbols: Iterable[str],
+        data: pa.Table,
+        at: datetime,
     ) -> None:
-        """Note that ``data``, every row of ``symbols`` in ``dataset`` at lake ``version``, is
-        now in the warehouse (recorded by :meth:`record`)."""
+        """Note that ``data``, every row of ``symbols`` in ``dataset``'s lake table in
+        ``state``, is now in the warehouse (written by :meth:`record`)."""
         counts: dict[str, int] = {}
         if data.num_rows:
             for row in pc.value_counts(data.column("symbol")).to_pylist():
@@ -74,7 +89,8 @@ class LoadMarks:
             {
                 "dataset": dataset.name,
                 "symbol": symbol,
-                "lake_version": version,
+                "lake_table_id": state.table_id,
+                "lake_version": state.version,
                 "row_count": counts.get(symbol, 0),
                 "loaded_at": at,
             }
