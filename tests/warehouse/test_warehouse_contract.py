@@ -113,6 +113,30 @@ def test_symbol_counts_count_the_rows_of_the_symbols_asked_for(
     assert warehouse.symbol_counts("bars_1d", []) == {}
 
 
+def test_load_marks_round_trip_and_notice_rows_gone(
+    warehouse: Warehouse, make_bars: MakeBars
+) -> None:
+    """The marks ``load_warehouse`` keeps, written and read back through this backend."""
+    from marketlake.catalogue import BARS_1D
+    from marketlake.pipeline.load_marks import LakeState, LoadMarks
+
+    data = make_bars(["AAPL", "MSFT"], days=3)
+    warehouse.upsert("bars_1d", data)
+    state = LakeState("a-table-id", 4)
+    assert LoadMarks.read(warehouse).unchanged(warehouse, BARS_1D, state, ["AAPL"]) == set()
+    marks = LoadMarks.read(warehouse)
+    marks.loaded(BARS_1D, state, ["AAPL", "MSFT", "V"], data, LAST_SESSION)
+    marks.record(warehouse)
+    again = LoadMarks.read(warehouse)
+    assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT", "V", "NVDA"]) == {
+        "AAPL", "MSFT", "V",  # V was loaded with no rows, and has none
+    }  # fmt: skip
+    assert again.unchanged(warehouse, BARS_1D, LakeState("a-table-id", 5), ["AAPL"]) == set()
+    assert again.unchanged(warehouse, BARS_1D, LakeState("another-id", 4), ["AAPL"]) == set()
+    warehouse.replace_where("bars_1d", make_bars(["AAPL"], days=2), ["AAPL"])
+    assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT"]) == {"MSFT"}
+
+
 def test_writes_of_a_bulk_load_are_the_same_writes(
     warehouse: Warehouse, make_bars: MakeBars
 ) -> None:
