@@ -80,9 +80,10 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     marks.record(warehouse)
     skipped = sum(len(symbols) for symbols in unchanged.values())
     result.detail["unchanged_skipped"] = skipped
+    total = len(ctx.symbols) * len(present)
     result.detail["summary"] = (
-        f"{len(ctx.symbols)} symbols x {len(present)} tables, {skipped} unchanged since "
-        "their last load (not loaded again)"
+        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded, "
+        f"{skipped} unchanged since their last load"
     )
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
