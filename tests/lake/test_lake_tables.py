@@ -174,12 +174,14 @@ def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
 
 def test_a_table_keeps_its_id_until_it_is_created_again(lake_tables: LakeTables, make_bars) -> None:
     lake_tables.merge(BARS, make_bars(["AAPL"], days=2), BAR_KEYS)
-    first = lake_tables.table_id(BARS)
+    first = lake_tables.state(BARS)
     lake_tables.merge(BARS, make_bars(["V"], days=2), BAR_KEYS)
-    assert lake_tables.table_id(BARS) == first and lake_tables.version(BARS) == 1
+    second = lake_tables.state(BARS)
+    assert (second.table_id, second.version) == (first.table_id, first.version + 1)
     lake_tables.storage.delete(BARS)
     lake_tables.merge(BARS, make_bars(["AAPL"], days=2), BAR_KEYS)
-    assert lake_tables.version(BARS) == 0 and lake_tables.table_id(BARS) != first
+    again = lake_tables.state(BARS)
+    assert again.version == first.version and again.table_id != first.table_id
 
 
 def test_duplicate_keys_in_input_keep_the_last_row(lake_tables: LakeTables, make_bars) -> None:

@@ -118,11 +118,12 @@ def test_load_marks_round_trip_and_notice_rows_gone(
 ) -> None:
     """The marks ``load_warehouse`` keeps, written and read back through this backend."""
     from marketlake.catalogue import BARS_1D
-    from marketlake.pipeline.load_marks import LakeState, LoadMarks
+    from marketlake.lake.tables import TableState
+    from marketlake.pipeline.load_marks import LoadMarks
 
     data = make_bars(["AAPL", "MSFT"], days=3)
     warehouse.upsert("bars_1d", data)
-    state = LakeState("a-table-id", 4)
+    state = TableState("a-table-id", 4)
     assert LoadMarks.read(warehouse).unchanged(warehouse, BARS_1D, state, ["AAPL"]) == set()
     marks = LoadMarks.read(warehouse)
     marks.loaded(BARS_1D, state, ["AAPL", "MSFT", "V"], data, LAST_SESSION)
@@ -131,8 +132,8 @@ def test_load_marks_round_trip_and_notice_rows_gone(
     assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT", "V", "NVDA"]) == {
         "AAPL", "MSFT", "V",  # V was loaded with no rows, and has none
     }  # fmt: skip
-    assert again.unchanged(warehouse, BARS_1D, LakeState("a-table-id", 5), ["AAPL"]) == set()
-    assert again.unchanged(warehouse, BARS_1D, LakeState("another-id", 4), ["AAPL"]) == set()
+    assert again.unchanged(warehouse, BARS_1D, TableState("a-table-id", 5), ["AAPL"]) == set()
+    assert again.unchanged(warehouse, BARS_1D, TableState("another-id", 4), ["AAPL"]) == set()
     warehouse.replace_where("bars_1d", make_bars(["AAPL"], days=2), ["AAPL"])
     assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT"]) == {"MSFT"}
 

@@ -8,6 +8,7 @@ files written before the kill are orphans that :meth:`LakeTables.vacuum` removes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,15 @@ def symbol_predicate(symbols: Sequence[Symbol]) -> str:
             )
     quoted = ", ".join("'" + symbol.replace("'", "''") + "'" for symbol in symbols)
     return f"symbol IN ({quoted})"
+
+
+@dataclass(frozen=True)
+class TableState:
+    """A Delta table's id, fixed when the table was created (a table deleted and created
+    again at the same path has another), and its version."""
+
+    table_id: str
+    version: int
 
 
 class LakeTables:
@@ -255,13 +265,15 @@ class LakeTables:
         name = validate_table_name(name)
         return self.storage.run(f"reading table {name}", lambda: self._open(name).version())
 
-    def table_id(self, name: TableRef) -> str:
-        """The table's Delta id, fixed when the table was created: a table deleted and
-        created again at the same path has another."""
+    def state(self, name: TableRef) -> TableState:
+        """Which table ``name`` is and at which version, read in one opening."""
         name = validate_table_name(name)
-        return self.storage.run(
-            f"reading table {name}", lambda: str(self._open(name).metadata().id)
-        )
+
+        def read() -> TableState:
+            table = self._open(name)
+            return TableState(str(table.metadata().id), table.version())
+
+        return self.storage.run(f"reading table {name}", read)
 
     def history(self, name: TableRef, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (version, timestamp, operation, metrics)."""

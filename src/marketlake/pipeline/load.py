@@ -12,6 +12,7 @@ symbol's rows that the warehouse holds as the lake does are not loaded again (se
 from __future__ import annotations
 
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,10 +28,13 @@ from marketlake.catalogue import (
 )
 from marketlake.pipeline import indicator_state
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.load_marks import LakeState, LoadMarks
+from marketlake.pipeline.load_marks import LoadMarks
 from marketlake.pipeline.result import StageResult
 from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
+
+if TYPE_CHECKING:
+    from marketlake.lake.tables import TableState
 
 
 def load_warehouse(ctx: RunContext) -> StageResult:
@@ -50,7 +54,7 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     if indicator_state.reload_pending(ctx.storage):
         result.detail["indicators_reloaded"] = _reload_indicators(ctx)
     present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
-    states = {d.name: LakeState(ctx.tables.table_id(d), ctx.tables.version(d)) for d in present}
+    states = {d.name: ctx.tables.state(d) for d in present}
     marks = LoadMarks.read(warehouse)
     unchanged = {
         d.name: marks.unchanged(warehouse, d, states[d.name], ctx.symbols) for d in present
@@ -122,8 +126,8 @@ def _bar_counts(ctx: RunContext) -> dict[str, int]:
 
 
 def _read(
-    ctx: RunContext, dataset: Dataset, symbols: list[str], states: dict[str, LakeState]
-) -> tuple[pa.Table, LakeState | None]:
+    ctx: RunContext, dataset: Dataset, symbols: list[str], states: dict[str, TableState]
+) -> tuple[pa.Table, TableState | None]:
     """The lake's rows of ``symbols`` in ``dataset`` and the state of the lake table they are
     exactly the rows of: handed over (state unknown: None), else read at the version of
     ``states``."""

@@ -21,22 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.catalogue import LAKE_LOADS, Dataset
+from marketlake.lake.tables import TableState
 from marketlake.warehouse.base import Warehouse
-
-
-@dataclass(frozen=True)
-class LakeState:
-    """Which lake table, at which version: the Delta table id and the version number."""
-
-    table_id: str
-    version: int
 
 
 @dataclass
 class LoadMarks:
     """The marks of one warehouse, read once per load, and the new ones to record."""
 
-    held: dict[tuple[str, str], tuple[LakeState, int]]  # (dataset, symbol) -> (state, rows)
+    held: dict[tuple[str, str], tuple[TableState, int]]  # (dataset, symbol) -> (state, rows)
     new: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
@@ -48,16 +41,16 @@ class LoadMarks:
         rows = warehouse.query(
             f"SELECT dataset, symbol, lake_table_id, lake_version, row_count FROM {table}"
         ).to_pylist()
-        held: dict[tuple[str, str], tuple[LakeState, int]] = {}
+        held: dict[tuple[str, str], tuple[TableState, int]] = {}
         for row in rows:
             if None in (row["lake_table_id"], row["lake_version"], row["row_count"]):
                 continue
-            state = LakeState(str(row["lake_table_id"]), int(row["lake_version"]))
+            state = TableState(str(row["lake_table_id"]), int(row["lake_version"]))
             held[(str(row["dataset"]), str(row["symbol"]))] = (state, int(row["row_count"]))
         return cls(held)
 
     def unchanged(
-        self, warehouse: Warehouse, dataset: Dataset, state: LakeState, symbols: Sequence[str]
+        self, warehouse: Warehouse, dataset: Dataset, state: TableState, symbols: Sequence[str]
     ) -> set[str]:
         """The ``symbols`` whose rows of ``dataset`` the warehouse holds as the lake table
         does in ``state``: marked with it, and the marked number of rows still there."""
@@ -74,7 +67,7 @@ class LoadMarks:
     def loaded(
         self,
         dataset: Dataset,
-        state: LakeState,
+        state: TableState,
         symbols: Iterable[str],
         data: pa.Table,
         at: datetime,
