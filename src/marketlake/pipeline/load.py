@@ -80,8 +80,8 @@ def _load(ctx: RunContext, result: StageResult) -> None:
             result.rows_out += warehouse.replace_where(dataset.name, data, wanted)
             if state is not None:
                 marks.loaded(dataset, state, wanted, data, ctx.now)
+                marks.record(warehouse)
             ctx.progress("load_warehouse", done, len(work) + 1)
-    marks.record(warehouse)
     skipped = sum(len(symbols) for symbols in unchanged.values())
     result.detail["unchanged_skipped"] = skipped
     total = len(ctx.symbols) * len(present)

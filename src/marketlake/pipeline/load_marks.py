@@ -7,8 +7,11 @@ table at the recorded version and the warehouse still holds the recorded number 
 the symbol: a lake table deleted and created again, or a warehouse table dropped, emptied or
 recreated, loads again. A mark is recorded only for rows read from the lake at that very
 version, once they are loaded: rows another stage of the same process handed over in memory
-are loaded without one (the next run reads them from the lake and marks them). The marks are
-written at the end of the load, so a load killed before its end records none.
+are loaded without one (the next run reads them from the lake and marks them). Marks are
+written right after their rows' transaction: a load killed in between leaves those rows
+unmarked, loaded again by the next run. Two loads of the same symbols racing into one
+warehouse could still leave one's mark over the other's rows (the row count catches it when
+the two differ in rows).
 """
 
 from __future__ import annotations
