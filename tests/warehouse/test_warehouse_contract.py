@@ -125,9 +125,9 @@ def test_load_marks_round_trip_and_notice_rows_gone(
     warehouse.upsert("bars_1d", data)
     state = TableState("a-table-id", 4)
     assert LoadMarks.read(warehouse).unchanged(warehouse, BARS_1D, state, ["AAPL"]) == set()
-    marks = LoadMarks.read(warehouse)
-    marks.loaded(BARS_1D, state, ["AAPL", "MSFT", "V"], data, LAST_SESSION)
-    marks.record(warehouse)
+    LoadMarks.read(warehouse).record(
+        warehouse, BARS_1D, state, ["AAPL", "MSFT", "V"], data, LAST_SESSION
+    )
     again = LoadMarks.read(warehouse)
     assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT", "V", "NVDA"]) == {
         "AAPL", "MSFT", "V",  # V was loaded with no rows, and has none

@@ -79,8 +79,7 @@ def _load(ctx: RunContext, result: StageResult) -> None:
             result.rows_in += data.num_rows
             result.rows_out += warehouse.replace_where(dataset.name, data, wanted)
             if state is not None:
-                marks.loaded(dataset, state, wanted, data, ctx.now)
-                marks.record(warehouse)
+                marks.record(warehouse, dataset, state, wanted, data, ctx.now)
             ctx.progress("load_warehouse", done, len(work) + 1)
     skipped = sum(len(symbols) for symbols in unchanged.values())
     result.detail["unchanged_skipped"] = skipped

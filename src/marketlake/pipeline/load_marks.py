@@ -17,7 +17,7 @@ the two differ in rows).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
@@ -30,10 +30,9 @@ from marketlake.warehouse.base import Warehouse
 
 @dataclass
 class LoadMarks:
-    """The marks of one warehouse, read once per load, and the new ones to record."""
+    """The marks of one warehouse, read once per load; :meth:`record` writes new ones."""
 
     held: dict[tuple[str, str], tuple[TableState, int]]  # (dataset, symbol) -> (state, rows)
-    new: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
     def read(cls, warehouse: Warehouse) -> LoadMarks:
@@ -67,21 +66,22 @@ class LoadMarks:
         counts = warehouse.symbol_counts(dataset.name, list(marked))
         return {symbol for symbol, rows in marked.items() if counts.get(symbol, 0) == rows}
 
-    def loaded(
+    def record(
         self,
+        warehouse: Warehouse,
         dataset: Dataset,
         state: TableState,
         symbols: Iterable[str],
         data: pa.Table,
         at: datetime,
     ) -> None:
-        """Note that ``data``, every row of ``symbols`` in ``dataset``'s lake table in
-        ``state``, is now in the warehouse (written by :meth:`record`)."""
+        """Mark ``data``, every row of ``symbols`` in ``dataset``'s lake table in ``state``,
+        as loaded into ``warehouse`` (just after its rows were)."""
         counts: dict[str, int] = {}
         if data.num_rows:
             for row in pc.value_counts(data.column("symbol")).to_pylist():
                 counts[str(row["values"])] = int(row["counts"])
-        self.new.extend(
+        rows = [
             {
                 "dataset": dataset.name,
                 "symbol": symbol,
@@ -91,12 +91,6 @@ class LoadMarks:
                 "loaded_at": at,
             }
             for symbol in symbols
-        )
-
-    def record(self, warehouse: Warehouse) -> None:
-        """Write the marks noted since the last call."""
-        if self.new:
-            warehouse.upsert(
-                LAKE_LOADS.name, pa.Table.from_pylist(self.new, schema=LAKE_LOADS.schema)
-            )
-            self.new = []
+        ]
+        if rows:
+            warehouse.upsert(LAKE_LOADS.name, pa.Table.from_pylist(rows, schema=LAKE_LOADS.schema))

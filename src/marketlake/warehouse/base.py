@@ -192,17 +192,11 @@ class Warehouse(ABC):
 
     def count_rows(self, table: str, symbols: Sequence[str] | None = None) -> int:
         """Rows of ``table`` (only those of ``symbols`` when given)."""
+        if symbols is not None:
+            return sum(self.symbol_counts(table, symbols).values())
         spec = get_table_spec(table)
         sql = f"SELECT count(*) AS n FROM {self.quote(spec.name)}"
-        params: list[Any] = []
-        if symbols is not None:
-            wanted = parse_symbols(symbols)
-            if not wanted:
-                return 0
-            mark = self.capabilities.placeholder
-            sql += f" WHERE symbol IN ({', '.join(mark for _ in wanted)})"
-            params = list(wanted)
-        return int(self.query(sql, params).column("n")[0].as_py())
+        return int(self.query(sql).column("n")[0].as_py())
 
     def symbol_counts(self, table: str, symbols: Sequence[str]) -> dict[str, int]:
         """Rows of ``table`` per symbol of ``symbols`` (symbols without rows left out)."""
