@@ -38,14 +38,19 @@ def _streams(seed: int, symbol: str) -> tuple[np.random.Generator, np.random.Gen
     )
 
 
-def simulate_paths(names: Sequence[str], days: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """Simulate ``names`` over ``days`` (from the origin); arrays are (symbols, sessions).
+def simulate_paths(
+    names: Sequence[str], days: np.ndarray, seed: int, first: int = 0
+) -> dict[str, np.ndarray]:
+    """Simulate ``names`` over ``days`` (from the origin); arrays are (symbols, sessions) and
+    cover the sessions from ``days[first]`` on.
 
     Returns the as-traded ``open``, ``high``, ``low``, ``close`` and ``volume``, the ``split``
     ratio of each session (1.0 when none) and the ``dividend`` paid on it (0.0 when none).
 
     Draws come in whole blocks of sessions, block after block, so the draws of a session do
-    not depend on how many sessions are simulated.
+    not depend on how many sessions are simulated. The variance, the closes and the splits
+    are path-dependent and run from the origin; the rest is computed for the sessions asked
+    for only (a run of the last 10 years skips 15 years of opens, highs, lows and volumes).
     """
     n = len(days)
     blocks = -(-n // _BLOCK)
@@ -93,14 +98,16 @@ def simulate_paths(names: Sequence[str], days: np.ndarray, seed: int) -> dict[st
     splits = _split_ratios(unsplit, ratio_draws, 120.0 + 180.0 * p["target"][:, 0])
     factor = np.cumprod(splits, axis=1)
     close = unsplit / factor
-    prev_close = np.concatenate([np.exp(log_start), close[:, :-1]], axis=1) / splits
-    open_ = prev_close * np.exp(gap + log_div)
-    reach = vol * 1.2
-    high = np.maximum(open_, close) * (1.0 + uniform[1] * reach)
-    low = np.minimum(open_, close) / (1.0 + uniform[2] * reach)
-    surprise = np.abs(move) / np.sqrt(daily_var)
+    before = np.exp(log_start) if first == 0 else close[:, first - 1 : first]
+    close, splits, factor = close[:, first:], splits[:, first:], factor[:, first:]
+    prev_close = np.concatenate([before, close[:, :-1]], axis=1) / splits
+    open_ = prev_close * np.exp(gap[:, first:] + log_div[:, first:])
+    reach = vol[:, first:] * 1.2
+    high = np.maximum(open_, close) * (1.0 + uniform[1, :, first:] * reach)
+    low = np.minimum(open_, close) / (1.0 + uniform[2, :, first:] * reach)
+    surprise = np.abs(move[:, first:]) / np.sqrt(daily_var)
     shares = 2e5 * np.exp(5.0 * p["liquidity"]) * (0.3 + 0.7 * surprise)
-    volume = np.round(shares * (0.7 + 0.6 * draw) * factor)
+    volume = np.round(shares * (0.7 + 0.6 * draw[:, first:]) * factor)
     return {
         "open": _price(open_),
         "high": _price(high),
@@ -108,7 +115,7 @@ def simulate_paths(names: Sequence[str], days: np.ndarray, seed: int) -> dict[st
         "close": _price(close),
         "volume": volume,
         "split": splits,
-        "dividend": np.round(quarterly_yield * prev_close * ex_dates, 4),
+        "dividend": np.round(quarterly_yield * prev_close * ex_dates[first:], 4),
     }
 
 

@@ -22,10 +22,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def bar_table(
-    group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], first: int, stamp: datetime
+    group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], stamp: datetime
 ) -> tuple[pa.Table, np.ndarray]:
-    """The bars of ``group`` on ``days`` (``paths`` from session ``first``), and each row's
-    index in ``group``."""
+    """The bars of ``group`` on ``days`` (the sessions ``paths`` cover), and each row's index
+    in ``group``."""
     rows = len(days)
     owner = np.repeat(np.arange(len(group)), rows)
     columns = {
@@ -33,24 +33,24 @@ def bar_table(
         "ts": _stamps(np.tile(days.astype("datetime64[us]").view(np.int64), len(group))),
     }
     for name in ("open", "high", "low", "close", "volume"):
-        columns[name] = pa.array(paths[name][:, first:].ravel())
+        columns[name] = pa.array(paths[name].ravel())
     columns["source"] = _texts([SOURCE], np.zeros(len(owner), np.int64))
     columns["ingested_at"] = _stamps(np.full(len(owner), _micros(stamp), np.int64))
     return pa.table(columns, schema=BAR_SCHEMA), owner
 
 
 def action_table(
-    group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], first: int, stamp: datetime
+    group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], stamp: datetime
 ) -> tuple[pa.Table, np.ndarray]:
-    """The splits and dividends of ``group`` from session ``first`` on, and each row's index
-    in ``group``.
+    """The splits and dividends of ``group`` on ``days`` (the sessions ``paths`` cover), and
+    each row's index in ``group``.
 
     Rows are sorted by owner, then ex-date, a dividend before a split on the same day.
     """
-    split_i, split_t = np.nonzero(paths["split"][:, first:] != 1.0)
-    paid_i, paid_t = np.nonzero(paths["dividend"][:, first:] > 0.0)
+    split_i, split_t = np.nonzero(paths["split"] != 1.0)
+    paid_i, paid_t = np.nonzero(paths["dividend"] > 0.0)
     owner = np.concatenate([paid_i, split_i])
-    at = np.concatenate([paid_t, split_t]) + first
+    at = np.concatenate([paid_t, split_t])
     is_split = np.concatenate([np.zeros(len(paid_t), bool), np.ones(len(split_t), bool)])
     order = np.lexsort((is_split, at, owner))
     owner, at, is_split = owner[order], at[order], is_split[order]

@@ -18,16 +18,17 @@ and the tables and raw records it emits in ``output``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 
 from marketlake.calendar import DEFAULT_CALENDAR, get_sessions
-from marketlake.prefetch import prefetched
+from marketlake.prefetch import made_ahead
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
 from marketlake.sources.base import HistoryBatch, HistorySource
 from marketlake.sources.sim.model import simulate_paths
@@ -63,7 +64,7 @@ def simulate_bars(
     in the canonical schemas, sorted by symbol then date.
     """
     names = sorted(parse_symbols(symbols))
-    groups = list(_simulate_groups(names, start, end, seed, calendar, ingested_at))
+    groups = [make() for make in _group_jobs(names, start, end, seed, calendar, ingested_at)]
     if not groups:
         return BAR_SCHEMA.empty_table(), CORPORATE_ACTION_SCHEMA.empty_table()
     return pa.concat_tables([g[1] for g in groups]), pa.concat_tables([g[3] for g in groups])
@@ -88,11 +89,15 @@ class SimSource(HistorySource):
         """Simulate the ``symbols`` in groups, yielding one batch per symbol."""
         names = parse_symbols(symbols)
         done: set[str] = set()
-        # the next group is simulated and formatted (numpy and Polars, mostly without the
-        # GIL) while the caller stores and publishes the batches of this one
-        groups = prefetched(
-            (*group, RowTexts(group[1], BAR_FIELDS), RowTexts(group[3], ACTION_FIELDS))
-            for group in _simulate_groups(names, start, end, self.seed, self.calendar, None)
+        # the next groups are simulated and formatted on two threads (numpy and Polars,
+        # mostly without the GIL) while the caller stores and publishes the batches of this one
+        groups = made_ahead(
+            (
+                partial(_formatted, make)
+                for make in _group_jobs(names, start, end, self.seed, self.calendar, None)
+            ),
+            workers=2,
+            name="marketlake-sim",
         )
         with closing(groups):
             for group, bars, bar_owner, actions, action_owner, bar_rows, action_rows in groups:
@@ -124,15 +129,26 @@ class SimSource(HistorySource):
                 )
 
 
-def _simulate_groups(
+Formatted = tuple[list[str], pa.Table, np.ndarray, pa.Table, np.ndarray, RowTexts, RowTexts]
+
+
+def _formatted(make: Callable[[], Group]) -> Formatted:
+    """The group ``make`` simulates, with its bars' and actions' rows formatted for the raw
+    records."""
+    group = make()
+    return (*group, RowTexts(group[1], BAR_FIELDS), RowTexts(group[3], ACTION_FIELDS))
+
+
+def _group_jobs(
     names: Sequence[str],
     start: date,
     end: date,
     seed: int,
     calendar: str,
     ingested_at: datetime | None,
-) -> Iterator[Group]:
-    """Yield the bars and actions of ``names`` a group at a time, with each row's owner index."""
+) -> Iterator[Callable[[], Group]]:
+    """One call per group of ``names``, each simulating that group: its bars and actions, with
+    each row's owner index. The calls are independent of each other and of their order."""
     stamp = ingested_at or datetime.now(UTC)
     table = get_sessions(calendar)
     last = min(end, stamp.astimezone(UTC).date(), table.last)
@@ -140,9 +156,12 @@ def _simulate_groups(
         return
     days = table.session_array(ORIGIN, last)
     first = int(np.searchsorted(days, np.datetime64(max(start, ORIGIN), "D")))
+
+    def simulate(group: list[str]) -> Group:
+        paths = simulate_paths(group, days, seed, first)
+        bars, bar_owner = bar_table(group, days[first:], paths, stamp)
+        actions, action_owner = action_table(group, days[first:], paths, stamp)
+        return group, bars, bar_owner, actions, action_owner
+
     for lo in range(0, len(names), _CHUNK):
-        group = list(names[lo : lo + _CHUNK])
-        paths = simulate_paths(group, days, seed)
-        bars, bar_owner = bar_table(group, days[first:], paths, first, stamp)
-        actions, action_owner = action_table(group, days, paths, first, stamp)
-        yield group, bars, bar_owner, actions, action_owner
+        yield partial(simulate, list(names[lo : lo + _CHUNK]))
