@@ -13,6 +13,9 @@ import pyarrow as pa
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, QUARANTINE_SCHEMA
 from marketlake.symbols import parse_symbols
 
+_NO_ACTIONS = CORPORATE_ACTION_SCHEMA.empty_table()
+_NO_REJECTS = QUARANTINE_SCHEMA.empty_table()  # tables are immutable: one serves every batch
+
 
 @dataclass
 class HistoryBatch:
@@ -26,10 +29,10 @@ class HistoryBatch:
     source: str
     batch_id: str
     bars: pa.Table
-    actions: pa.Table = field(default_factory=CORPORATE_ACTION_SCHEMA.empty_table)
+    actions: pa.Table = field(default_factory=lambda: _NO_ACTIONS)
     raw: bytes = b""
     raw_format: str = "json"  # json | csv | parquet: the encoding of ``raw``
-    rejects: pa.Table = field(default_factory=QUARANTINE_SCHEMA.empty_table)
+    rejects: pa.Table = field(default_factory=lambda: _NO_REJECTS)
 
     def __post_init__(self) -> None:
         if not self.bars.schema.equals(BAR_SCHEMA):

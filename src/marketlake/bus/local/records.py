@@ -54,8 +54,10 @@ def encode_record(timestamp_ms: int, key: bytes, headers: bytes, value: bytes) -
     """One framed record."""
     if len(key) > MAX_KEY_BYTES:
         raise ConfigError(f"message key is {len(key)} bytes; at most {MAX_KEY_BYTES} are allowed")
-    body = BODY.pack(timestamp_ms, len(key), len(headers)) + key + headers + value
-    return PREFIX.pack(len(body), crc32(body)) + body
+    head = BODY.pack(timestamp_ms, len(key), len(headers)) + key + headers
+    size = len(head) + len(value)
+    # the value is copied once, into the record (not into a body first)
+    return b"".join((PREFIX.pack(size, crc32(value, crc32(head))), head, value))
 
 
 def parse_records(

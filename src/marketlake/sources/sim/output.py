@@ -108,16 +108,19 @@ class RowTexts:
             frame.with_columns(pl.col(columns[0]).dt.date()).write_csv(
                 buffer, include_header=False, quote_style="non_numeric", null_value="null"
             )
-        self._text = buffer.getvalue()
-        self._ends = np.flatnonzero(np.frombuffer(self._text, np.uint8) == ord("\n"))
+        # each line end becomes "],[" here, once for the group: a symbol's rows are then one
+        # slice of the text (each line end moves two bytes further per line end before it)
+        text = buffer.getvalue()
+        ends = np.flatnonzero(np.frombuffer(text, np.uint8) == ord("\n"))
+        self._text = text.replace(b"\n", b"],[")
+        self._ends = ends + 2 * np.arange(len(ends))
 
     def json_rows(self, lo: int, hi: int) -> bytes:
         """Rows ``lo`` to ``hi`` (exclusive) as ``[..],[..]`` (empty for no rows)."""
         if hi <= lo:
             return b""
-        begin = 0 if lo == 0 else int(self._ends[lo - 1]) + 1
-        body = self._text[begin : int(self._ends[hi - 1])]
-        return b"[" + body.replace(b"\n", b"],[") + b"]"
+        begin = 0 if lo == 0 else int(self._ends[lo - 1]) + 3
+        return b"".join((b"[", self._text[begin : int(self._ends[hi - 1])], b"]"))
 
 
 def raw_json(symbol: str, seed: int, bar_rows: bytes, action_rows: bytes) -> bytes:

@@ -101,20 +101,22 @@ class SimSource(HistorySource):
         )
         with closing(groups):
             for group, bars, bar_owner, actions, action_owner, bar_rows, action_rows in groups:
+                owners = np.arange(len(group) + 1)
+                bar_at = np.searchsorted(bar_owner, owners).tolist()
+                action_at = np.searchsorted(action_owner, owners).tolist()
                 for i, symbol in enumerate(group):
                     done.add(symbol)
-                    blo, bhi = np.searchsorted(bar_owner, [i, i + 1])
-                    alo, ahi = np.searchsorted(action_owner, [i, i + 1])
+                    blo, bhi, alo, ahi = bar_at[i], bar_at[i + 1], action_at[i], action_at[i + 1]
                     yield HistoryBatch(
                         source=SOURCE,
                         batch_id=f"{symbol}-{start}-{end}",
-                        bars=bars.slice(int(blo), int(bhi - blo)),
-                        actions=actions.slice(int(alo), int(ahi - alo)),
+                        bars=bars.slice(blo, bhi - blo),
+                        actions=actions.slice(alo, ahi - alo),
                         raw=raw_json(
                             symbol,
                             self.seed,
-                            bar_rows.json_rows(int(blo), int(bhi)),
-                            action_rows.json_rows(int(alo), int(ahi)),
+                            bar_rows.json_rows(blo, bhi),
+                            action_rows.json_rows(alo, ahi),
                         ),
                         raw_format="json",
                     )
