@@ -175,14 +175,34 @@ def merge_fetch_log(ctx: RunContext, rows: pa.Table) -> None:
 
     if rows.num_rows == 0:
         return
-    ctx.tables.merge(FETCH_LOG, rows, FETCH_LOG_KEYS)
     symbols = pc.unique(rows.column("symbol")).to_pylist()
+    # rows of new spans (a run's usual rows) are appended without the MERGE's join, which
+    # rewrote the log's files every time: the keys are read back first, as the bars' are
+    stored = (
+        ctx.tables.read_symbols(FETCH_LOG, symbols, columns=list(FETCH_LOG_KEYS))
+        if ctx.tables.exists(FETCH_LOG)
+        else None
+    )
+    none_stored = stored is not None and not _any_key_in(rows, stored, FETCH_LOG_KEYS)
+    ctx.tables.merge(FETCH_LOG, rows, FETCH_LOG_KEYS, none_stored=none_stored)
     held = ctx.handover.take(FETCH_LOG, symbols)
     if held is None:
         ctx.handover.discard(FETCH_LOG, symbols)
         return
     written = deduplicate(rows, FETCH_LOG_KEYS)
     ctx.handover.put(FETCH_LOG, after_merge(held, written, FETCH_LOG_KEYS), symbols)
+
+
+def _any_key_in(rows: pa.Table, stored: pa.Table, keys: Sequence[str]) -> bool:
+    """True when a row of ``rows`` has the ``keys`` of a ``stored`` row."""
+    import polars as pl
+
+    if stored.num_rows == 0:
+        return False
+    new = pl.from_arrow(rows.select(list(keys)))
+    old = pl.from_arrow(stored.select(list(keys)).cast(rows.select(list(keys)).schema))
+    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    return new.join(old, on=list(keys), how="semi").height > 0
 
 
 def _coverage(
@@ -224,6 +244,11 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
         symbols = ctx.symbols[begin : begin + per_bucket]
         bar_days = stored_bar_days(ctx, symbols, source)
         covered, code, day = _coverage(symbols, sessions, bar_days)
+        # each symbol's stored days as one sorted slice (not a pass over the bucket's rows
+        # per symbol, which made a run with one new session quadratic in the bucket)
+        order = np.lexsort((day, code))
+        code, day = code[order], day[order]
+        bounds = np.searchsorted(code, np.arange(len(symbols) + 1)).tolist()
         for i, symbol in enumerate(symbols):
             for lo, hi in spans.get(symbol, ()):
                 covered[i, lo:hi] = True
@@ -232,14 +257,17 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
                 plan.up_to_date.append(symbol)
                 continue
             first, last = missing[0], missing[-1]
-            mine = day[(code == i) & (day >= first) & (day <= last)]
+            stored = day[bounds[i] : bounds[i + 1]]
+            within = stored[
+                np.searchsorted(stored, first, "left") : np.searchsorted(stored, last, "right")
+            ]
             plan.requests.append(
                 FetchRequest(
                     symbol,
                     first.astype(object),
                     last.astype(object),
                     int(missing.size),
-                    np.unique(mine),
+                    np.unique(within),
                 )
             )
     return plan

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.catalogue import CORPORATE_ACTIONS
+from marketlake.schemas import BAR_KEYS, CORPORATE_ACTION_KEYS
 
 if TYPE_CHECKING:
     from marketlake.lake.storage import LakeStorage
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
 PENDING_ROOT = "_pending/process"
 
 
-def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None) -> set[str]:
+def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None, keys: Sequence[str]) -> set[str]:
     """Symbols of ``incoming`` rows that ``stored`` does not hold with the same values
-    (``ingested_at`` aside: a redelivery of the same record is nothing new)."""
+    (``ingested_at`` aside: a redelivery of the same record is nothing new).
+
+    ``stored`` is first cut to the rows with an incoming row's ``keys``: a run that brings
+    one new session compares a few rows per symbol, not every stored bar of the symbol."""
     import polars as pl
 
     if incoming.num_rows == 0:
@@ -46,7 +50,8 @@ def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None) -> set[str]:
     new = pl.from_arrow(incoming.select(columns))
     old = pl.from_arrow(stored.select(columns).cast(incoming.select(columns).schema))
     assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
-    fresh = new.join(old.unique(), on=columns, how="anti", nulls_equal=True)
+    old = old.join(new.select(list(keys)), on=list(keys), how="semi", nulls_equal=True)
+    fresh = new.join(old, on=columns, how="anti", nulls_equal=True)
     return set(fresh["symbol"].unique().to_list())
 
 
@@ -68,13 +73,13 @@ def mark_changed(
     """Mark the symbols of a lake-writer chunk that bring anything new, before it is merged:
     ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
     the symbols of ``fetch_logs`` rows."""
-    changed = new_rows_symbols(bars, stored)
+    changed = new_rows_symbols(bars, stored, BAR_KEYS)
     if actions.num_rows:
         symbols = pc.unique(actions.column("symbol")).to_pylist()
         known = None
         if ctx.tables.exists(CORPORATE_ACTIONS):
             known = ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols)
-        changed |= new_rows_symbols(actions, known)
+        changed |= new_rows_symbols(actions, known, CORPORATE_ACTION_KEYS)
     for log in fetch_logs:
         changed.update(log.column("symbol").to_pylist())
     mark(ctx.storage, ctx.run_id, changed)
