@@ -9,7 +9,9 @@ Run by hand: ``python benchmarks/bench_run.py [--runs N] [--skip-large]
 (b) 500 symbols x 10 years (about 1.26 M bars; ``--symbols``/``--years`` choose another
     size) on the embedded components, beside the time pyarrow takes to write the same bars
     to one Parquet file in this process;
-(c) the run of (b) twice more in the same home, with nothing new to fetch, beside the first.
+(c) the run of (b) twice more in the same home, with nothing new to fetch, beside the first;
+(d) the daily run: in a home that holds the run of (b) up to the day before its last day, the
+    run of (b) again, which brings that one session, beside the first run of (b).
 
 Every figure is a median over the runs, with the peak memory (maximum resident set size) of
 the run's process. ``--against`` runs another checkout's ``src`` folder the same way, runs
@@ -21,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 IMPORTS = "import pyarrow, polars, duckdb, deltalake, typer, rich, pydantic_settings, numpy"
@@ -115,13 +118,20 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     again: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     third: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
+    daily: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
+    day_before = [*extra[:-1], (end - timedelta(days=1)).isoformat()]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             for name, src in variants:
-                command = _run_cmd(Path(tmp) / f"{name}-{i}", *extra)
+                home = Path(tmp) / f"{name}-{i}"
+                command = _run_cmd(home, *extra)
                 figures[name].append(_measure(command, src))
                 again[name].append(_measure(command, src))
                 third[name].append(_measure(command, src))
+                shutil.rmtree(home)
+                _measure(_run_cmd(home, *day_before), src)
+                daily[name].append(_measure(command, src))
+                shutil.rmtree(home)
     base = statistics.median(baseline)
     target_s, target_gb = TARGETS.get((symbols, years), (float("nan"), float("nan")))
     for name, _ in variants:
@@ -139,6 +149,14 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
                 f"(c) the same run again, {label} in its home [{name}]", rerun, "no target"
             )
             print(f"    ratio / first run: {wall / first:.2f}")
+    for name, _ in variants:
+        first = statistics.median(f[0] for f in figures[name])
+        wall = _report(
+            f"(d) the daily run: one session more than its home holds [{name}]",
+            daily[name],
+            "no target",
+        )
+        print(f"    ratio / first run: {wall / first:.2f}")
 
 
 def main() -> None:
