@@ -53,7 +53,7 @@ class Handover:
         if table.num_rows:
             column = table.column("symbol").combine_chunks()
             if not _grouped(column):
-                table = table.sort_by([("symbol", "ascending")])
+                table = _group(table, column)
                 column = table.column("symbol").combine_chunks()
             begin = 0
             for end in pc.run_end_encode(column).run_ends.to_pylist():
@@ -113,6 +113,16 @@ class Handover:
         """Forget everything held (nothing is dropped for good)."""
         self._parts.clear()
         self._rows = 0
+
+
+def _group(table: pa.Table, column: pa.Array) -> pa.Table:
+    """``table`` with the rows of each symbol together, in their order (symbols in the order
+    they first appear): a stable sort of integer codes, not of the strings."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    codes = pc.dictionary_encode(column).indices.to_numpy(zero_copy_only=False)
+    return table.take(np.argsort(codes, kind="stable"))
 
 
 def _grouped(column: pa.Array) -> bool:

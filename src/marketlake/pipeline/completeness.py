@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -165,6 +166,14 @@ def settle_log(ctx: RunContext, log: pa.Table, held: pa.Table | None) -> pa.Tabl
         return log
     source = source_name(ctx)
     symbols = pc.unique(log.column("symbol")).to_pylist()
+    if held is not None:  # only bars on the spans' days count (a day's run: one session)
+        ts = held.column("ts")
+        after = pc.max(log.column("end")).as_py() + timedelta(days=1)
+        inside = pc.and_(
+            pc.greater_equal(ts, pc.min(log.column("start"))),
+            pc.less(ts, pa.scalar(after, ts.type)),
+        )
+        held = held.filter(inside)
     have_by = _by_symbol(bar_days(held, symbols, None)) if held is not None else {}
     checked = []
     for row in log.select(["symbol", "source", "start", "end", "kind", "checked"]).to_pylist():
