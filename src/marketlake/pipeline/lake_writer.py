@@ -79,12 +79,14 @@ def _previous_bars(stored: pa.Table | None, bars: pa.Table) -> pa.Table | None:
     firsts = chunk.group_by("symbol").agg(pl.col("ts").min().alias("first_ts"))
     frame = pl.from_arrow(stored)
     assert isinstance(frame, pl.DataFrame)
+    # each symbol's latest bar before its first in the chunk, by a window maximum (no sort of
+    # the symbols' whole stored history); of equal keys the last, as a stable sort gave
     previous = (
         frame.join(firsts, on="symbol")
         .filter(pl.col("ts") < pl.col("first_ts"))
-        .sort("symbol", "ts")
-        .group_by("symbol", maintain_order=True)
-        .last()
+        .filter(pl.col("ts") == pl.col("ts").max().over("symbol"))
+        .unique(subset=["symbol"], keep="last", maintain_order=True)
+        .sort("symbol")
         .drop("first_ts")
     )
     return previous.to_arrow().cast(BAR_SCHEMA) if previous.height else None

@@ -63,11 +63,12 @@ def _with_context(batch: pl.DataFrame, previous: pl.DataFrame | None) -> pl.Data
     )
     near = previous.select("symbol", pl.col("ts").cast(_UTC_US), "close").join(spans, on="symbol")
     # only the bars within each symbol's span of the batch, and the last one before it, matter
-    before = near.filter(pl.col("ts") < pl.col("_first")).sort("symbol", "ts")
+    # (the latest by a window maximum: no sort of the symbols' whole stored history)
+    before = near.filter(pl.col("ts") < pl.col("_first"))
     stored = (
         pl.concat(
             [
-                before.group_by("symbol", maintain_order=True).last(),
+                before.filter(pl.col("ts") == pl.col("ts").max().over("symbol")),
                 near.filter(pl.col("ts").is_between(pl.col("_first"), pl.col("_last"))),
             ]
         )
