@@ -94,6 +94,9 @@ def split_by_stored(
     old = pl.from_arrow(stored.select(written.column_names).cast(written.schema))
     assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
     key_list = list(keys)
+    # only stored rows with a written key matter: a day's bars meet a few rows per symbol,
+    # not the symbols' whole stored history, in the joins below
+    old = old.join(new.select(key_list), on=key_list, how="semi")
     others = [c for c in written.column_names if c not in key_list]
     absent = new.join(old.select(key_list), on=key_list, how="anti")
     both = new.join(old, on=key_list, how="inner", suffix="__stored")
