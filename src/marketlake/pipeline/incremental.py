@@ -224,6 +224,21 @@ def _coverage(
     return mask, code, day
 
 
+class _DaysBySymbol:
+    """Each symbol's stored days as one sorted slice, sorted once for a bucket when a symbol
+    of it needs fetching (a pass over the bucket's rows per symbol made a run with one new
+    session quadratic in the bucket)."""
+
+    def __init__(self, code: np.ndarray, day: np.ndarray, symbols: int) -> None:
+        order = np.lexsort((day, code))
+        self._day = day[order]
+        self._bounds = np.searchsorted(code[order], np.arange(symbols + 1)).tolist()
+
+    def days(self, i: int) -> np.ndarray:
+        """The sorted stored days of symbol ``i``."""
+        return self._day[self._bounds[i] : self._bounds[i + 1]]
+
+
 def plan_fetches(ctx: RunContext) -> FetchPlan:
     """The requests that bring each run symbol up to date with the calendar (see module doc).
 
@@ -244,11 +259,7 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
         symbols = ctx.symbols[begin : begin + per_bucket]
         bar_days = stored_bar_days(ctx, symbols, source)
         covered, code, day = _coverage(symbols, sessions, bar_days)
-        # each symbol's stored days as one sorted slice (not a pass over the bucket's rows
-        # per symbol, which made a run with one new session quadratic in the bucket)
-        order = np.lexsort((day, code))
-        code, day = code[order], day[order]
-        bounds = np.searchsorted(code, np.arange(len(symbols) + 1)).tolist()
+        by_symbol: _DaysBySymbol | None = None
         for i, symbol in enumerate(symbols):
             for lo, hi in spans.get(symbol, ()):
                 covered[i, lo:hi] = True
@@ -257,7 +268,8 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
                 plan.up_to_date.append(symbol)
                 continue
             first, last = missing[0], missing[-1]
-            stored = day[bounds[i] : bounds[i + 1]]
+            by_symbol = by_symbol or _DaysBySymbol(code, day, len(symbols))
+            stored = by_symbol.days(i)
             within = stored[
                 np.searchsorted(stored, first, "left") : np.searchsorted(stored, last, "right")
             ]
