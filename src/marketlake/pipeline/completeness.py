@@ -166,14 +166,14 @@ def settle_log(ctx: RunContext, log: pa.Table, held: pa.Table | None) -> pa.Tabl
         return log
     source = source_name(ctx)
     symbols = pc.unique(log.column("symbol")).to_pylist()
-    if held is not None:  # only bars on the spans' days count (a day's run: one session)
+    if held is not None and held.num_rows:  # only bars on the spans' days count
         ts = held.column("ts")
-        after = pc.max(log.column("end")).as_py() + timedelta(days=1)
-        inside = pc.and_(
-            pc.greater_equal(ts, pc.min(log.column("start"))),
-            pc.less(ts, pa.scalar(after, ts.type)),
-        )
-        held = held.filter(inside)
+        first = pc.min(log.column("start"))
+        after = pa.scalar(pc.max(log.column("end")).as_py() + timedelta(days=1), ts.type)
+        bounds = pc.min_max(ts)
+        if bounds["min"].as_py() < first.as_py() or bounds["max"].as_py() >= after.as_py():
+            # a day's run: one session of each symbol's whole history
+            held = held.filter(pc.and_(pc.greater_equal(ts, first), pc.less(ts, after)))
     have_by = _by_symbol(bar_days(held, symbols, None)) if held is not None else {}
     checked = []
     for row in log.select(["symbol", "source", "start", "end", "kind", "checked"]).to_pylist():

@@ -176,16 +176,12 @@ def merge_fetch_log(ctx: RunContext, rows: pa.Table) -> None:
     if rows.num_rows == 0:
         return
     symbols = pc.unique(rows.column("symbol")).to_pylist()
-    # rows of new spans (a run's usual rows) are appended without the MERGE's join, which
-    # rewrote the log's files every time: the keys are read back first, as the bars' are
-    stored = (
-        ctx.tables.read_symbols(FETCH_LOG, symbols, columns=list(FETCH_LOG_KEYS))
-        if ctx.tables.exists(FETCH_LOG)
-        else None
-    )
-    none_stored = stored is not None and not _any_key_in(rows, stored, FETCH_LOG_KEYS)
-    ctx.tables.merge(FETCH_LOG, rows, FETCH_LOG_KEYS, none_stored=none_stored)
     held = ctx.handover.take(FETCH_LOG, symbols)
+    # the held rows are every stored row of these symbols (as the lake writer's stored bars
+    # are): rows of new spans, a run's usual rows, are appended without the MERGE's join,
+    # which rewrote the log's files every time
+    none_stored = held is not None and not _any_key_in(rows, held, FETCH_LOG_KEYS)
+    ctx.tables.merge(FETCH_LOG, rows, FETCH_LOG_KEYS, none_stored=none_stored)
     if held is None:
         ctx.handover.discard(FETCH_LOG, symbols)
         return
