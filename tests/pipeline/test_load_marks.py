@@ -20,7 +20,9 @@ SYMBOLS = "AAPL,MSFT,V"
 LOADED = ("bars_1d", "corporate_actions", "bars_1d_adjusted", "daily_metrics", "indicators_1d")
 
 
-def run(home: Path, *extra: str, end: str = "2024-03-28") -> dict[str, object]:
+def run(
+    home: Path, *extra: str, end: str = "2024-03-28", env: dict[str, str] | None = None
+) -> dict[str, object]:
     """One ``marketlake run`` of :data:`SYMBOLS`; the detail of its ``load_warehouse``."""
     proc = marketlake(
         "run",
@@ -33,6 +35,7 @@ def run(home: Path, *extra: str, end: str = "2024-03-28") -> dict[str, object]:
         "--end",
         end,
         *extra,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (row,) = sql_json(
@@ -109,6 +112,88 @@ def test_new_lake_rows_are_loaded(tmp_path: Path) -> None:
         assert {r["symbol"]: r["n"] for r in rows} == in_lake, table
     rows = sql_json(home, "SELECT symbol, max(ts) AS last FROM daily_metrics GROUP BY 1")
     assert {r["last"][:10] for r in rows} == {"2024-04-30"}
+
+
+def lake_counts(home: Path, table: str) -> dict[str, int]:
+    lake = {"bars_1d": "curated/bars_1d", "corporate_actions": "curated/corporate_actions"}
+    path = home / "lake" / lake.get(table, f"analytics/{table}")
+    symbols = DeltaTable(str(path)).to_pyarrow_table(columns=["symbol"]).column("symbol")
+    return {r["values"]: r["counts"] for r in pc.value_counts(symbols).to_pylist()}
+
+
+def test_rows_the_lake_appended_are_loaded_by_themselves(tmp_path: Path) -> None:
+    """Rows appended to the lake since the marked version (bars, and the derived rows of
+    symbols that only gained later bars) are inserted beside the rows the warehouse holds;
+    the result is the warehouse a fresh load of the whole lake gives."""
+    home = tmp_path / "home"
+    run(home)
+    run(home)
+    before = marks(home)
+    bars_before = sql_json(home, "SELECT count(*) AS n FROM bars_1d")[0]["n"]
+    later = run(home, end="2024-04-05")  # five sessions more: appended to the lake
+    new_bars = sql_json(home, "SELECT count(*) AS n FROM bars_1d")[0]["n"] - bars_before
+    assert new_bars == 5 * len(SYMBOLS.split(","))
+    assert later["added_rows_only"] == 4 * len(SYMBOLS.split(","))  # bars, 3 derived tables
+    assert later["rows_in"] == 4 * new_bars
+    after = marks(home)
+    for symbol in SYMBOLS.split(","):
+        version, rows = after[("bars_1d", symbol)]
+        assert version > before[("bars_1d", symbol)][0]
+        assert rows == before[("bars_1d", symbol)][1] + 5 == lake_counts(home, "bars_1d")[symbol]
+
+    fresh = tmp_path / "fresh"
+    run(fresh, end="2024-04-05")
+    assert warehouse_snapshot(home) == warehouse_snapshot(fresh)
+    assert sql_json(home, "SELECT * FROM symbols ORDER BY symbol") == sql_json(
+        fresh, "SELECT * FROM symbols ORDER BY symbol"
+    )
+
+
+def test_a_lake_table_rewritten_since_its_mark_is_loaded_whole(tmp_path: Path) -> None:
+    """Compaction removes the files the marked rows were in: the symbols load whole again."""
+    home = tmp_path / "home"
+    run(home)
+    run(home)
+    run(home, end="2024-04-05")  # appends a file to bars_1d
+    proc = marketlake("lake", "compact", "curated/bars_1d", "--home", str(home))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    later = run(home, end="2024-04-12")
+    assert later["added_rows_only"] == 3 * len(SYMBOLS.split(","))  # the derived tables only
+    rows = sql_json(home, "SELECT symbol, count(*) AS n FROM bars_1d GROUP BY 1")
+    assert {r["symbol"]: r["n"] for r in rows} == lake_counts(home, "bars_1d")
+
+
+def derived_lake(home: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every derived lake table's rows, sorted."""
+    out = {}
+    for table in LOADED[2:]:
+        rows = DeltaTable(str(home / "lake" / "analytics" / table)).to_pyarrow_table()
+        columns = [rows.column(name).to_pylist() for name in sorted(rows.column_names)]
+        out[table] = sorted(zip(*columns, strict=True), key=repr)
+    return out
+
+
+def test_a_day_more_appends_derived_rows_and_loads_only_the_new_rows(tmp_path: Path) -> None:
+    """Symbols that only gained later bars get only their later derived rows appended to the
+    lake, and only those rows inserted into the warehouse: the lake and the warehouse end as
+    a fresh run to the same day makes them."""
+    nothing_held = {"MARKETLAKE_RUNNER__HANDOVER_ROWS": "0"}  # every load reads the lake
+    home = tmp_path / "home"
+    run(home, env=nothing_held)
+    later = run(home, end="2024-04-05", env=nothing_held)
+    symbols = SYMBOLS.split(",")
+    assert later["unchanged_skipped"] == len(symbols)  # no new corporate action that week
+    assert later["added_rows_only"] == 4 * len(symbols)  # bars and the 3 derived tables
+    assert later["rows_in"] == 4 * 5 * len(symbols)  # 5 sessions of bars and 3 derived tables
+    for table in LOADED[2:]:
+        path = str(home / "lake" / "analytics" / table)
+        last = DeltaTable(path).history(1)[0]
+        assert last["operationParameters"]["mode"] == "Append", table
+
+    fresh = tmp_path / "fresh"
+    run(fresh, end="2024-04-05", env=nothing_held)
+    assert warehouse_snapshot(home) == warehouse_snapshot(fresh)
+    assert derived_lake(home) == derived_lake(fresh)
 
 
 def test_a_lake_built_again_is_loaded_again(tmp_path: Path) -> None:

@@ -124,18 +124,27 @@ def test_load_marks_round_trip_and_notice_rows_gone(
     data = make_bars(["AAPL", "MSFT"], days=3)
     warehouse.upsert("bars_1d", data)
     state = TableState("a-table-id", 4)
-    assert LoadMarks.read(warehouse).unchanged(warehouse, BARS_1D, state, ["AAPL"]) == set()
+    assert LoadMarks.read(warehouse).loaded_as(warehouse, BARS_1D, state, ["AAPL"]) == {}
     LoadMarks.read(warehouse).record(
         warehouse, BARS_1D, state, ["AAPL", "MSFT", "V"], data, LAST_SESSION
     )
     again = LoadMarks.read(warehouse)
-    assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT", "V", "NVDA"]) == {
-        "AAPL", "MSFT", "V",  # V was loaded with no rows, and has none
+    assert again.loaded_as(warehouse, BARS_1D, state, ["AAPL", "MSFT", "V", "NVDA"]) == {
+        "AAPL": (state, 3), "MSFT": (state, 3),
+        "V": (state, 0),  # V was loaded with no rows, and has none
     }  # fmt: skip
-    assert again.unchanged(warehouse, BARS_1D, TableState("a-table-id", 5), ["AAPL"]) == set()
-    assert again.unchanged(warehouse, BARS_1D, TableState("another-id", 4), ["AAPL"]) == set()
+    later = TableState("a-table-id", 5)  # the lake moved on: loaded as the older version
+    assert again.loaded_as(warehouse, BARS_1D, later, ["AAPL"]) == {"AAPL": (state, 3)}
+    assert again.loaded_as(warehouse, BARS_1D, TableState("a-table-id", 3), ["AAPL"]) == {}
+    assert again.loaded_as(warehouse, BARS_1D, TableState("another-id", 4), ["AAPL"]) == {}
     warehouse.replace_where("bars_1d", make_bars(["AAPL"], days=2), ["AAPL"])
-    assert again.unchanged(warehouse, BARS_1D, state, ["AAPL", "MSFT"]) == {"MSFT"}
+    assert set(again.loaded_as(warehouse, BARS_1D, state, ["AAPL", "MSFT"])) == {"MSFT"}
+    grown = make_bars(["MSFT"], days=5).slice(3)  # two bars after the three loaded
+    warehouse.upsert("bars_1d", grown)
+    again.record(warehouse, BARS_1D, later, ["MSFT"], grown, LAST_SESSION, {"MSFT": 3})
+    assert LoadMarks.read(warehouse).loaded_as(warehouse, BARS_1D, later, ["MSFT"]) == {
+        "MSFT": (later, 5)
+    }
 
 
 def test_writes_of_a_bulk_load_are_the_same_writes(

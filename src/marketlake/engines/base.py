@@ -59,6 +59,9 @@ class EngineJob:
     engine working symbol bucket by symbol bucket holds at a time (the Polars engine, which
     writes one bucket while it computes the next, takes half of it per bucket).
     ``indicators`` are the ``indicators_1d`` columns to compute (the configured set).
+    ``appended`` are symbols whose derived rows in the lake stand up to their last one (they
+    only gained later bars, see :mod:`marketlake.pipeline.pending`): an engine may append
+    only their later rows instead of replacing them (the outputs are the same either way).
     """
 
     tables: LakeTables
@@ -71,6 +74,7 @@ class EngineJob:
     handover: Handover | None = None
     bucket_rows: int = BUCKET_ROWS
     indicators: IndicatorSet = DEFAULT_INDICATORS
+    appended: frozenset[str] = frozenset()
 
 
 @dataclass

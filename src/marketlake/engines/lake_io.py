@@ -12,14 +12,21 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, Dataset
+from marketlake.catalogue import (
+    BARS_1D,
+    BARS_1D_ADJUSTED,
+    CORPORATE_ACTIONS,
+    DAILY_METRICS,
+    INDICATORS_1D,
+    Dataset,
+)
 from marketlake.schemas import CORPORATE_ACTION_SCHEMA
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from marketlake.engines.base import EngineJob
-    from marketlake.lake.commits import MergeStats
+    from marketlake.lake.tables import LakeTables
 
 
 def plain_strings(table: pa.Table) -> pa.Table:
@@ -78,6 +85,11 @@ def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:
     return sorted(set(job.symbols) & found)
 
 
+APPENDABLE = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
+"""The derived datasets whose rows of a symbol up to its last one stand when it only gained
+later bars (one row per bar, computed from the bars before it)."""
+
+
 class OutputWriter:
     """Commits each bucket's derived datasets to the lake on background threads.
 
@@ -86,6 +98,9 @@ class OutputWriter:
     flight, so memory stays bounded by two buckets. Use it as a context manager: leaving it
     waits for every write, and the first write error is raised there (or by the next
     :meth:`submit`). Rows written are handed over to the next stage once committed.
+
+    The job's ``appended`` symbols get only their rows after the last one the lake holds
+    (see :func:`write_rows`); every other symbol's rows are replaced.
     """
 
     def __init__(self, job: EngineJob, workers: int = 2) -> None:
@@ -93,7 +108,7 @@ class OutputWriter:
 
         self._job = job
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-out")
-        self._pending: list[tuple[Dataset, pa.Table, list[str], Future[MergeStats]]] = []
+        self._pending: list[tuple[Dataset, pa.Table, list[str], Future[int]]] = []
         self.written: dict[str, int] = {}
 
     def __enter__(self) -> OutputWriter:
@@ -115,15 +130,61 @@ class OutputWriter:
             table = plain_strings(table)
             if handover is not None:
                 handover.discard(dataset, symbols)
-            future = self._pool.submit(
-                self._job.tables.replace_symbols, dataset, table, symbols, keys=dataset.keys
-            )
+            grown = [s for s in symbols if s in self._job.appended] if dataset in APPENDABLE else []
+            future = self._pool.submit(write_rows, self._job.tables, dataset, table, symbols, grown)
             self._pending.append((dataset, table, symbols, future))
 
     def _settle(self) -> None:
         pending, self._pending = self._pending, []
         for dataset, table, symbols, future in pending:
-            future.result()
+            rows = future.result()
             if self._job.handover is not None:
                 self._job.handover.put(dataset, table, symbols)
-            self.written[dataset.name] = self.written.get(dataset.name, 0) + table.num_rows
+            self.written[dataset.name] = self.written.get(dataset.name, 0) + rows
+
+
+def write_rows(
+    tables: LakeTables, dataset: Dataset, table: pa.Table, symbols: list[str], grown: list[str]
+) -> int:
+    """Write ``table``, every derived row of ``symbols``, to ``dataset``; return the rows
+    written. Of the ``grown`` symbols only the rows after the last one the lake holds are
+    appended (a symbol without rows there is replaced like the others).
+
+    The last row is read from the lake at each write, so a write retried, or run again after
+    a kill, appends only what is still missing.
+    """
+    last = _last_rows(tables, dataset, grown) if grown else {}
+    if not last:
+        tables.replace_symbols(dataset, table, symbols, keys=dataset.keys)
+        return table.num_rows
+    ts_type = table.schema.field("ts").type
+    index = pc.index_in(table.column("symbol"), value_set=pa.array(list(last), pa.string()))
+    after = pc.take(pa.array(list(last.values()), ts_type), index)
+    new_rows = table.filter(pc.fill_null(pc.greater(table.column("ts"), after), False))
+    whole = [s for s in symbols if s not in last]
+    written = new_rows.num_rows
+    if whole:
+        rest = table.filter(pc.is_null(index))
+        tables.replace_symbols(dataset, rest, whole, keys=dataset.keys)
+        written += rest.num_rows
+    if new_rows.num_rows:
+        tables.merge(dataset, new_rows, dataset.keys, none_stored=True)
+    return written
+
+
+def _last_rows(tables: LakeTables, dataset: Dataset, symbols: list[str]) -> dict[str, object]:
+    """The ``ts`` of each of ``symbols``' last row in the lake's ``dataset`` (symbols without
+    rows left out)."""
+    if not tables.exists(dataset):
+        return {}
+    stored = tables.read_symbols(dataset, symbols, columns=["symbol", "ts"])
+    if stored.num_rows == 0:
+        return {}
+    grouped = stored.group_by("symbol").aggregate([("ts", "max")])
+    return dict(
+        zip(
+            grouped.column("symbol").to_pylist(),
+            grouped.column("ts_max").to_pylist(),
+            strict=True,
+        )
+    )

@@ -12,7 +12,7 @@ of symbols per file) read only the files of the bucket.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -74,11 +74,13 @@ def read_symbols(
     filesystem: pafs.FileSystem,
     symbols: Sequence[str],
     columns: Sequence[str] | None = None,
+    only: Set[str] | None = None,
 ) -> pa.Table:
     """The rows of ``symbols`` in ``table``'s current (or loaded) version.
 
     ``filesystem`` is rooted at the table's folder. Columns follow the table's schema (only
-    ``columns`` when given); strings are plain ``string`` whatever the files store.
+    ``columns`` when given); strings are plain ``string`` whatever the files store. With
+    ``only``, just the files of those paths (as the Delta log names them) are read.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -99,6 +101,8 @@ def read_symbols(
     parts = []
     paths = actions.column("path").to_pylist()
     for i in _in_symbol_order(len(paths), low, high):
+        if only is not None and paths[i] not in only:
+            continue
         if low is not None and high is not None and not holds_one_of(wanted, low[i], high[i]):
             continue
         with filesystem.open_input_file(paths[i]) as handle:

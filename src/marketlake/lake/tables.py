@@ -220,6 +220,56 @@ class LakeTables:
             ),
         )
 
+    def read_symbols_added(
+        self, name: TableRef, symbols: Sequence[str], since: TableState, state: TableState
+    ) -> tuple[pa.Table, list[str]]:
+        """The rows table ``name`` gained from state ``since`` to the later ``state``, of those
+        of ``symbols`` whose rows of ``since`` are all still there; and those symbols.
+
+        Delta files are immutable: when no file that may hold a symbol's rows (by the log's
+        symbol statistics) was removed since ``since``, every row the symbol had then is
+        still there, and the files added since hold exactly its new rows. A symbol whose
+        file was removed or rewritten (by a MERGE, a replacement, compaction) is left out;
+        so is every symbol for another table at the same path, a table that can hide rows of
+        a kept file (deletion vectors) or a ``since`` version whose log is gone.
+        """
+        import pyarrow as pa
+        from deltalake.exceptions import DeltaError
+
+        from marketlake.lake.symbol_reads import holds_one_of, read_symbols
+
+        name = validate_table_name(name)
+        wanted = sorted(str(symbol) for symbol in parse_symbols(symbols))
+        nothing: tuple[pa.Table, list[str]] = (pa.table({}), [])
+        if since.table_id != state.table_id or since.version > state.version:
+            return nothing
+
+        def added() -> tuple[pa.Table, list[str]]:
+            table = self._open(name, state.version)
+            features = table.protocol().writer_features or []
+            if "deletionVectors" in features or str(table.metadata().id) != state.table_id:
+                return nothing
+            try:
+                before = self._open(name, since.version)
+            except DeltaError:  # that version's log was cleaned up
+                return nothing
+            now = _file_ranges(table)
+            then = _file_ranges(before)
+            kept = [
+                symbol
+                for symbol in wanted
+                if not any(
+                    holds_one_of([symbol], low, high)
+                    for path, (low, high) in then.items()
+                    if path not in now
+                )
+            ]
+            fs = self.storage.subtree(name)
+            new_files = set(now) - set(then)
+            return read_symbols(table, fs, kept, only=new_files), kept
+
+        return self.storage.run(f"reading table {name}", added)
+
     def symbol_counts(
         self, name: TableRef, symbols: Sequence[str], version: int | None = None
     ) -> dict[str, int]:
@@ -342,6 +392,20 @@ class LakeTables:
                 return created
             table = self._open(name)
         return merge_rows(table, name, data, keys, update_existing, none_stored)
+
+
+def _file_ranges(table: DeltaTable) -> dict[str, tuple[object, object]]:
+    """The table's files, as its Delta log names them, with the least and greatest symbol
+    each holds (None when not recorded)."""
+    import pyarrow as pa
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    paths = [str(path) for path in actions.column("path").to_pylist()]
+    bounds = []
+    for bound in ("min.symbol", "max.symbol"):
+        present = bound in actions.column_names
+        bounds.append(actions.column(bound).to_pylist() if present else [None] * len(paths))
+    return dict(zip(paths, zip(bounds[0], bounds[1], strict=True), strict=True))
 
 
 def _as_expression(

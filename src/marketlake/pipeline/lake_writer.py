@@ -114,7 +114,7 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
     from marketlake.pipeline.incremental import merge_fetch_log
-    from marketlake.pipeline.pending import mark_changed
+    from marketlake.pipeline.pending import mark, mark_changed
     from marketlake.quality.bars import validate_actions
     from marketlake.schemas import (
         CURATED_ACTION_SCHEMA,
@@ -152,6 +152,8 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     rejects.append(feed_bars.rejects)
     if feed_bars.inferred.num_rows:
         inferred = marked(feed_bars.inferred, inferred=True)
+        # a split changes every earlier adjusted row: whole recomputes, whatever marked above
+        mark(ctx.storage, ctx.run_id, pc.unique(inferred.column("symbol")).to_pylist())
         store_actions(ctx.tables, inferred)
         known_actions = pa.concat_tables([known_actions, inferred])
         result.detail["inferred_splits"] = (

@@ -12,6 +12,7 @@ symbol's rows that the warehouse holds as the lake does are not loaded again (se
 from __future__ import annotations
 
 from contextlib import closing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -32,6 +33,7 @@ from marketlake.pipeline.load_marks import LoadMarks
 from marketlake.pipeline.result import StageResult
 from marketlake.prefetch import prefetched
 from marketlake.schemas import UTC_US
+from marketlake.warehouse.base import SYMBOLS_PER_QUERY, Warehouse
 
 if TYPE_CHECKING:
     from marketlake.lake.tables import TableState
@@ -56,36 +58,50 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     present = [d for d in BATCH_LOADS if ctx.tables.exists(d)]
     states = {d.name: ctx.tables.state(d) for d in present}
     marks = LoadMarks.read(warehouse)
+    loaded = {d.name: marks.loaded_as(warehouse, d, states[d.name], ctx.symbols) for d in present}
     unchanged = {
-        d.name: marks.unchanged(warehouse, d, states[d.name], ctx.symbols) for d in present
+        name: {s for s, (state, _) in held.items() if state == states[name]}
+        for name, held in loaded.items()
     }
     counts = _bar_counts(ctx) if BARS_1D in present else {}
     work = bucket_symbols(
         {symbol: counts.get(symbol, 0) for symbol in ctx.symbols}, ctx.settings.runner.bucket_rows
     )
     spans: list[pa.Table] = []
+    grown: list[str] = []
+    added = 0
     steps = [
-        (done, dataset, wanted)
+        (done, dataset, part)
         for done, bucket in enumerate(work, 1)
         for dataset in present
-        if (wanted := [s for s in bucket if s not in unchanged[dataset.name]])
+        for part in _parts(bucket, unchanged[dataset.name], loaded[dataset.name])
     ]
-    reads = prefetched(_read(ctx, dataset, wanted, states) for _, dataset, wanted in steps)
+    reads = prefetched(_read(ctx, dataset, part, states) for _, dataset, part in steps)
     with closing(reads):
-        for done, dataset, wanted in steps:
-            data, state = next(reads)
-            if dataset is BARS_1D and data.num_rows:
-                spans.append(_symbols(data))
-            result.rows_in += data.num_rows
-            result.rows_out += warehouse.replace_where(dataset.name, data, wanted)
-            if state is not None:
-                marks.record(warehouse, dataset, state, wanted, data, ctx.now)
+        for done, dataset, _ in steps:
+            for data, symbols, state, before in next(reads):
+                if before is None:
+                    result.rows_out += warehouse.replace_where(dataset.name, data, symbols)
+                    if dataset is BARS_1D and data.num_rows:
+                        spans.append(_symbols(data))
+                else:
+                    result.rows_out += warehouse.upsert(dataset.name, data) if data.num_rows else 0
+                    added += len(symbols)
+                    if dataset is BARS_1D:
+                        grown += symbols
+                result.rows_in += data.num_rows
+                if state is not None:
+                    marks.record(warehouse, dataset, state, symbols, data, ctx.now, before)
             ctx.progress("load_warehouse", done, len(work) + 1)
+    if grown:
+        spans.append(_stored_symbols(warehouse, grown))
     skipped = sum(len(symbols) for symbols in unchanged.values())
     result.detail["unchanged_skipped"] = skipped
+    result.detail["added_rows_only"] = added
     total = len(ctx.symbols) * len(present)
     result.detail["summary"] = (
-        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded, "
+        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded "
+        f"({added} by the rows the lake added since their last load), "
         f"{skipped} unchanged since their last load"
     )
     quarantine = read_quarantine(ctx.tables)
@@ -124,17 +140,83 @@ def _bar_counts(ctx: RunContext) -> dict[str, int]:
     return held if held is not None else ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """Symbols of a bucket loaded together: whole, or (``since`` a marked lake state) by the
+    rows the lake table gained since."""
+
+    symbols: list[str]
+    since: TableState | None = None
+    before: dict[str, int] = field(default_factory=dict)
+    """Rows per symbol the warehouse holds as of ``since``."""
+
+
+def _parts(
+    bucket: list[str], unchanged: set[str], loaded: dict[str, tuple[TableState, int]]
+) -> list[_Part]:
+    """The loads of one bucket of one dataset: the symbols loaded whole, then one part per
+    older state the warehouse holds some of them as."""
+    whole = [s for s in bucket if s not in unchanged and s not in loaded]
+    older: dict[TableState, dict[str, int]] = {}
+    for symbol in bucket:
+        if symbol in loaded and symbol not in unchanged:
+            since, rows = loaded[symbol]
+            older.setdefault(since, {})[symbol] = rows
+    parts = [_Part(whole)] if whole else []
+    for since, before in sorted(older.items(), key=lambda item: item[0].version):
+        parts.append(_Part(list(before), since, before))
+    return parts
+
+
+_Load = tuple[pa.Table, list[str], "TableState | None", "dict[str, int] | None"]
+
+
 def _read(
-    ctx: RunContext, dataset: Dataset, symbols: list[str], states: dict[str, TableState]
-) -> tuple[pa.Table, TableState | None]:
-    """The lake's rows of ``symbols`` in ``dataset`` and the state of the lake table they are
-    exactly the rows of: handed over (state unknown: None), else read at the version of
-    ``states``."""
-    held = ctx.handover.take(dataset, symbols)
-    if held is not None:
-        return held, None
+    ctx: RunContext, dataset: Dataset, part: _Part, states: dict[str, TableState]
+) -> list[_Load]:
+    """The loads of ``part``: rows, their symbols, the state of the lake table they are rows
+    of (None: handed over, state unknown) and, for rows added since a marked state, the rows
+    per symbol the warehouse holds already (else None: the rows are the symbols' every row).
+
+    Rows added since ``part.since`` are read from the lake for the symbols whose rows of then
+    are all still there (see :meth:`~marketlake.lake.tables.LakeTables.read_symbols_added`);
+    the others are read whole, from the handover when it holds them.
+    """
     state = states[dataset.name]
-    return ctx.tables.read_symbols(dataset, symbols, version=state.version), state
+    loads: list[_Load] = []
+    whole = part.symbols
+    if part.since is not None:
+        added, kept = ctx.tables.read_symbols_added(dataset, whole, part.since, state)
+        if kept:
+            loads.append((added, kept, state, {s: part.before[s] for s in kept}))
+            whole = [s for s in whole if s not in set(kept)]
+    if whole:
+        held = ctx.handover.take(dataset, whole)
+        if held is not None:
+            loads.append((held, whole, None, None))
+        else:
+            rows = ctx.tables.read_symbols(dataset, whole, version=state.version)
+            loads.append((rows, whole, state, None))
+    return loads
+
+
+def _stored_symbols(warehouse: Warehouse, symbols: list[str]) -> pa.Table:
+    """The ``symbols`` rows of the warehouse's ``bars_1d`` summarised as :func:`_symbols`
+    summarises loaded bars (for symbols loaded by their added rows only)."""
+    parts = []
+    table = warehouse.quote(BARS_1D.name)
+    mark = warehouse.capabilities.placeholder
+    for lo in range(0, len(symbols), SYMBOLS_PER_QUERY):
+        chunk = symbols[lo : lo + SYMBOLS_PER_QUERY]
+        parts.append(
+            warehouse.query(
+                "SELECT symbol, max(source) AS source, min(ts) AS first_ts, "
+                f"max(ts) AS last_ts, count(*) AS bars FROM {table} "
+                f"WHERE symbol IN ({', '.join(mark for _ in chunk)}) GROUP BY symbol",
+                chunk,
+            )
+        )
+    return pa.concat_tables(parts).cast(SYMBOLS.schema)
 
 
 def _symbols(bars: pa.Table) -> pa.Table:
@@ -149,7 +231,7 @@ def _symbols(bars: pa.Table) -> pa.Table:
             "last_ts": grouped.column("ts_max"),
             "bars": grouped.column("ts_count").cast(pa.int64()),
         }
-    )
+    ).cast(SYMBOLS.schema)
 
 
 def _sessions(ctx: RunContext, symbols: pa.Table) -> pa.Table:

@@ -12,11 +12,16 @@ written right after their rows' transaction: a load killed in between leaves tho
 unmarked, loaded again by the next run. Two loads of the same symbols racing into one
 warehouse could still leave one's mark over the other's rows (the row count catches it when
 the two differ in rows).
+
+When the lake table is the same table at a later version and every commit since the mark
+only added files (bars appended by ``consume_history``, say), only the rows of the added
+files are loaded, inserted beside the marked ones (see
+:meth:`~marketlake.lake.tables.LakeTables.read_symbols_added`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,20 +56,24 @@ class LoadMarks:
             held[(str(row["dataset"]), str(row["symbol"]))] = (state, int(row["row_count"]))
         return cls(held)
 
-    def unchanged(
+    def loaded_as(
         self, warehouse: Warehouse, dataset: Dataset, state: TableState, symbols: Sequence[str]
-    ) -> set[str]:
-        """The ``symbols`` whose rows of ``dataset`` the warehouse holds as the lake table
-        does in ``state``: marked with it, and the marked number of rows still there."""
-        marked: dict[str, int] = {}
+    ) -> dict[str, tuple[TableState, int]]:
+        """Those of ``symbols`` whose rows of ``dataset`` the warehouse holds as a version (up
+        to ``state``'s) of the lake table in ``state`` had them: the mark, with the marked
+        number of rows still there. A mark at ``state`` itself means the rows are unchanged;
+        an older one, that the lake may have gained rows since."""
+        marked: dict[str, tuple[TableState, int]] = {}
         for symbol in symbols:
             mark = self.held.get((dataset.name, symbol))
-            if mark is not None and mark[0] == state:
-                marked[symbol] = mark[1]
+            if mark is None or mark[0].table_id != state.table_id:
+                continue
+            if mark[0].version <= state.version:
+                marked[symbol] = mark
         if not marked:
-            return set()
+            return {}
         counts = warehouse.symbol_counts(dataset.name, list(marked))
-        return {symbol for symbol, rows in marked.items() if counts.get(symbol, 0) == rows}
+        return {symbol: mark for symbol, mark in marked.items() if counts.get(symbol, 0) == mark[1]}
 
     def record(
         self,
@@ -74,13 +83,16 @@ class LoadMarks:
         symbols: Iterable[str],
         data: pa.Table,
         at: datetime,
+        before: Mapping[str, int] | None = None,
     ) -> None:
         """Mark ``data``, every row of ``symbols`` in ``dataset``'s lake table in ``state``,
-        as loaded into ``warehouse`` (just after its rows were)."""
-        counts: dict[str, int] = {}
+        as loaded into ``warehouse`` (just after its rows were); with ``before``, ``data`` are
+        the rows added to the ``before`` rows per symbol the warehouse held already."""
+        counts: dict[str, int] = dict(before or {})
         if data.num_rows:
             for row in pc.value_counts(data.column("symbol")).to_pylist():
-                counts[str(row["values"])] = int(row["counts"])
+                symbol = str(row["values"])
+                counts[symbol] = counts.get(symbol, 0) + int(row["counts"])
         rows = [
             {
                 "dataset": dataset.name,

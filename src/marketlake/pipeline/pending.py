@@ -11,6 +11,12 @@ with nothing new is neither recomputed nor rewritten.
 Marks are written before the merge and cleared after the derived rows, so a run killed
 anywhere in between leaves the symbol marked and the next run's ``process`` recomputes it.
 Marks are plain lake files, so a ``process`` stage in another process (``--stage``) sees them.
+
+A mark may say that a symbol only gained bars after its last stored bar, with no corporate
+action new to it and none dated after that bar: its derived rows up to that bar then stay
+as they are (adjustment factors change only with actions, and every metric and indicator
+looks back only), so ``process`` may append the rows after them instead of rewriting the
+symbol. A symbol is treated so only when every mark naming it says so.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -55,12 +61,60 @@ def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None, keys: Sequence
     return set(fresh["symbol"].unique().to_list())
 
 
-def mark(storage: LakeStorage, run_id: str, symbols: Iterable[str]) -> None:
-    """Record that ``symbols`` need their derived datasets recomputed."""
+def appended_only(
+    incoming: pa.Table, stored: pa.Table | None, actions: pa.Table | None, symbols: set[str]
+) -> set[str]:
+    """Those of ``symbols`` whose ``incoming`` bars not stored with the same values all lie
+    after their last ``stored`` bar, and whose corporate ``actions`` (stored and incoming,
+    both new to the lake or not) all lie on or before that bar."""
+    import polars as pl
+
+    if stored is None or stored.num_rows == 0 or not symbols:
+        return set()
+    kept = pl.from_arrow(stored.select(["symbol", "ts"]))
+    assert isinstance(kept, pl.DataFrame)
+    last = (
+        kept.filter(pl.col("symbol").is_in(sorted(symbols)))
+        .group_by("symbol")
+        .agg(pl.col("ts").max().alias("last"))
+    )
+    columns = [name for name in incoming.schema.names if name != "ingested_at"]
+    new = pl.from_arrow(incoming.select(columns))
+    old = pl.from_arrow(stored.select(columns).cast(incoming.select(columns).schema))
+    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    old = old.join(new.select(list(BAR_KEYS)), on=list(BAR_KEYS), how="semi", nulls_equal=True)
+    fresh = new.join(old, on=columns, how="anti", nulls_equal=True)
+    early = fresh.join(last, on="symbol", how="left").filter(
+        pl.col("last").is_null() | (pl.col("ts") <= pl.col("last"))
+    )
+    out = set(last["symbol"].to_list()) - set(early["symbol"].to_list())
+    if actions is not None and actions.num_rows:
+        dated = pl.from_arrow(actions.select(["symbol", "ex_date"]))
+        assert isinstance(dated, pl.DataFrame)
+        later = dated.join(last, on="symbol").filter(
+            pl.col("ex_date").cast(pl.Datetime("us", "UTC")) > pl.col("last")
+        )
+        out -= set(later["symbol"].to_list())
+    return out
+
+
+def mark(
+    storage: LakeStorage, run_id: str, symbols: Iterable[str], appended: Iterable[str] = ()
+) -> None:
+    """Record that ``symbols`` need their derived datasets recomputed; those of them in
+    ``appended`` only gained bars after their derived rows (see the module's docstring)."""
     names = sorted(set(symbols))
     if names:
         path = f"{PENDING_ROOT}/{run_id}-{uuid.uuid4().hex[:12]}.json"
-        storage.write_bytes(path, json.dumps(names).encode())
+        storage.write_bytes(path, _mark_bytes(names, set(appended)))
+
+
+def _mark_bytes(names: list[str], appended: set[str]) -> bytes:
+    """A mark file: a list of names, or with appended-only names an object of both lists."""
+    grown = [name for name in names if name in appended]
+    if not grown:
+        return json.dumps(names).encode()
+    return json.dumps({"symbols": names, "appended": grown}).encode()
 
 
 def mark_changed(
@@ -74,33 +128,59 @@ def mark_changed(
     ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
     the symbols of ``fetch_logs`` rows."""
     changed = new_rows_symbols(bars, stored, BAR_KEYS)
+    acted: set[str] = set()
     if actions.num_rows:
         symbols = pc.unique(actions.column("symbol")).to_pylist()
         known = None
         if ctx.tables.exists(CORPORATE_ACTIONS):
             known = ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols)
-        changed |= new_rows_symbols(actions, known, CORPORATE_ACTION_KEYS)
+        acted = new_rows_symbols(actions, known, CORPORATE_ACTION_KEYS)
+        changed |= acted
     for log in fetch_logs:
         changed.update(log.column("symbol").to_pylist())
-    mark(ctx.storage, ctx.run_id, changed)
+    candidates = changed - acted
+    stored_actions = None
+    if candidates and ctx.tables.exists(CORPORATE_ACTIONS):
+        stored_actions = ctx.tables.read_symbols(
+            CORPORATE_ACTIONS, sorted(candidates), columns=["symbol", "ex_date"]
+        )
+    dated = [t.select(["symbol", "ex_date"]) for t in (stored_actions, actions) if t is not None]
+    every_action = pa.concat_tables([t.cast(dated[0].schema) for t in dated]) if dated else None
+    appended = appended_only(bars, stored, every_action, candidates)
+    mark(ctx.storage, ctx.run_id, changed, appended)
 
 
 @dataclass
 class Pending:
-    """The marked symbols, and the mark files each came from."""
+    """The marked symbols, the mark files each came from, and the marked symbols every mark
+    of which says they only gained bars after their derived rows."""
 
     symbols: set[str]
     files: dict[str, list[str]]
+    appended: set[str] = field(default_factory=set)
+    file_appended: dict[str, set[str]] = field(default_factory=dict)
 
 
 def read_pending(storage: LakeStorage) -> Pending:
     """Every symbol marked out of date, from every mark file."""
     files: dict[str, list[str]] = {}
+    file_appended: dict[str, set[str]] = {}
     for path in storage.list_files(PENDING_ROOT):
         if path.endswith(".json"):
-            files[path] = list(json.loads(storage.read_bytes(path).decode()))
+            content = json.loads(storage.read_bytes(path).decode())
+            if isinstance(content, dict):
+                files[path] = list(content["symbols"])
+                file_appended[path] = set(content.get("appended", []))
+            else:
+                files[path] = list(content)
     symbols = {symbol for names in files.values() for symbol in names}
-    return Pending(symbols, files)
+    whole = {
+        symbol
+        for path, names in files.items()
+        for symbol in names
+        if symbol not in file_appended.get(path, set())
+    }
+    return Pending(symbols, files, symbols - whole, file_appended)
 
 
 def clear(storage: LakeStorage, pending: Pending, done: Sequence[str]) -> None:
@@ -112,6 +192,6 @@ def clear(storage: LakeStorage, pending: Pending, done: Sequence[str]) -> None:
         if len(left) == len(names):
             continue
         if left:
-            storage.write_bytes(path, json.dumps(left).encode())
+            storage.write_bytes(path, _mark_bytes(left, pending.file_appended.get(path, set())))
         else:
             storage.delete(path)

@@ -5,7 +5,9 @@ dividend rebuilds the affected history instead of patching it. Only the run's sy
 brought anything new (marked by the lake writer, :mod:`marketlake.pipeline.pending`) or have
 no derived rows yet are recomputed: a re-run with nothing new rewrites nothing. The engine
 takes the curated rows ``consume_history`` handed over in this process, when it can, instead
-of reading them back; run alone, the stage reads the lake. When the configured indicator
+of reading them back; run alone, the stage reads the lake. A symbol that only gained bars
+after its derived rows (every mark naming it says so) is still recomputed whole, but only its
+rows after the stored ones are appended (``EngineJob.appended``). When the configured indicator
 set differs from the one ``indicators_1d`` holds, every symbol in the lake is recomputed
 (:mod:`marketlake.pipeline.indicator_state`).
 """
@@ -82,6 +84,7 @@ def process(ctx: RunContext) -> StageResult:
         handover=ctx.handover,
         bucket_rows=ctx.settings.runner.bucket_rows,
         indicators=indicators,
+        appended=frozenset() if rebuilding else frozenset(pending.appended - fresh),
     )
     engine = open_engine(ctx.settings)
     try:
