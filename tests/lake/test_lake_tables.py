@@ -12,7 +12,7 @@ import pytest
 
 from marketlake.errors import SymbolError, TerminalError
 from marketlake.lake import LakeNotFoundError, LakeTables
-from marketlake.lake.tables import symbol_predicate
+from marketlake.lake.tables import TableState, symbol_predicate
 from marketlake.schemas import BAR_KEYS
 from marketlake.symbols import parse_symbols
 
@@ -320,3 +320,49 @@ def test_dataset_scans_without_reading_everything(lake_tables: LakeTables, make_
     arrow_scan = dataset  # noqa: F841 - referenced by name in the query
     total = duckdb.execute("SELECT count(*) AS n FROM arrow_scan").fetchall()
     assert total == [(6,)]
+
+
+def test_a_table_object_knows_its_own_commits_until_another_writer_commits(
+    lake_tables: LakeTables, make_bars
+) -> None:
+    lake_tables.merge(BARS, make_bars(["AAPL"], days=2), BAR_KEYS)
+    first = lake_tables.state(BARS)
+    lake_tables.merge(BARS, make_bars(["V"], days=2), BAR_KEYS)
+    second = lake_tables.state(BARS)
+    assert lake_tables.last_commit(BARS) == second
+    lake_tables.merge(BARS, make_bars(["V"], days=2), BAR_KEYS)  # nothing new: no commit
+    assert lake_tables.last_commit(BARS) == second == lake_tables.state(BARS)
+    assert lake_tables.only_own_since(BARS, first, second)
+
+    other = LakeTables(lake_tables.storage)  # another writer of the same lake
+    other.merge(BARS, make_bars(["MSFT"], days=2), BAR_KEYS)
+    third = lake_tables.state(BARS)
+    assert other.last_commit(BARS) == third and lake_tables.last_commit(BARS) == second
+    assert not lake_tables.only_own_since(BARS, first, third)
+    assert lake_tables.only_own_since(BARS, second, second)
+    assert not lake_tables.only_own_since(BARS, TableState("another-id", 0), second)
+
+
+def test_rows_added_since_a_version_are_read_for_symbols_whose_files_stayed(
+    lake_tables: LakeTables, make_bars
+) -> None:
+    lake_tables.replace_symbols(BARS, make_bars(["AAPL", "MSFT"], days=2), ["AAPL", "MSFT"])
+    start = lake_tables.state(BARS)
+    lake_tables.merge(BARS, make_bars(["AAPL"], days=2, start_day=2), BAR_KEYS, none_stored=True)
+    lake_tables.merge(BARS, make_bars(["V"], days=3), BAR_KEYS)
+    grown = lake_tables.state(BARS)
+    added, kept = lake_tables.read_symbols_added(BARS, ["AAPL", "MSFT", "V"], start, grown)
+    assert kept == ["AAPL", "MSFT", "V"]
+    days = sorted((r["symbol"], r["ts"].day) for r in added.to_pylist())
+    assert days == [("AAPL", 4), ("AAPL", 5), ("V", 2), ("V", 3), ("V", 4)]
+    assert added.schema.names == lake_tables.read(BARS).schema.names
+
+    # MSFT's rows are rewritten: the file it shared with AAPL's first rows is removed
+    lake_tables.replace_symbols(BARS, make_bars(["MSFT"], days=1, close=9.0), ["MSFT"])
+    later = lake_tables.state(BARS)
+    added, kept = lake_tables.read_symbols_added(BARS, ["AAPL", "MSFT", "V"], start, later)
+    assert kept == ["V"] and added.num_rows == 3
+    added, kept = lake_tables.read_symbols_added(BARS, ["AAPL", "V"], grown, later)
+    assert kept == ["V"] and added.num_rows == 0  # nothing of V's was added since
+    assert lake_tables.read_symbols_added(BARS, ["V"], later, start)[1] == []
+    assert lake_tables.read_symbols_added(BARS, ["V"], TableState("other", 0), later)[1] == []

@@ -63,3 +63,21 @@ def test_handover_gives_back_only_complete_symbols() -> None:
     handover.put(BARS_1D, _rows(["C", "D"], 0), ["C", "D"])  # over the cap: dropped
     assert handover.take(BARS_1D, ["A"]) is None
     assert handover.rows == 0
+
+
+def test_handover_tells_the_oldest_state_its_rows_were_put_at() -> None:
+    from marketlake.catalogue import BARS_1D
+    from marketlake.lake.tables import TableState
+
+    handover = Handover(max_rows=100)
+    handover.put(BARS_1D, _rows(["A"], 0), ["A"], TableState("t", 3))
+    handover.put(BARS_1D, _rows(["B"], 0), ["B"], TableState("t", 5))
+    handover.put(BARS_1D, _rows(["C"], 0), ["C"])  # state unknown
+    assert handover.held_at(BARS_1D, ["A", "B"]) == TableState("t", 3)
+    assert handover.held_at(BARS_1D, ["B", "C"]) is None
+    handover.put(BARS_1D, _rows(["A"], 1), ["A"], TableState("t", 6))  # A again, later
+    assert handover.held_at(BARS_1D, ["A", "B"]) == TableState("t", 5)
+    handover.put(BARS_1D, _rows(["D"], 0), ["D"], TableState("another table", 7))
+    assert handover.held_at(BARS_1D, ["A", "D"]) is None
+    handover.discard(BARS_1D, ["B"])
+    assert handover.held_at(BARS_1D, ["B"]) is None

@@ -1,7 +1,7 @@
 """``load_warehouse`` loads a symbol's rows again only when the lake or the warehouse changed.
 
 The warehouse's ``lake_loads`` table records, per dataset and symbol, the lake version the rows
-were read at and how many there were; rows handed over in memory are loaded without a mark.
+are of and how many there were.
 """
 
 from __future__ import annotations
@@ -48,20 +48,22 @@ def run(
     return detail
 
 
+def lake_path(table: str) -> str:
+    lake = {"bars_1d": "curated/bars_1d", "corporate_actions": "curated/corporate_actions"}
+    return lake.get(table, f"analytics/{table}")
+
+
 def marks(home: Path) -> dict[tuple[str, str], tuple[int, int]]:
     rows = sql_json(home, "SELECT dataset, symbol, lake_version, row_count FROM lake_loads")
     return {(r["dataset"], r["symbol"]): (r["lake_version"], r["row_count"]) for r in rows}
 
 
 def test_rows_read_from_the_lake_are_marked_and_not_loaded_again(tmp_path: Path) -> None:
+    nothing_held = {"MARKETLAKE_RUNNER__HANDOVER_ROWS": "0"}  # every load reads the lake
     home = tmp_path / "home"
-    first = run(home)
+    first = run(home, env=nothing_held)
     assert first["unchanged_skipped"] == 0
-    assert marks(home) == {}  # every row came from the stages before, in memory
     loaded = warehouse_snapshot(home)
-
-    second = run(home)  # nothing new: read back from the lake, loaded and marked
-    assert second["unchanged_skipped"] == 0 and second["rows_in"] == first["rows_in"]
     marked = marks(home)
     assert {dataset for dataset, _ in marked} >= set(LOADED)
     assert {symbol for _, symbol in marked} == set(SYMBOLS.split(","))
@@ -70,11 +72,31 @@ def test_rows_read_from_the_lake_are_marked_and_not_loaded_again(tmp_path: Path)
         for r in sql_json(home, "SELECT symbol, count(*) AS n FROM daily_metrics GROUP BY 1")
     }
     assert {s: marked[("daily_metrics", s)][1] for s in counts} == counts
+
+    second = run(home, env=nothing_held)
+    assert second["rows_in"] == 0
+    assert second["unchanged_skipped"] == len(marked)
     assert warehouse_snapshot(home) == loaded
 
-    third = run(home)
-    assert third["rows_in"] == 0
-    assert third["unchanged_skipped"] == len(marked)
+
+def test_rows_handed_over_are_marked_when_only_this_process_committed(tmp_path: Path) -> None:
+    """Rows the earlier stages of the same process handed over in memory are the lake's rows
+    at the table's current version when every commit since theirs was the process's own."""
+    home = tmp_path / "home"
+    first = run(home)
+    assert first["unchanged_skipped"] == 0
+    marked = marks(home)
+    assert set(marked) == {(t, s) for t in LOADED for s in SYMBOLS.split(",")}
+    for table in LOADED:
+        version = DeltaTable(str(home / "lake" / lake_path(table))).version()
+        assert {marked[(table, s)][0] for s in SYMBOLS.split(",")} == {version}, table
+        in_lake = lake_counts(home, table)  # symbols without rows (actions) are marked with 0
+        assert {s: marked[(table, s)][1] for s in in_lake} == in_lake, table
+        assert all(marked[(table, s)][1] == 0 for s in set(SYMBOLS.split(",")) - set(in_lake))
+    loaded = warehouse_snapshot(home)
+
+    second = run(home)
+    assert second["rows_in"] == 0 and second["unchanged_skipped"] == len(marked)
     assert warehouse_snapshot(home) == loaded
 
 
@@ -115,8 +137,7 @@ def test_new_lake_rows_are_loaded(tmp_path: Path) -> None:
 
 
 def lake_counts(home: Path, table: str) -> dict[str, int]:
-    lake = {"bars_1d": "curated/bars_1d", "corporate_actions": "curated/corporate_actions"}
-    path = home / "lake" / lake.get(table, f"analytics/{table}")
+    path = home / "lake" / lake_path(table)
     symbols = DeltaTable(str(path)).to_pyarrow_table(columns=["symbol"]).column("symbol")
     return {r["values"]: r["counts"] for r in pc.value_counts(symbols).to_pylist()}
 

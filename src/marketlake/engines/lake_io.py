@@ -139,7 +139,8 @@ class OutputWriter:
         for dataset, table, symbols, future in pending:
             rows = future.result()
             if self._job.handover is not None:
-                self._job.handover.put(dataset, table, symbols)
+                at = self._job.tables.last_commit(dataset)
+                self._job.handover.put(dataset, table, symbols, at)
             self.written[dataset.name] = self.written.get(dataset.name, 0) + rows
 
 

@@ -22,12 +22,16 @@ class MergeStats:
     """What a write did: rows inserted and updated, and the table version it produced.
 
     ``version`` is None when nothing was written to a table that does not exist yet. For
-    :meth:`LakeTables.replace_symbols`, ``inserted`` counts every row written.
+    :meth:`LakeTables.replace_symbols`, ``inserted`` counts every row written. ``committed``
+    is False when the write made no commit (a MERGE that changed nothing: ``version`` is then
+    the version it read); ``table_id`` is the Delta id of the table written, when known.
     """
 
     inserted: int
     updated: int
     version: int | None
+    committed: bool = True
+    table_id: str | None = None
 
 
 def table_schema(table: DeltaTable) -> pa.Schema:
@@ -129,6 +133,7 @@ def merge_rows(
     caller knows that the table holds none of ``data``'s keys.
     """
     source, evolves = conform_to(data, table_schema(table), name)
+    before = table.version()
     if "symbol" in keys and (none_stored or not _may_hold(table, _symbols_of(source))):
         # no file holds (or can hold) a key of these rows: the MERGE would insert them all,
         # and an append does that without joining against the table (and keeps their order)
@@ -153,6 +158,8 @@ def merge_rows(
         int(metrics.get("num_target_rows_inserted", 0)),
         int(metrics.get("num_target_rows_updated", 0)),
         table.version(),
+        committed=table.version() != before,
+        table_id=str(table.metadata().id),
     )
 
 
@@ -183,7 +190,7 @@ def replace_rows(
         schema_mode="merge" if evolves else None,
         writer_properties=properties,
     )
-    return MergeStats(data.num_rows, 0, table.version())
+    return MergeStats(data.num_rows, 0, table.version(), table_id=str(table.metadata().id))
 
 
 def _append(table: DeltaTable, name: str, data: pa.Table, evolves: bool) -> MergeStats:
@@ -197,7 +204,7 @@ def _append(table: DeltaTable, name: str, data: pa.Table, evolves: bool) -> Merg
         schema_mode="merge" if evolves else None,
         writer_properties=writer_properties(data.schema, name),
     )
-    return MergeStats(data.num_rows, 0, table.version())
+    return MergeStats(data.num_rows, 0, table.version(), table_id=str(table.metadata().id))
 
 
 def _symbols_of(data: pa.Table) -> list[str]:

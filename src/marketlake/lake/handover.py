@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from marketlake.catalogue import Dataset
+    from marketlake.lake.tables import TableState
 
 
 class Handover:
@@ -29,6 +30,7 @@ class Handover:
         self.max_rows = max_rows
         self._parts: dict[str, dict[str, pa.Table]] = {}
         self._dropped: set[str] = set()
+        self._states: dict[str, dict[str, TableState]] = {}
         self._rows = 0
 
     @property
@@ -36,9 +38,17 @@ class Handover:
         """Rows held, across datasets."""
         return self._rows
 
-    def put(self, dataset: Dataset, table: pa.Table, symbols: Iterable[str]) -> None:
+    def put(
+        self,
+        dataset: Dataset,
+        table: pa.Table,
+        symbols: Iterable[str],
+        at: TableState | None = None,
+    ) -> None:
         """Hand over ``table``: every row the lake now holds for ``symbols`` (which may be
-        none for some of them) in ``dataset``. Earlier rows of those symbols are replaced."""
+        none for some of them) in ``dataset``. Earlier rows of those symbols are replaced.
+        ``at`` is the lake table's state (a commit of this process) the rows are of, when
+        known (see :meth:`held_at`)."""
         import pyarrow.compute as pc
 
         name = dataset.name
@@ -64,8 +74,13 @@ class Handover:
             return
         empty = table.slice(0, 0)
         parts = self._parts.setdefault(name, {})
+        states = self._states.setdefault(name, {})
         for symbol in wanted:
             parts[symbol] = found.get(symbol, empty)
+            if at is None:
+                states.pop(symbol, None)
+            else:
+                states[symbol] = at
         self._rows += table.num_rows
 
     def take(self, dataset: Dataset, symbols: Sequence[str]) -> pa.Table | None:
@@ -88,6 +103,22 @@ class Handover:
             return None
         return {symbol: parts[symbol].num_rows for symbol in symbols if parts[symbol].num_rows}
 
+    def held_at(self, dataset: Dataset, symbols: Sequence[str]) -> TableState | None:
+        """The oldest lake state the held rows of ``symbols`` in ``dataset`` were put at, or
+        None when one of them was put without one (or states of two tables are mixed).
+
+        Held rows stay the lake's rows for as long as only this process commits to the table:
+        when every commit since that state is this process's own, they are the rows of the
+        table's current state too."""
+        states = self._states.get(dataset.name, {})
+        found = [states.get(symbol) for symbol in symbols]
+        if not found or any(state is None for state in found):
+            return None
+        known = [state for state in found if state is not None]
+        if len({state.table_id for state in known}) > 1:
+            return None
+        return min(known, key=lambda state: state.version)
+
     def holds(self, dataset: Dataset, symbols: Sequence[str]) -> bool:
         """True when every row of ``symbols`` in ``dataset`` is held."""
         parts = self._parts.get(dataset.name)
@@ -98,7 +129,9 @@ class Handover:
         parts = self._parts.get(dataset.name)
         if parts is None:
             return
+        states = self._states.get(dataset.name, {})
         for symbol in symbols:
+            states.pop(symbol, None)
             part = parts.pop(symbol, None)
             if part is not None:
                 self._rows -= part.num_rows
@@ -106,12 +139,14 @@ class Handover:
     def drop(self, dataset: Dataset) -> None:
         """Forget ``dataset`` for the rest of the process (its next stage reads the lake)."""
         parts = self._parts.pop(dataset.name, {})
+        self._states.pop(dataset.name, None)
         self._rows -= sum(part.num_rows for part in parts.values())
         self._dropped.add(dataset.name)
 
     def clear(self) -> None:
         """Forget everything held (nothing is dropped for good)."""
         self._parts.clear()
+        self._states.clear()
         self._rows = 0
 
 

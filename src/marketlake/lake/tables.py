@@ -65,7 +65,38 @@ class LakeTables:
     """Delta tables stored under one :class:`LakeStorage` root."""
 
     def __init__(self, storage: LakeStorage) -> None:
+        import threading
+
         self.storage = storage
+        self._own: set[tuple[str, TableState]] = set()  # the commits of this object
+        self._own_lock = threading.Lock()
+
+    # -- this object's commits ----------------------------------------------------------------
+
+    def last_commit(self, name: TableRef) -> TableState | None:
+        """The newest commit this object made to table ``name`` (None: none yet)."""
+        name = validate_table_name(name)
+        with self._own_lock:
+            mine = [state for table, state in self._own if table == name]
+        return max(mine, key=lambda state: state.version) if mine else None
+
+    def only_own_since(self, name: TableRef, since: TableState, state: TableState) -> bool:
+        """True when this object made every commit of table ``name`` from ``since`` to
+        ``state`` (both included): no other writer changed the table in between."""
+        name = validate_table_name(name)
+        if since.table_id != state.table_id or since.version > state.version:
+            return False
+        versions = range(since.version, state.version + 1)
+        with self._own_lock:
+            return all((name, TableState(state.table_id, v)) in self._own for v in versions)
+
+    def _noted(self, name: str, stats: MergeStats) -> MergeStats:
+        """Remember a commit of this object (see :meth:`only_own_since`); return ``stats``."""
+        if stats.committed and stats.version is not None:
+            table_id = stats.table_id or str(self._open(name, stats.version).metadata().id)
+            with self._own_lock:
+                self._own.add((name, TableState(table_id, stats.version)))
+        return stats
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -94,7 +125,7 @@ class LakeTables:
         """
         name = validate_table_name(name)
         if data.num_rows == 0:
-            return MergeStats(0, 0, self._version_or_none(name))
+            return MergeStats(0, 0, self._version_or_none(name), committed=False)
         check_keys(data, keys, name)
         data = deduplicate(data, keys)
         trust = none_stored
@@ -102,7 +133,8 @@ class LakeTables:
         def attempt() -> MergeStats:
             nonlocal trust
             trusted, trust = trust, False  # a retry's earlier attempt may have committed
-            return self._merge_once(name, data, keys, partition_by, update_existing, trusted)
+            stats = self._merge_once(name, data, keys, partition_by, update_existing, trusted)
+            return self._noted(name, stats)
 
         return self.storage.run(f"merging into table {name}", attempt)
 
@@ -125,7 +157,7 @@ class LakeTables:
         name = validate_table_name(name)
         wanted = parse_symbols(symbols)
         if not wanted:
-            return MergeStats(0, 0, self._version_or_none(name))
+            return MergeStats(0, 0, self._version_or_none(name), committed=False)
         if data.num_rows:
             if "symbol" not in data.column_names:
                 raise TerminalError(f"replacing symbols in {name}: data has no 'symbol' column")
@@ -144,12 +176,12 @@ class LakeTables:
             table = self._open_or_none(name)
             if table is None:
                 if data.num_rows == 0:
-                    return MergeStats(0, 0, None)
+                    return MergeStats(0, 0, None, committed=False)
                 created = create_table(self.storage, name, data, partition_by)
                 if created is not None:
-                    return created
+                    return self._noted(name, created)
                 table = self._open(name)
-            return replace_rows(table, name, data, predicate, wanted)
+            return self._noted(name, replace_rows(table, name, data, predicate, wanted))
 
         return self.storage.run(f"replacing symbols in table {name}", replace)
 

@@ -160,7 +160,8 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
             result.detail.get("inferred_splits", 0) + inferred.num_rows
         )
     if bars.num_rows:
-        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols)
+        at = ctx.tables.last_commit(CORPORATE_ACTIONS)
+        ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols, at)
     written: list[pa.Table] = []
     for layer in _by_origin(feed_bars.kept, origins):
         stored = _write_bars(
@@ -259,7 +260,7 @@ def _write_bars(
         ctx.tables.merge(RECONCILIATION, flagged, RECONCILIATION_KEYS)
     ctx.handover.discard(BARS_1D, symbols)
     held = store_bars(ctx, good, stored)  # stored is every stored bar of these symbols
-    ctx.handover.put(BARS_1D, held, symbols)
+    ctx.handover.put(BARS_1D, held, symbols, ctx.tables.last_commit(BARS_1D))
     written.append(good)
     result.rows_out += checked.bars.num_rows
     _count(result, checked.counts)

@@ -175,8 +175,9 @@ def _read(
     ctx: RunContext, dataset: Dataset, part: _Part, states: dict[str, TableState]
 ) -> list[_Load]:
     """The loads of ``part``: rows, their symbols, the state of the lake table they are rows
-    of (None: handed over, state unknown) and, for rows added since a marked state, the rows
-    per symbol the warehouse holds already (else None: the rows are the symbols' every row).
+    of (None: handed over, and some other writer may have committed since) and, for rows
+    added since a marked state, the rows per symbol the warehouse holds already (else None:
+    the rows are the symbols' every row).
 
     Rows added since ``part.since`` are read from the lake for the symbols whose rows of then
     are all still there (see :meth:`~marketlake.lake.tables.LakeTables.read_symbols_added`);
@@ -193,7 +194,9 @@ def _read(
     if whole:
         held = ctx.handover.take(dataset, whole)
         if held is not None:
-            loads.append((held, whole, None, None))
+            at = ctx.handover.held_at(dataset, whole)
+            mine = at is not None and ctx.tables.only_own_since(dataset, at, state)
+            loads.append((held, whole, state if mine else None, None))
         else:
             rows = ctx.tables.read_symbols(dataset, whole, version=state.version)
             loads.append((rows, whole, state, None))

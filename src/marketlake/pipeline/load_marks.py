@@ -5,11 +5,13 @@
 ``load_warehouse`` skips a symbol's rows of a dataset when the lake table is still the same
 table at the recorded version and the warehouse still holds the recorded number of rows for
 the symbol: a lake table deleted and created again, or a warehouse table dropped, emptied or
-recreated, loads again. A mark is recorded only for rows read from the lake at that very
-version, once they are loaded: rows another stage of the same process handed over in memory
-are loaded without one (the next run reads them from the lake and marks them). Marks are
-written right after their rows' transaction: a load killed in between leaves those rows
-unmarked, loaded again by the next run. Two loads of the same symbols racing into one
+recreated, loads again. A mark is recorded only for rows known to be the lake's at that
+very version, once they are loaded: rows read from the lake at that version, or rows another
+stage of the same process handed over in memory when every commit to the table since they
+were committed was this process's own (``LakeTables.only_own_since``); other handed-over
+rows are loaded without a mark (the next run reads them from the lake and marks them).
+Marks are written right after their rows' transaction: a load killed in between leaves
+those rows unmarked, loaded again by the next run. Two loads of the same symbols racing into one
 warehouse could still leave one's mark over the other's rows (the row count catches it when
 the two differ in rows).
 
