@@ -78,7 +78,7 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     ]
     reads = prefetched(_read(ctx, dataset, part, states) for _, dataset, part in steps)
     with closing(reads):
-        for done, dataset, _ in steps:
+        for step, (done, dataset, _) in enumerate(steps):
             for data, symbols, state, before in next(reads):
                 if before is None:
                     result.rows_out += warehouse.replace_where(dataset.name, data, symbols)
@@ -91,8 +91,13 @@ def _load(ctx: RunContext, result: StageResult) -> None:
                         grown += symbols
                 result.rows_in += data.num_rows
                 if state is not None:
-                    marks.record(warehouse, dataset, state, symbols, data, ctx.now, before)
+                    marks.record(
+                        warehouse, dataset, state, symbols, data, ctx.now, before, hold=True
+                    )
+            if step + 1 == len(steps) or steps[step + 1][0] != done:
+                marks.write(warehouse)  # after the bucket's last load: its marks, in one write
             ctx.progress("load_warehouse", done, len(work) + 1)
+    marks.write(warehouse)
     if grown:
         spans.append(_stored_symbols(warehouse, grown))
     skipped = sum(len(symbols) for symbols in unchanged.values())

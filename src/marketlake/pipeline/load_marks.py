@@ -10,8 +10,9 @@ very version, once they are loaded: rows read from the lake at that version, or 
 stage of the same process handed over in memory when every commit to the table since they
 were committed was this process's own (``LakeTables.only_own_since``); other handed-over
 rows are loaded without a mark (the next run reads them from the lake and marks them).
-Marks are written right after their rows' transaction: a load killed in between leaves
-those rows unmarked, loaded again by the next run. Two loads of the same symbols racing into one
+Marks are written after their rows' transactions (``load_warehouse`` writes a bucket's marks
+at once, after its loads): a load killed in between leaves those rows unmarked, loaded
+again by the next run. Two loads of the same symbols racing into one
 warehouse could still leave one's mark over the other's rows (the row count catches it when
 the two differ in rows).
 
@@ -24,7 +25,7 @@ files are loaded, inserted beside the marked ones (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
@@ -40,6 +41,7 @@ class LoadMarks:
     """The marks of one warehouse, read once per load; :meth:`record` writes new ones."""
 
     held: dict[tuple[str, str], tuple[TableState, int]]  # (dataset, symbol) -> (state, rows)
+    _unwritten: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
     def read(cls, warehouse: Warehouse) -> LoadMarks:
@@ -86,10 +88,13 @@ class LoadMarks:
         data: pa.Table,
         at: datetime,
         before: Mapping[str, int] | None = None,
+        *,
+        hold: bool = False,
     ) -> None:
         """Mark ``data``, every row of ``symbols`` in ``dataset``'s lake table in ``state``,
         as loaded into ``warehouse`` (just after its rows were); with ``before``, ``data`` are
-        the rows added to the ``before`` rows per symbol the warehouse held already."""
+        the rows added to the ``before`` rows per symbol the warehouse held already. With
+        ``hold``, the mark waits for the next :meth:`write` (one upsert for several)."""
         counts: dict[str, int] = dict(before or {})
         if data.num_rows:
             for row in pc.value_counts(data.column("symbol")).to_pylist():
@@ -106,5 +111,12 @@ class LoadMarks:
             }
             for symbol in symbols
         ]
+        self._unwritten += rows
+        if not hold:
+            self.write(warehouse)
+
+    def write(self, warehouse: Warehouse) -> None:
+        """Write the marks recorded with ``hold``, if any."""
+        rows, self._unwritten = self._unwritten, []
         if rows:
             warehouse.upsert(LAKE_LOADS.name, pa.Table.from_pylist(rows, schema=LAKE_LOADS.schema))

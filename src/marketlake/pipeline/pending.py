@@ -138,7 +138,8 @@ def mark_changed(
         changed |= acted
     for log in fetch_logs:
         changed.update(log.column("symbol").to_pylist())
-    candidates = changed - acted
+    # only symbols with stored bars can have derived rows to append to
+    candidates = changed - acted if stored is not None and stored.num_rows else set()
     stored_actions = None
     if candidates and ctx.tables.exists(CORPORATE_ACTIONS):
         stored_actions = ctx.tables.read_symbols(
