@@ -102,8 +102,9 @@ def test_uri_and_storage_options_address_the_same_place(lake_storage: LakeStorag
         assert options["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
 
 
-def test_plain_path_and_file_url_open_the_same_root(tmp_path: Path) -> None:
-    root = tmp_path / "with space"
+@pytest.mark.parametrize("name", ["with space", "percent%20sign"])
+def test_plain_path_and_file_url_open_the_same_root(tmp_path: Path, name: str) -> None:
+    root = tmp_path / name  # the URL's path is decoded once: %2520 is a literal %20
     by_path = LakeStorage.from_url(str(root))
     by_url = LakeStorage.from_url(root.as_uri())
     by_path.write_bytes("f.txt", b"same")
