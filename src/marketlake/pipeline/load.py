@@ -105,9 +105,9 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     result.detail["unchanged_skipped"] = skipped
     result.detail["added_rows_only"] = added
     total = len(ctx.symbols) * len(present)
+    grew = f" ({added} of them by the rows the lake added since)" if added else ""
     result.detail["summary"] = (
-        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded "
-        f"({added} by the rows the lake added since their last load), "
+        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded{grew}, "
         f"{skipped} unchanged since their last load"
     )
     quarantine = read_quarantine(ctx.tables)
