@@ -12,8 +12,8 @@ from marketlake.catalogue import DAILY_METRICS
 from marketlake.engines.lake_io import write_rows
 from marketlake.lake.storage import LakeStorage
 from marketlake.lake.tables import LakeTables
-from marketlake.pipeline.pending import appended_only, clear, mark, read_pending
-from marketlake.schemas import CORPORATE_ACTION_SCHEMA
+from marketlake.pipeline.pending import appended_only, clear, fresh_rows, mark, read_pending
+from marketlake.schemas import BAR_KEYS, CORPORATE_ACTION_SCHEMA
 from tests.pipeline.test_store_bars import DAY0, bars
 
 
@@ -42,16 +42,18 @@ def test_only_bars_after_the_last_stored_one_are_appended() -> None:
             bars("D", range(0, 2)),  # nothing stored
         ]
     )
-    assert appended_only(incoming, stored, None, {"A", "B", "C", "D"}) == {"A"}
-    assert appended_only(incoming, stored, None, {"B", "C"}) == set()
-    assert appended_only(incoming, None, None, {"A"}) == set()
+    fresh = fresh_rows(incoming, stored, BAR_KEYS)
+    assert appended_only(fresh, stored, None, {"A", "B", "C", "D"}) == {"A"}
+    assert appended_only(fresh, stored, None, {"B", "C"}) == set()
+    assert appended_only(fresh_rows(incoming, None, BAR_KEYS), None, None, {"A"}) == set()
 
 
 def test_an_action_after_the_last_stored_bar_makes_a_symbol_whole() -> None:
     stored = pa.concat_tables([bars("A", range(5)), bars("B", range(5))])
     incoming = pa.concat_tables([bars("A", range(5, 7)), bars("B", range(5, 7))])
     dated = pa.concat_tables([actions("A", 2), actions("B", 6)])  # B's prior close changes
-    assert appended_only(incoming, stored, dated, {"A", "B"}) == {"A"}
+    fresh = fresh_rows(incoming, stored, BAR_KEYS)
+    assert appended_only(fresh, stored, dated, {"A", "B"}) == {"A"}
 
 
 def test_a_symbol_is_appended_only_when_every_mark_says_so(tmp_path: Path) -> None:

@@ -34,39 +34,46 @@ from marketlake.catalogue import CORPORATE_ACTIONS
 from marketlake.schemas import BAR_KEYS, CORPORATE_ACTION_KEYS
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from marketlake.lake.storage import LakeStorage
     from marketlake.pipeline.context import RunContext
 
 PENDING_ROOT = "_pending/process"
 
 
-def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None, keys: Sequence[str]) -> set[str]:
-    """Symbols of ``incoming`` rows that ``stored`` does not hold with the same values
-    (``ingested_at`` aside: a redelivery of the same record is nothing new).
+def fresh_rows(incoming: pa.Table, stored: pa.Table | None, keys: Sequence[str]) -> pl.DataFrame:
+    """The rows of ``incoming`` that ``stored`` does not hold with the same values
+    (``ingested_at`` aside, and left out: a redelivery of the same record is nothing new).
 
     ``stored`` is first cut to the rows with an incoming row's ``keys``: a run that brings
     one new session compares a few rows per symbol, not every stored bar of the symbol."""
     import polars as pl
 
-    if incoming.num_rows == 0:
-        return set()
     columns = [name for name in incoming.schema.names if name != "ingested_at"]
-    if stored is None or stored.num_rows == 0:
-        return set(pc.unique(incoming.column("symbol")).to_pylist())
     new = pl.from_arrow(incoming.select(columns))
+    assert isinstance(new, pl.DataFrame)
+    if stored is None or stored.num_rows == 0 or incoming.num_rows == 0:
+        return new
     old = pl.from_arrow(stored.select(columns).cast(incoming.select(columns).schema))
-    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    assert isinstance(old, pl.DataFrame)
     old = old.join(new.select(list(keys)), on=list(keys), how="semi", nulls_equal=True)
-    fresh = new.join(old, on=columns, how="anti", nulls_equal=True)
-    return set(fresh["symbol"].unique().to_list())
+    return new.join(old, on=columns, how="anti", nulls_equal=True)
+
+
+def new_rows_symbols(incoming: pa.Table, stored: pa.Table | None, keys: Sequence[str]) -> set[str]:
+    """Symbols of ``incoming`` rows that ``stored`` does not hold with the same values (see
+    :func:`fresh_rows`)."""
+    return set(fresh_rows(incoming, stored, keys)["symbol"].unique().to_list())
 
 
 def appended_only(
-    incoming: pa.Table, stored: pa.Table | None, actions: pa.Table | None, symbols: set[str]
+    fresh: pl.DataFrame, stored: pa.Table | None, actions: pa.Table | None, symbols: set[str]
 ) -> set[str]:
-    """Those of ``symbols`` whose ``incoming`` bars not stored with the same values all lie
-    after their last ``stored`` bar, and whose corporate ``actions`` (stored and incoming,
-    both new to the lake or not) all lie on or before that bar."""
+    """Those of ``symbols`` whose ``fresh`` bars (the incoming bars not stored with the same
+    values, :func:`fresh_rows`) all lie after their last ``stored`` bar, and whose corporate
+    ``actions`` (stored and incoming, both new to the lake or not) all lie on or before that
+    bar."""
     import polars as pl
 
     if stored is None or stored.num_rows == 0 or not symbols:
@@ -78,12 +85,6 @@ def appended_only(
         .group_by("symbol")
         .agg(pl.col("ts").max().alias("last"))
     )
-    columns = [name for name in incoming.schema.names if name != "ingested_at"]
-    new = pl.from_arrow(incoming.select(columns))
-    old = pl.from_arrow(stored.select(columns).cast(incoming.select(columns).schema))
-    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
-    old = old.join(new.select(list(BAR_KEYS)), on=list(BAR_KEYS), how="semi", nulls_equal=True)
-    fresh = new.join(old, on=columns, how="anti", nulls_equal=True)
     early = fresh.join(last, on="symbol", how="left").filter(
         pl.col("last").is_null() | (pl.col("ts") <= pl.col("last"))
     )
@@ -127,7 +128,8 @@ def mark_changed(
     """Mark the symbols of a lake-writer chunk that bring anything new, before it is merged:
     ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
     the symbols of ``fetch_logs`` rows."""
-    changed = new_rows_symbols(bars, stored, BAR_KEYS)
+    fresh = fresh_rows(bars, stored, BAR_KEYS)
+    changed = set(fresh["symbol"].unique().to_list())
     acted: set[str] = set()
     if actions.num_rows:
         symbols = pc.unique(actions.column("symbol")).to_pylist()
@@ -147,7 +149,7 @@ def mark_changed(
         )
     dated = [t.select(["symbol", "ex_date"]) for t in (stored_actions, actions) if t is not None]
     every_action = pa.concat_tables([t.cast(dated[0].schema) for t in dated]) if dated else None
-    appended = appended_only(bars, stored, every_action, candidates)
+    appended = appended_only(fresh, stored, every_action, candidates)
     mark(ctx.storage, ctx.run_id, changed, appended)
 
 
