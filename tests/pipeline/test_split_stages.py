@@ -101,3 +101,41 @@ def test_each_stage_process_records_its_stage_of_the_run(homes: tuple[Path, Path
     assert [(r["run_id"], r["stage"], r["status"]) for r in runs] == [
         (spec.stem, stage, "succeeded") for stage in STAGE_NAMES
     ]
+
+
+def test_a_stage_ahead_of_its_turn_is_refused_and_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run alone ahead of its turn, a stage would find nothing to work on and succeed with no
+    rows (``success`` would pass a run that fetched nothing): it is refused, by the command
+    and by the orchestrator's stage process alike, naming the stage to run first."""
+    from marketlake.airflow.stage import EXIT_TERMINAL
+    from marketlake.airflow.stage import main as stage_process
+
+    home = tmp_path / "home"
+    plan = marketlake("run", "--home", str(home), "--symbols", "AAPL", *RANGE, "--plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    run_id = plan.stdout.strip().splitlines()[-1]
+
+    def stage(name: str) -> Any:
+        return marketlake("run", "--home", str(home), "--run-id", run_id, "--stage", name)
+
+    for name in ("process", "success"):
+        proc = stage(name)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr == (
+            f"error: {name} of run {run_id} runs after fetch_history, which has not run: run "
+            f"`marketlake run --run-id {run_id} --stage fetch_history` first\n"
+        )
+    fetched = stage("fetch_history")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert "runs after consume_history, which has not run" in stage("load_warehouse").stderr
+
+    monkeypatch.setenv("MARKETLAKE_HOME", str(home))
+    assert stage_process(["--run-id", run_id, "--stage", "process"]) == EXIT_TERMINAL
+    assert "process of run " + run_id + " runs after consume_history" in capsys.readouterr().err
+    runs = sql_json(home, "SELECT stage, status FROM runs")
+    assert [(r["stage"], r["status"]) for r in runs] == [("fetch_history", "succeeded")]
+    for name in STAGE_NAMES[1:]:
+        proc = stage(name)
+        assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"

@@ -42,7 +42,7 @@ def run_stage_process(
         require_spec,
         save_spec,
     )
-    from marketlake.pipeline.run_log import abandon_dead_stages
+    from marketlake.pipeline.run_log import abandon_dead_stages, require_earlier_stages
     from marketlake.pipeline.runner import get_stage, run_stage, stage_names
     from marketlake.settings import load_settings
 
@@ -75,6 +75,7 @@ def run_stage_process(
     try:
         ctx.storage.check()
         abandon_dead_stages(ctx)
+        require_earlier_stages(ctx, stage, stage_names())
         report = run_stage(ctx, stage, attempt=attempt, retried_later=retried_later)
     finally:
         ctx.close()

@@ -1,4 +1,5 @@
-"""The ``runs`` table: one row per stage of each run, and stages whose process died.
+"""The ``runs`` table: one row per stage of each run, stages whose process died, and the
+order of a run's stages when they run one at a time.
 
 Every row a stage records names the process running it (``pid`` and ``host`` in ``detail``).
 A stage left ``running`` or ``retrying`` by a process that no longer exists (killed, or its
@@ -13,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from marketlake.catalogue import RUNS
+from marketlake.errors import ConfigError
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
@@ -117,3 +120,31 @@ def abandon_dead_stages(ctx: RunContext) -> int:
     if rows:
         warehouse.upsert(RUNS.name, pa.Table.from_pylist(rows, schema=RUNS.schema))
     return len(rows)
+
+
+def require_earlier_stages(ctx: RunContext, stage: str, order: Sequence[str]) -> None:
+    """Refuse ``stage`` of a run run alone before every stage ahead of it in ``order`` (the
+    run's stages, in order) has succeeded.
+
+    A stage started by hand ahead of its turn would find nothing to work on and succeed with
+    no rows (``success`` would pass a run that fetched nothing); the error names the first
+    stage still to run and how to run it.
+    """
+    earlier = order[: order.index(stage)]
+    if not earlier:
+        return
+    warehouse = ctx.warehouse
+    mark = warehouse.capabilities.placeholder
+    rows = warehouse.query(
+        f"SELECT stage, status FROM {warehouse.quote(RUNS.name)} WHERE run_id = {mark}",
+        [ctx.run_id],
+    ).to_pylist()
+    status = {row["stage"]: row["status"] for row in rows}
+    missing = next((name for name in earlier if status.get(name) != "succeeded"), None)
+    if missing is None:
+        return
+    state = f"is {status[missing]}" if missing in status else "has not run"
+    raise ConfigError(
+        f"{stage} of run {ctx.run_id} runs after {missing}, which {state}: run "
+        f"`marketlake run --run-id {ctx.run_id} --stage {missing}` first"
+    )

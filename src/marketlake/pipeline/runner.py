@@ -17,7 +17,13 @@ from marketlake.pipeline.ingest import consume_history, fetch_history
 from marketlake.pipeline.load import load_warehouse
 from marketlake.pipeline.process import process
 from marketlake.pipeline.result import StageResult
-from marketlake.pipeline.run_log import ORCHESTRATOR, RETRY_KEY, abandon_dead_stages, stage_row
+from marketlake.pipeline.run_log import (
+    ORCHESTRATOR,
+    RETRY_KEY,
+    abandon_dead_stages,
+    require_earlier_stages,
+    stage_row,
+)
 from marketlake.retry import Retry, RetryPolicy, call_with_retry
 from marketlake.runspec import STAGE_NAMES
 
@@ -215,8 +221,10 @@ class Runner:
 
     def run(self) -> RunReport:
         """Mark stages of dead processes abandoned, then run every stage; stop at the first
-        that fails for good."""
+        that fails for good. Stages run apart from the first need the stages ahead of them
+        to have succeeded (:func:`require_earlier_stages`)."""
         abandon_dead_stages(self.ctx)
+        require_earlier_stages(self.ctx, self.stages[0], stage_names())
         reports: list[StageReport] = []
         log = RunLog(self.ctx)
         try:
