@@ -3,6 +3,8 @@ the command line, and the whole command line otherwise (help, unknown commands).
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -58,3 +60,19 @@ def test_a_named_command_is_built_alone_and_others_whole() -> None:
     assert [info.callback.__name__ for info in single.registered_commands] == ["run"]  # type: ignore[union-attr]
     assert not single.registered_groups
     assert len(build_app("strem").registered_groups) == len(GROUPS)
+
+
+def test_the_warehouse_option_names_every_warehouse_it_opens() -> None:
+    from marketlake.warehouse.registry import ADAPTERS
+
+    result = subprocess.run(
+        [sys.executable, "-m", "marketlake", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "--warehouse" in line)
+    named = set(re.findall(r"([a-z]+)://", line))
+    assert named == set(ADAPTERS) - {"postgres"}  # postgres:// is postgresql://'s alias

@@ -65,7 +65,11 @@ WarehouseOption = Annotated[
     str | None,
     typer.Option(
         "--warehouse",
-        help="Warehouse: duckdb:///path or a DuckDB file path (default <home>/warehouse.duckdb)",
+        help=(
+            "Warehouse: a DuckDB file, as a path or duckdb:///path (default "
+            "<home>/warehouse.duckdb); postgresql://… or snowflake://… (env "
+            "MARKETLAKE_WAREHOUSE)"
+        ),
     ),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format")]
