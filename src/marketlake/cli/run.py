@@ -13,8 +13,6 @@ import io
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from marketlake.cli.exits import report_error
 from marketlake.components import (
     discard_warehouse,
@@ -37,6 +35,7 @@ from marketlake.settings import Settings, load_settings
 from marketlake.sources.base import HistorySource
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
 RUN_DEFINING = ("source", "symbols", "start", "end", "engine", "sources")
@@ -81,9 +80,9 @@ def run_pipeline(
         sys.stdout.write(spec.run_id + "\n")
         return None
     ctx = RunContext(settings, spec, source=source, warehouse=opening)
-    progress_console = Console(stderr=True)
     progress: Any = contextlib.nullcontext()
-    if not quiet and progress_console.is_terminal:  # rich's progress module only when shown
+    progress_console = None if quiet else _console(stderr=True)  # rich only when printing
+    if progress_console is not None and progress_console.is_terminal:
         progress = _progress_bars(progress_console)
         tasks: dict[str, Any] = {}
 
@@ -129,18 +128,25 @@ def _progress_bars(console: Console) -> Any:
     )
 
 
+def _console(**options: Any) -> Console:
+    """A rich console (rich is imported only by runs that print)."""
+    from rich.console import Console
+
+    return Console(**options)
+
+
 def print_summary(table: Table) -> None:
     """Print ``table`` to stdout: within a terminal's width (long cells fold, none is cut),
     at its full width to a pipe or a file (whatever COLUMNS says)."""
-    console = Console()
+    console = _console()
     if console.is_terminal:
         console.print(table)
         return
     # the caption's lines go out as they are: rich would fold them to the table's width
     caption, table.caption = str(table.caption or ""), None
-    width = Console(width=100_000, file=io.StringIO()).measure(table).maximum
+    width = _console(width=100_000, file=io.StringIO()).measure(table).maximum
     buffer = io.StringIO()
-    Console(file=buffer, width=width, color_system=None, soft_wrap=False).print(table)
+    _console(file=buffer, width=width, color_system=None, soft_wrap=False).print(table)
     lines = [*buffer.getvalue().splitlines(), *caption.splitlines()]
     sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
 
