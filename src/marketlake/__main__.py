@@ -1,3 +1,3 @@
-from marketlake.cli.app import main
+from marketlake.cli.process import main
 
 main()
