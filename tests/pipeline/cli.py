@@ -1,7 +1,8 @@
 """Run the ``marketlake`` command as a user would: in this process, or in a subprocess.
 
-:func:`marketlake` calls the command's entry point (``marketlake.cli.app:main``) with the
-arguments in ``sys.argv``, as ``python -m marketlake`` does, and captures what it writes to
+:func:`marketlake` calls the command (``marketlake.cli.app:main``) with the arguments in
+``sys.argv``, as ``python -m marketlake`` does (less the quick exit of its process, see
+``marketlake.cli.process``), and captures what it writes to
 file descriptors 1 and 2 (so output of native libraries is captured too). It spares the
 interpreter start and imports of a new process (about 1 s each). Use
 :func:`marketlake_process` where a process must die, run concurrently, or start afresh
