@@ -13,6 +13,7 @@ own (tests, embedding) returns or raises as usual.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 
@@ -25,10 +26,9 @@ def main() -> None:
 
     def leave() -> None:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            # a closed pipe or stream: nothing is left to say
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
-                pass
         os._exit(status[0])
 
     # the first exit handler registered runs last, after those of every library
