@@ -175,3 +175,15 @@ def test_reprocess_uses_the_snapshot_bars_and_actions(lake_tables: LakeTables, m
     metrics = lake_tables.read("analytics/daily_metrics")
     assert sorted(set(metrics.column("symbol").to_pylist())) == ["AAPL", "MSFT"]
     assert metrics.num_rows == 61
+
+
+def test_reprocess_of_a_missing_version_names_the_table(  # type: ignore[no-untyped-def]
+    lake_tables: LakeTables, make_bars
+) -> None:
+    lake_tables.merge(BARS, make_bars(["AAPL"], days=5, close=100.0), BAR_KEYS)
+    with pytest.raises(TerminalError) as raised:
+        reprocess_snapshot(lake_tables, Snapshot(version=7))
+    assert str(raised.value) == "table curated/bars_1d has no version 7: versions run from 0 to 0"
+    early = Snapshot(at=datetime(2000, 1, 3, tzinfo=UTC))
+    with pytest.raises(TerminalError, match=r"^curated/bars_1d has no version as of 2000-01-03"):
+        reprocess_snapshot(lake_tables, early)

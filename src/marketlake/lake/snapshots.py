@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from marketlake.errors import TerminalError
-from marketlake.lake.names import TableRef
+from marketlake.lake.names import TableRef, validate_table_name
 from marketlake.lake.tables import LakeTables
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ def read_snapshot(
         version = resolve_version(tables, name, snapshot)
         if version is None:
             raise TerminalError(
-                f"table {name} has no version as of {snapshot.describe()} (its first commit "
-                "is later); see `marketlake lake history`"
+                f"table {validate_table_name(name)} has no version as of {snapshot.describe()} "
+                "(its first commit is later); see `marketlake lake history`"
             )
         check_version(tables, name, version)
     wanted = list(symbols) if symbols else None
@@ -93,5 +93,6 @@ def check_version(tables: LakeTables, name: TableRef, version: int) -> None:
     current = tables.version(name)
     if not 0 <= version <= current:
         raise TerminalError(
-            f"table {name} has no version {version}: versions run from 0 to {current}"
+            f"table {validate_table_name(name)} has no version {version}: versions run from 0 "
+            f"to {current}"
         )
