@@ -92,6 +92,8 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
     bus = ctx.bus
     with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
         total = consumer.lag()
+        if total == 0:  # nothing unread (the lag is the group's, over every partition)
+            return
         done = 0
         last_progress = time.monotonic()
         limit = FIRST_POLL_MESSAGES
