@@ -3,7 +3,6 @@ the command line, and the whole command line otherwise (help, unknown commands).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import sys
 import pytest
 
 from marketlake.cli.app import GROUPS, build_app, commands
+from tests.pipeline.cli import marketlake_process
 
 
 def marketlake(*args: str) -> subprocess.CompletedProcess[str]:
@@ -65,13 +65,7 @@ def test_a_named_command_is_built_alone_and_others_whole() -> None:
 def test_the_warehouse_option_names_every_warehouse_it_opens() -> None:
     from marketlake.warehouse.registry import ADAPTERS
 
-    result = subprocess.run(
-        [sys.executable, "-m", "marketlake", "run", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "300"},
-    )
+    result = marketlake_process("run", "--help", env={"COLUMNS": "300"}, timeout=60)
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if "--warehouse" in line)
     named = set(re.findall(r"([a-z]+)://", line))

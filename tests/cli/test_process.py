@@ -3,9 +3,6 @@ teardown: its exit status, its output and what it wrote are those of the command
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,18 +11,7 @@ from deltalake import DeltaTable
 
 from marketlake import __version__
 from marketlake.cli.exits import ERROR_PREFIX, ExitCode
-
-
-def process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m marketlake ARGS`` in a new process."""
-    return subprocess.run(
-        [sys.executable, "-m", "marketlake", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+from tests.pipeline.cli import marketlake_process as process
 
 
 @pytest.mark.parametrize(

@@ -22,14 +22,14 @@ _INTERRUPTED = 130  # the status of a process stopped by Ctrl-C
 
 def main() -> None:
     """The ``marketlake`` command and ``python -m marketlake``."""
-    status = [1]  # a crash: Python prints the traceback and exits with status 1
+    status = 1  # a crash: Python prints the traceback and exits with status 1
 
     def leave() -> None:
         for stream in (sys.stdout, sys.stderr):
             # a closed pipe or stream: nothing is left to say
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-        os._exit(status[0])
+        os._exit(status)
 
     # the first exit handler registered runs last, after those of every library
     atexit.register(leave)
@@ -37,12 +37,12 @@ def main() -> None:
 
     try:
         command()
-        status[0] = 0
+        status = 0
     except SystemExit as exc:
-        status[0] = _status(exc.code)
+        status = _status(exc.code)
         raise
     except KeyboardInterrupt:
-        status[0] = _INTERRUPTED
+        status = _INTERRUPTED
         raise
 
 
