@@ -35,6 +35,30 @@ def test_raw_write_is_deterministic_and_idempotent(lake_storage: LakeStorage) ->
     assert read_raw(lake_storage, path) == payload
 
 
+def test_raw_payload_is_a_plain_gzip_member(lake_storage: LakeStorage) -> None:
+    """A large payload round-trips through the standard library, and its header carries no
+    time or file name (what keeps the bytes the same from one run to the next)."""
+    rows = [
+        [f"2024-01-{d % 28 + 1:02d}", 100.0 + d / 7, 101.5, 99.25, 100.5, 1e6 + d]
+        for d in range(60_000)
+    ]
+    payload = json.dumps({"symbol": "AAPL", "bars": rows}).encode()
+    path = write_raw(
+        lake_storage,
+        source="sim",
+        dataset="bars_1d",
+        batch_id="AAPL-big",
+        payload=payload,
+        fmt="json",
+        ingest_date=DAY,
+    )
+    stored = lake_storage.read_bytes(path)
+    assert len(stored) < len(payload) / 2
+    assert stored[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no flags (no file name)
+    assert stored[4:8] == b"\x00\x00\x00\x00"  # no modification time
+    assert gzip.decompress(stored) == payload
+
+
 def test_list_raw_filters_by_source_and_dataset(lake_storage: LakeStorage) -> None:
     for source, dataset in [("yahoo", "bars_1d"), ("yahoo", "actions"), ("sim", "bars_1d")]:
         write_raw(
