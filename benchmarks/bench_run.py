@@ -14,9 +14,10 @@ Run by hand: ``python benchmarks/bench_run.py [--runs N] [--skip-large]
     run of (b) again, which brings that one session, beside the first run of (b).
 
 Every figure is a median over the runs, with the peak memory (maximum resident set size) of
-the run's process. ``--against`` runs another checkout's ``src`` folder the same way, runs
-interleaved, so a change and its baseline are measured under the same load. Child processes
-may write bytecode caches, as an installed package has them.
+the run's process; (b) and (d) also give each stage's median seconds, as the run recorded
+them in its warehouse's ``runs`` table. ``--against`` runs another checkout's ``src`` folder
+the same way, runs interleaved, so a change and its baseline are measured under the same
+load. Child processes may write bytecode caches, as an installed package has them.
 """
 
 from __future__ import annotations
@@ -70,6 +71,28 @@ def _report(label: str, figures: list[tuple[float, float]], target: str) -> floa
     return wall
 
 
+def _stage_seconds(home: Path) -> dict[str, float]:
+    """Seconds of each stage of the last run in ``home``, from its warehouse's ``runs``."""
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT stage, duration_s FROM runs WHERE status = 'succeeded' AND run_id = "
+            "(SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1)"
+        ).fetchall()
+    return {str(stage): float(seconds) for stage, seconds in rows}
+
+
+def _report_stages(label: str, runs: list[dict[str, float]]) -> None:
+    order = ["fetch_history", "consume_history", "process", "load_warehouse", "success"]
+    medians = [
+        f"{stage} {statistics.median(r[stage] for r in runs):.2f}"
+        for stage in order
+        if all(stage in r for r in runs)
+    ]
+    print(f"    {label} by stage (median s): {', '.join(medians)}")
+
+
 def _variants(against: str | None) -> list[tuple[str, str | None]]:
     own = os.environ.get("PYTHONPATH")
     return [("this tree", own)] + ([("against", against)] if against else [])
@@ -119,6 +142,8 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
     again: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     third: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     daily: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
+    stages: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
+    daily_stages: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
     day_before = [*extra[:-1], (end - timedelta(days=1)).isoformat()]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
@@ -126,11 +151,13 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
                 home = Path(tmp) / f"{name}-{i}"
                 command = _run_cmd(home, *extra)
                 figures[name].append(_measure(command, src))
+                stages[name].append(_stage_seconds(home))
                 again[name].append(_measure(command, src))
                 third[name].append(_measure(command, src))
                 shutil.rmtree(home)
                 _measure(_run_cmd(home, *day_before), src)
                 daily[name].append(_measure(command, src))
+                daily_stages[name].append(_stage_seconds(home))
                 shutil.rmtree(home)
     base = statistics.median(baseline)
     target_s, target_gb = TARGETS.get((symbols, years), (float("nan"), float("nan")))
@@ -141,6 +168,7 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
             f"target {target_s} s, {target_gb} GB",
         )
         print(f"    ratio run / baseline: {run / base:.1f}")
+        _report_stages("first run", stages[name])
     print(f"    baseline, pyarrow Parquet write of the same bars: {base:.3f} s")
     for name, _ in variants:
         first = statistics.median(f[0] for f in figures[name])
@@ -157,6 +185,7 @@ def bench_large(runs: int, symbols: int, years: int, against: str | None) -> Non
             "no target",
         )
         print(f"    ratio / first run: {wall / first:.2f}")
+        _report_stages("daily run", daily_stages[name])
 
 
 def main() -> None:
