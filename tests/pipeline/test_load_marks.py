@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.compute as pc
+import pytest
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, sql_json, warehouse_snapshot
@@ -206,6 +207,34 @@ def test_a_day_more_appends_derived_rows_and_loads_only_the_new_rows(tmp_path: P
     assert later["unchanged_skipped"] == len(symbols)  # no new corporate action that week
     assert later["added_rows_only"] == 4 * len(symbols)  # bars and the 3 derived tables
     assert later["rows_in"] == 4 * 5 * len(symbols)  # 5 sessions of bars and 3 derived tables
+    for table in LOADED[2:]:
+        path = str(home / "lake" / "analytics" / table)
+        last = DeltaTable(path).history(1)[0]
+        assert last["operationParameters"]["mode"] == "Append", table
+
+    fresh = tmp_path / "fresh"
+    run(fresh, end="2024-04-05", env=nothing_held)
+    assert warehouse_snapshot(home) == warehouse_snapshot(fresh)
+    assert derived_lake(home) == derived_lake(fresh)
+
+
+def test_a_day_more_is_appended_when_polls_split_bars_from_their_fetch_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's fetch-log row follows its bars on the bus, and a poll may end between the
+    two (here every poll takes one message): symbols that only gained later bars still get
+    only those rows appended and loaded, and end as a fresh run makes them."""
+    from marketlake.pipeline import ingest
+
+    monkeypatch.setattr(ingest, "FIRST_POLL_MESSAGES", 1)
+    monkeypatch.setattr(ingest, "CHUNK_MESSAGES", 1)
+    nothing_held = {"MARKETLAKE_RUNNER__HANDOVER_ROWS": "0"}
+    home = tmp_path / "home"
+    run(home, env=nothing_held)
+    later = run(home, end="2024-04-05", env=nothing_held)
+    symbols = SYMBOLS.split(",")
+    assert later["added_rows_only"] == 4 * len(symbols)
+    assert later["rows_in"] == 4 * 5 * len(symbols)
     for table in LOADED[2:]:
         path = str(home / "lake" / "analytics" / table)
         last = DeltaTable(path).history(1)[0]

@@ -127,7 +127,14 @@ def mark_changed(
 ) -> None:
     """Mark the symbols of a lake-writer chunk that bring anything new, before it is merged:
     ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
-    the symbols of ``fetch_logs`` rows."""
+    the symbols of ``fetch_logs`` rows.
+
+    A symbol named only by a fetch-log row brings no bar and no action in this chunk: its
+    derived rows stand as they are, so its mark says it only gained bars after them (any
+    bars of the span came in an earlier chunk, whose mark judged them). A request's log row
+    follows its bars on the bus and a poll may end between the two; marking such a symbol
+    whole made a daily run rewrite its derived rows, with every row of the files it shares.
+    """
     fresh = fresh_rows(bars, stored, BAR_KEYS)
     changed = set(fresh["symbol"].unique().to_list())
     acted: set[str] = set()
@@ -138,10 +145,17 @@ def mark_changed(
             known = ctx.tables.read_symbols(CORPORATE_ACTIONS, symbols)
         acted = new_rows_symbols(actions, known, CORPORATE_ACTION_KEYS)
         changed |= acted
+    logged: set[str] = set()
     for log in fetch_logs:
-        changed.update(log.column("symbol").to_pylist())
+        logged.update(log.column("symbol").to_pylist())
+    with_rows = set(pc.unique(bars.column("symbol")).to_pylist()) if bars.num_rows else set()
+    if actions.num_rows:
+        with_rows.update(pc.unique(actions.column("symbol")).to_pylist())
+    log_only = logged - with_rows
+    changed |= logged
     # only symbols with stored bars can have derived rows to append to
-    candidates = changed - acted if stored is not None and stored.num_rows else set()
+    judged = changed - acted - log_only
+    candidates = judged if stored is not None and stored.num_rows else set()
     stored_actions = None
     if candidates and ctx.tables.exists(CORPORATE_ACTIONS):
         stored_actions = ctx.tables.read_symbols(
@@ -150,7 +164,7 @@ def mark_changed(
     dated = [t.select(["symbol", "ex_date"]) for t in (stored_actions, actions) if t is not None]
     every_action = pa.concat_tables([t.cast(dated[0].schema) for t in dated]) if dated else None
     appended = appended_only(fresh, stored, every_action, candidates)
-    mark(ctx.storage, ctx.run_id, changed, appended)
+    mark(ctx.storage, ctx.run_id, changed, appended | log_only)
 
 
 @dataclass
