@@ -129,8 +129,8 @@ def mark_changed(
     ``bars`` not in ``stored`` (the chunk symbols' stored bars), ``actions`` not stored, and
     the symbols of ``fetch_logs`` rows.
 
-    A symbol named only by a fetch-log row brings no bar and no action in this chunk: its
-    derived rows stand as they are, so its mark says it only gained bars after them (any
+    A symbol named by a fetch-log row that brings no bar and no new action in this chunk
+    keeps its derived rows as they are, so its mark says it only gained bars after them (any
     bars of the span came in an earlier chunk, whose mark judged them). A request's log row
     follows its bars on the bus and a poll may end between the two; marking such a symbol
     whole made a daily run rewrite its derived rows, with every row of the files it shares.
@@ -148,10 +148,8 @@ def mark_changed(
     logged: set[str] = set()
     for log in fetch_logs:
         logged.update(log.column("symbol").to_pylist())
-    with_rows = set(pc.unique(bars.column("symbol")).to_pylist()) if bars.num_rows else set()
-    if actions.num_rows:
-        with_rows.update(pc.unique(actions.column("symbol")).to_pylist())
-    log_only = logged - with_rows
+    with_bars = set(pc.unique(bars.column("symbol")).to_pylist()) if bars.num_rows else set()
+    log_only = logged - with_bars - acted
     changed |= logged
     # only symbols with stored bars can have derived rows to append to
     judged = changed - acted - log_only
