@@ -46,7 +46,11 @@ def _env(src: str | None) -> dict[str, str]:
 
 
 def _measure(cmd: list[str], src: str | None = None) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GB) of one child process."""
+    """Wall seconds and peak resident memory (GB) of one child process.
+
+    Files written before (the previous run, a home built for the daily run) are flushed to
+    the disk first, so their writeback does not land in the measured run."""
+    os.sync()
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=_env(src))
     _, status, usage = os.wait4(child.pid, 0)
