@@ -171,6 +171,35 @@ def test_rows_the_lake_appended_are_loaded_by_themselves(tmp_path: Path) -> None
     )
 
 
+def test_a_symbol_added_leaves_the_others_counted_unchanged(tmp_path: Path) -> None:
+    """A run that adds a symbol commits to the lake tables the others are marked at: they are
+    read by what those tables gained since, find nothing, and count as unchanged, not as
+    loaded; the warehouse ends as a fresh run of all four symbols makes it."""
+    home = tmp_path / "home"
+    run(home)
+    run(home)  # every symbol marked at the lake's versions
+    four = SYMBOLS + ",JPM"
+    args = ["--symbols", four, "--start", "2024-01-02", "--end", "2024-03-28"]
+    proc = marketlake("run", "--home", str(home), *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = sql_json(
+        home,
+        "SELECT detail FROM runs WHERE stage = 'load_warehouse' ORDER BY started_at DESC LIMIT 1",
+    )
+    detail = json.loads(row["detail"])
+    tables = len(LOADED)
+    old = len(SYMBOLS.split(",")) * tables
+    assert detail["added_rows_only"] == 0
+    assert detail["unchanged_skipped"] + detail["no_rows_added"] == old
+    assert detail["no_rows_added"] > 0  # the tables JPM's rows were appended to
+    assert f"{tables} loaded, {old} unchanged since their last load" in detail["summary"]
+
+    fresh = tmp_path / "fresh"
+    proc = marketlake("run", "--home", str(fresh), *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert warehouse_snapshot(home) == warehouse_snapshot(fresh)
+
+
 def test_a_lake_table_rewritten_since_its_mark_is_loaded_whole(tmp_path: Path) -> None:
     """Compaction removes the files the marked rows were in: the symbols load whole again."""
     home = tmp_path / "home"

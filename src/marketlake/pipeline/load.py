@@ -70,7 +70,8 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     )
     spans: list[pa.Table] = []
     grown: list[str] = []
-    added = 0
+    added = 0  # symbols x tables loaded by the rows the lake added since their mark
+    still = 0  # symbols x tables read since their mark and found with no rows added
     steps = [
         (done, dataset, part)
         for done, bucket in enumerate(work, 1)
@@ -87,7 +88,9 @@ def _load(ctx: RunContext, result: StageResult) -> None:
                         spans.append(_symbols(data))
                 else:
                     result.rows_out += warehouse.upsert(dataset.name, data) if data.num_rows else 0
-                    added += len(symbols)
+                    gained = len(pc.unique(data.column("symbol"))) if data.num_rows else 0
+                    added += gained
+                    still += len(symbols) - gained
                     if dataset is BARS_1D:
                         grown += symbols
                 result.rows_in += data.num_rows
@@ -104,11 +107,12 @@ def _load(ctx: RunContext, result: StageResult) -> None:
     skipped = sum(len(symbols) for symbols in unchanged.values())
     result.detail["unchanged_skipped"] = skipped
     result.detail["added_rows_only"] = added
+    result.detail["no_rows_added"] = still
     total = len(ctx.symbols) * len(present)
     grew = f" ({added} of them by the rows the lake added since)" if added else ""
     result.detail["summary"] = (
-        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped} loaded{grew}, "
-        f"{skipped} unchanged since their last load"
+        f"{len(ctx.symbols)} symbols x {len(present)} tables: {total - skipped - still} "
+        f"loaded{grew}, {skipped + still} unchanged since their last load"
     )
     quarantine = read_quarantine(ctx.tables)
     if quarantine.num_rows:
