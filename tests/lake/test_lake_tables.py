@@ -133,6 +133,51 @@ def test_files_written_hold_row_groups_of_a_bounded_size(lake_tables: LakeTables
     assert sum(sizes) == rows and max(sizes) <= ROW_GROUP_ROWS and len(sizes) == 3
 
 
+def _batches_of_symbols(symbols: Sequence[str], days: int, start_day: int = 0) -> pa.Table:
+    """Bars of ``symbols``, one record batch per symbol (as the lake writer's chunks are)."""
+    from datetime import timedelta
+
+    from marketlake.schemas import BAR_SCHEMA
+
+    base = datetime(2000, 1, 3, tzinfo=UTC) + timedelta(days=start_day)
+    ts = pa.array([base + timedelta(days=d) for d in range(days)], BAR_SCHEMA.field("ts").type)
+    prices = pa.array([float(d) for d in range(days)])
+    parts = []
+    for symbol in symbols:
+        columns = {"symbol": pa.array([symbol] * days), "ts": ts}
+        columns.update({name: prices for name in ("open", "high", "low", "close", "volume")})
+        columns["source"] = pa.array(["sim"] * days)
+        columns["ingested_at"] = pa.array([base] * days, BAR_SCHEMA.field("ingested_at").type)
+        parts.append(pa.table(columns, schema=BAR_SCHEMA))
+    return pa.concat_tables(parts)
+
+
+def test_a_table_of_many_batches_is_written_in_its_row_order(lake_tables: LakeTables) -> None:
+    """Each file keeps the row order it was given: reads of a bucket of symbols then come
+    back in key order (delta-rs writes the batches of a table on several threads)."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from marketlake.rows import compare_neighbours
+
+    symbols = [f"S{i:03d}" for i in range(200)]
+    first = _batches_of_symbols(symbols, days=500)
+    assert first.column("symbol").num_chunks == 200
+    lake_tables.merge(BARS, first, BAR_KEYS)  # creates the table
+    later = _batches_of_symbols(symbols[::2], days=500, start_day=500)
+    lake_tables.merge(BARS, later, BAR_KEYS, none_stored=True)  # appends
+    storage = lake_tables.storage
+    delta = DeltaTable(storage.uri(BARS), storage_options=storage.storage_options())
+    paths = pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist()
+    for path in paths:
+        with storage.subtree(BARS).open_input_file(path) as handle:
+            rows = pq.read_table(handle, columns=["symbol", "ts"])
+        ordered, _ = compare_neighbours(rows, ["symbol", "ts"])
+        assert pc.all(ordered).as_py(), f"{path}: rows out of key order"
+    assert len(paths) == 2
+    assert lake_tables.read(BARS).num_rows == 200 * 500 + 100 * 500
+
+
 def test_floats_are_byte_stream_split_and_repeating_columns_use_a_dictionary(
     lake_tables: LakeTables, make_bars
 ) -> None:

@@ -95,6 +95,27 @@ def writer_properties(schema: pa.Schema, table: str | None = None) -> WriterProp
     )
 
 
+ONE_BATCH_BYTES = 1 << 30
+"""Tables up to this size are handed to the writer as one record batch (see :func:`in_order`)."""
+
+
+def in_order(data: pa.Table) -> pa.Table:
+    """``data`` as one record batch, so the file keeps its row order.
+
+    delta-rs writes the record batches of a table on several threads and puts them in the
+    file in the order they finish: the bars of a lake-writer chunk, one batch per message,
+    came back with 30-40 symbols out of place in every 500,000-row file, and every later read
+    of those symbols sorted them again. One batch is written in order, and faster (1 M rows in
+    200 batches: 0.15 s against 0.07 s in one). A table past :data:`ONE_BATCH_BYTES` (never a
+    bucket of marketlake's own writes) is left in its batches rather than copied whole.
+    """
+    if data.num_rows == 0 or data.nbytes > ONE_BATCH_BYTES:
+        return data
+    if all(column.num_chunks <= 1 for column in data.columns):
+        return data
+    return data.combine_chunks()
+
+
 def create_table(
     storage: LakeStorage, name: str, data: pa.Table, partition_by: Sequence[str] | None
 ) -> MergeStats | None:
@@ -105,7 +126,7 @@ def create_table(
     try:
         write_deltalake(
             storage.uri(name),
-            data,
+            in_order(data),
             mode="error",
             partition_by=list(partition_by) if partition_by else None,
             storage_options=storage.storage_options(),
@@ -184,7 +205,7 @@ def replace_rows(
         return _append(table, name, source, evolves)
     write_deltalake(
         table,
-        source,
+        in_order(source),
         mode="overwrite",
         predicate=predicate,
         schema_mode="merge" if evolves else None,
@@ -199,7 +220,7 @@ def _append(table: DeltaTable, name: str, data: pa.Table, evolves: bool) -> Merg
 
     write_deltalake(
         table,
-        data,
+        in_order(data),
         mode="append",
         schema_mode="merge" if evolves else None,
         writer_properties=writer_properties(data.schema, name),
