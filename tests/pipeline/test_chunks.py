@@ -1,4 +1,5 @@
-"""The lake writer's key order check: rows in key order stay as they are, others are sorted
+"""The lake writer's buckets and key order check: buckets weigh what a symbol's messages
+bring and what the lake holds for it; rows in key order stay as they are, others are sorted
 stably (so the last delivery of a key stays last), and repeated keys are reported."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from marketlake.pipeline.chunks import sorted_unique_keys
+from marketlake.pipeline.chunks import sorted_unique_keys, symbol_buckets
+from marketlake.pipeline.messages import encode_table, history_headers
 
 KEYS = ("symbol", "seq")
 
@@ -18,6 +20,32 @@ def table_of(pairs: list[tuple[str, int]]) -> pa.Table:
     rows = [{"symbol": s, "seq": q, "n": i} for i, (s, q) in enumerate(pairs)]
     half = len(rows) // 2
     return pa.concat_tables([pa.Table.from_pylist(rows[:half]), pa.Table.from_pylist(rows[half:])])
+
+
+class Message:
+    """A polled bus message: key, value and headers."""
+
+    def __init__(self, symbol: str, rows: int, stored: int) -> None:
+        self.key = symbol
+        self.value = encode_table(pa.table({"symbol": [symbol] * rows}))
+        self.headers = history_headers("bars_1d", "sim", "b", "r", stored)
+
+
+def bucket_symbols(messages: list[Message], max_rows: int) -> list[list[str]]:
+    return [
+        [t.column("symbol")[0].as_py() for t in chunk["bars_1d"]]
+        for chunk in symbol_buckets(messages, max_rows)
+    ]
+
+
+def test_buckets_weigh_the_stored_bars_a_symbol_brings_along() -> None:
+    """A daily run's one bar per symbol: the stored bars decide the buckets."""
+    daily = [Message(s, 1, 100) for s in ("D", "A", "C", "B")]
+    assert bucket_symbols(daily, 150) == [["A", "B"], ["C", "D"]]
+    assert bucket_symbols(daily, 10_000) == [["A", "B", "C", "D"]]
+    first_run = [Message(s, 100, 0) for s in ("A", "B", "C")]  # nothing stored yet
+    assert bucket_symbols(first_run, 150) == [["A", "B"], ["C"]]
+    assert bucket_symbols(first_run + daily[:1], 1_000) == [["A", "B", "C", "D"]]
 
 
 def test_rows_in_key_order_come_back_unchanged() -> None:

@@ -70,3 +70,41 @@ def test_the_poll_limit_follows_the_size_of_the_messages() -> None:
     mean = ingest.POLL_BYTES // 10
     assert ingest.poll_limit([Sized(mean - 1), Sized(mean + 1)]) == 10
     assert ingest.poll_limit([Sized(ingest.POLL_BYTES * 3)]) == 1
+
+
+def test_a_daily_run_writes_its_bars_in_buckets_of_stored_bars(tmp_path: Path) -> None:
+    """One new bar per symbol, each with its whole stored history read beside it: the lake
+    writer buckets symbols by both, so its memory follows ``runner.bucket_rows``, not the
+    number of symbols; the lake ends the same as with one bucket."""
+
+    def run(home: Path, end: str, bucket_rows: int) -> RunContext:
+        settings = load_settings(
+            home=home,
+            symbols=SYMBOLS,
+            start="2023-01-02",
+            end=end,
+            runner={"bucket_rows": bucket_rows},
+        )
+        source = SimSource()
+        ctx = RunContext(settings, plan_run(settings, source), source=source)
+        ingest.fetch_history(ctx)
+        ingest.consume_history(ctx)
+        return ctx
+
+    lakes = {}
+    for bucket_rows in (300, 1_000_000):  # under one symbol's stored bars, and above all
+        home = tmp_path / str(bucket_rows)
+        first = run(home, "2024-06-27", 1_000_000)
+        before = len(first.tables.history(BARS_1D))
+        per_symbol = first.tables.read(BARS_1D).num_rows // 4
+        first.close()
+        daily = run(home, "2024-06-28", bucket_rows)
+        commits = len(daily.tables.history(BARS_1D)) - before
+        bars = daily.tables.read(BARS_1D).select(["symbol", "ts", "close"])
+        daily.close()
+        assert per_symbol > bucket_rows or bucket_rows > 4 * per_symbol
+        assert bars.num_rows == 4 * (per_symbol + 1)
+        lakes[bucket_rows] = (commits, sorted(tuple(r.values()) for r in bars.to_pylist()))
+    assert lakes[300][0] == 4  # a bucket per symbol
+    assert lakes[1_000_000][0] == 1
+    assert lakes[300][1] == lakes[1_000_000][1]

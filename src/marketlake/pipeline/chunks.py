@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from marketlake.pipeline.messages import DATASET_HEADER, decode_table
+from marketlake.pipeline.messages import DATASET_HEADER, STORED_HEADER, decode_table
 
 Chunk = dict[str, list[pa.Table]]
 
@@ -26,23 +26,36 @@ def _empty_chunk() -> Chunk:
 def symbol_buckets(messages: Sequence[Any], max_rows: int) -> Iterator[Chunk]:
     """The decoded ``messages`` grouped by key (symbol), in buckets of about ``max_rows`` rows.
 
-    Messages of one key keep their order and are never split across buckets.
+    A symbol weighs the rows of its messages plus the bars the lake holds for it (the
+    ``stored`` header of its bars messages), since the writer reads those beside them: a
+    daily run brings one bar per symbol, and weighing the messages alone put every symbol,
+    with all its stored history, in one bucket. Messages of one key keep their order and
+    are never split across buckets.
     """
     by_key: dict[str, list[tuple[str, pa.Table]]] = {}
+    stored: dict[str, int] = {}
     for message in messages:
         by_key.setdefault(message.key, []).append(
             (message.headers.get(DATASET_HEADER, ""), decode_table(message.value))
         )
+        stored[message.key] = max(stored.get(message.key, 0), _stored(message.headers))
     chunk, rows = _empty_chunk(), 0
     for key in sorted(by_key):
         if rows >= max_rows:
             yield chunk
             chunk, rows = _empty_chunk(), 0
+        rows += stored[key]
         for dataset, table in by_key[key]:
             chunk.setdefault(dataset, []).append(table)
             rows += table.num_rows
     if rows or any(chunk.values()):
         yield chunk
+
+
+def _stored(headers: dict[str, str]) -> int:
+    """The ``stored`` header as a count (0 when absent or not a count)."""
+    value = headers.get(STORED_HEADER, "")
+    return int(value) if value.isdigit() else 0
 
 
 def sorted_unique_keys(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, bool]:

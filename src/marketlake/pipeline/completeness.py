@@ -136,6 +136,7 @@ def plan_refetch(ctx: RunContext) -> Refetch:
                 last.astype(object),
                 int(missing.size),
                 have[(have >= first) & (have <= last)],
+                int(have.size),
             )
         )
     return Refetch(requests, pending, gaps)

@@ -50,7 +50,8 @@ class FetchRequest:
     """One request: ``symbol`` over sessions [start, end], ``sessions`` of them not delivered.
 
     ``delivered`` holds the days in the span this source already delivered (``datetime64[D]``);
-    their bars are dropped from the answer.
+    their bars are dropped from the answer. ``stored`` tells the lake writer how many stored
+    bars it reads beside the answer (see :func:`marketlake.pipeline.chunks.symbol_buckets`).
     """
 
     symbol: str
@@ -58,6 +59,8 @@ class FetchRequest:
     end: date
     sessions: int
     delivered: np.ndarray = field(default_factory=lambda: np.array([], "datetime64[D]"))
+    stored: int = 0
+    """Bars the lake held for ``symbol`` (of any source) when the request was planned."""
 
 
 @dataclass
@@ -123,14 +126,30 @@ def stored_bar_days(ctx: RunContext, symbols: Sequence[str], source: str | None)
 
     Only the files and row groups that may hold ``symbols`` are read, so asking a bucket of
     symbols at a time keeps memory to the bucket's bars, whatever the lake holds."""
+    held = _stored_bar_keys(ctx, symbols)
+    return _DAYS_SCHEMA.empty_table() if held is None else bar_days(held, symbols, source)
+
+
+def _stored_bar_keys(ctx: RunContext, symbols: Sequence[str]) -> pa.Table | None:
+    """Symbol, ts and source of the curated bars of ``symbols`` and maybe of other symbols
+    (None when the table does not exist)."""
     if not symbols:
-        return _DAYS_SCHEMA.empty_table()
+        return None
     held = ctx.handover.take(BARS_1D, symbols)
     if held is None and not ctx.tables.exists(BARS_1D):
-        return _DAYS_SCHEMA.empty_table()
+        return None
     if held is None:
         held = ctx.tables.read_symbols(BARS_1D, symbols, columns=["symbol", "ts", "source"])
-    return bar_days(held, symbols, source)
+    return held
+
+
+def _counts(held: pa.Table | None, symbols: Sequence[str]) -> list[int]:
+    """How many rows of ``held`` each of ``symbols`` has."""
+    if held is None or held.num_rows == 0:
+        return [0] * len(symbols)
+    codes = pc.index_in(held.column("symbol"), value_set=pa.array(symbols, pa.string()))
+    code = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.bincount(code[code >= 0], minlength=len(symbols)).tolist()
 
 
 def bar_days(bars: pa.Table, symbols: Sequence[str], source: str | None) -> pa.Table:
@@ -253,8 +272,10 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
     plan = FetchPlan([], [])
     for begin in range(0, len(ctx.symbols), per_bucket):
         symbols = ctx.symbols[begin : begin + per_bucket]
-        bar_days = stored_bar_days(ctx, symbols, source)
-        covered, code, day = _coverage(symbols, sessions, bar_days)
+        held = _stored_bar_keys(ctx, symbols)
+        days = _DAYS_SCHEMA.empty_table() if held is None else bar_days(held, symbols, source)
+        stored_bars = _counts(held, symbols)
+        covered, code, day = _coverage(symbols, sessions, days)
         by_symbol: _DaysBySymbol | None = None
         for i, symbol in enumerate(symbols):
             for lo, hi in spans.get(symbol, ()):
@@ -276,6 +297,7 @@ def plan_fetches(ctx: RunContext) -> FetchPlan:
                     last.astype(object),
                     int(missing.size),
                     np.unique(within),
+                    stored_bars[i],
                 )
             )
     return plan

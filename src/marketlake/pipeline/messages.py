@@ -17,6 +17,9 @@ DATASET_HEADER = "dataset"
 SOURCE_HEADER = "source"
 BATCH_HEADER = "batch"
 RUN_HEADER = "run"
+STORED_HEADER = "stored"
+"""On a bars message: how many bars the lake held for its symbol when the fetch was planned,
+so the lake writer can size its buckets by what it reads as well as by what arrives."""
 
 
 def encode_table(table: pa.Table) -> bytes:
@@ -32,11 +35,17 @@ def decode_table(data: bytes) -> pa.Table:
     return ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
-def history_headers(dataset: str, source: str, batch_id: str, run_id: str) -> Mapping[str, str]:
-    """The headers of a history message published by run ``run_id``."""
-    return {
+def history_headers(
+    dataset: str, source: str, batch_id: str, run_id: str, stored: int = 0
+) -> Mapping[str, str]:
+    """The headers of a history message published by run ``run_id`` (``stored``: see
+    :data:`STORED_HEADER`; left out when 0)."""
+    headers = {
         DATASET_HEADER: dataset,
         SOURCE_HEADER: source,
         BATCH_HEADER: batch_id,
         RUN_HEADER: run_id,
     }
+    if stored:
+        headers[STORED_HEADER] = str(stored)
+    return headers

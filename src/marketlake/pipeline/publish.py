@@ -127,14 +127,16 @@ def publish_records(
     batch: HistoryBatch,
     run_id: str,
     delivered: Mapping[str, np.ndarray] | None = None,
+    stored: Mapping[str, int] | None = None,
 ) -> tuple[int, int]:
     """Publish ``batch``'s records for run ``run_id`` (bars already delivered left out);
-    return (bars, rejects)."""
+    return (bars, rejects). ``stored`` counts each symbol's bars in the lake (see
+    :data:`marketlake.pipeline.messages.STORED_HEADER`)."""
     sent = 0
     for symbol, part in per_symbol(batch.bars):
         part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
         sent += part.num_rows
-        _send(producer, "bars_1d", symbol, part, batch, run_id)
+        _send(producer, "bars_1d", symbol, part, batch, run_id, (stored or {}).get(symbol, 0))
     for symbol, part in per_symbol(batch.actions):
         _send(producer, "corporate_actions", symbol, part, batch, run_id)
     _send(producer, "quarantine", batch.batch_id, batch.rejects, batch, run_id)
@@ -142,10 +144,16 @@ def publish_records(
 
 
 def _send(
-    producer: Any, dataset: str, key: str, table: pa.Table, batch: HistoryBatch, run_id: str
+    producer: Any,
+    dataset: str,
+    key: str,
+    table: pa.Table,
+    batch: HistoryBatch,
+    run_id: str,
+    stored: int = 0,
 ) -> None:
     if table.num_rows:
-        headers = history_headers(dataset, batch.source, batch.batch_id, run_id)
+        headers = history_headers(dataset, batch.source, batch.batch_id, run_id, stored)
         producer.send(HISTORY_TOPIC, key, encode_table(table), headers)
 
 
@@ -175,9 +183,10 @@ def publish_requests(
     suffix = f"-{REFETCH}" if kind == REFETCH else ""
     for (start, end), group in groups.items():
         delivered = {r.symbol: r.delivered for r in group}
+        stored = {r.symbol: r.stored for r in group}
         batches = ctx.source.fetch_history([r.symbol for r in group], start, end)
         for batch in raw_kept(ctx, batches, suffix):
-            bars, rejects = publish_records(producer, batch, ctx.run_id, delivered)
+            bars, rejects = publish_records(producer, batch, ctx.run_id, delivered, stored)
             published += bars
             result.quarantined += rejects
             done += 1
