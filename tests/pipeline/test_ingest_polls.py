@@ -108,3 +108,51 @@ def test_a_daily_run_writes_its_bars_in_buckets_of_stored_bars(tmp_path: Path) -
     assert lakes[300][0] == 4  # a bucket per symbol
     assert lakes[1_000_000][0] == 1
     assert lakes[300][1] == lakes[1_000_000][1]
+
+
+def test_a_file_of_one_new_day_is_written_in_buckets_of_stored_bars(tmp_path: Path) -> None:
+    """The same for an import: a file holding one new day of every symbol."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from marketlake.sources.files import FileSource
+    from marketlake.sources.sim import simulate_bars
+
+    bars, _ = simulate_bars(SYMBOLS.split(","), dt.date(2023, 1, 2), dt.date(2024, 6, 28))
+    bars = bars.select(["symbol", "ts", "open", "high", "low", "close", "volume"])
+    last = pc.max(bars.column("ts"))
+    history, day = tmp_path / "history.parquet", tmp_path / "day.parquet"
+    pq.write_table(bars.filter(pc.less(bars.column("ts"), last)), history)
+    pq.write_table(bars.filter(pc.equal(bars.column("ts"), last)), day)
+
+    def run(home: Path, path: Path, bucket_rows: int) -> RunContext:
+        settings = load_settings(
+            home=home,
+            source="parquet",
+            sources={"files": {"path": path}},
+            runner={"bucket_rows": bucket_rows},
+        )
+        source = FileSource(path)
+        spec = plan_run(settings, source, symbols_explicit=False)
+        ctx = RunContext(settings, spec, source=source)
+        ingest.fetch_history(ctx)
+        ingest.consume_history(ctx)
+        return ctx
+
+    lakes = {}
+    for bucket_rows in (300, 1_000_000):
+        home = tmp_path / str(bucket_rows)
+        first = run(home, history, 1_000_000)
+        before = len(first.tables.history(BARS_1D))
+        first.close()
+        daily = run(home, day, bucket_rows)
+        commits = len(daily.tables.history(BARS_1D)) - before
+        stored = daily.tables.read(BARS_1D).select(["symbol", "ts", "close"])
+        daily.close()
+        assert stored.num_rows == bars.num_rows
+        lakes[bucket_rows] = (commits, sorted(tuple(r.values()) for r in stored.to_pylist()))
+    assert lakes[300][0] == 4
+    assert lakes[1_000_000][0] == 1
+    assert lakes[300][1] == lakes[1_000_000][1]

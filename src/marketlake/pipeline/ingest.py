@@ -43,9 +43,10 @@ def fetch_history(ctx: RunContext) -> StageResult:
     result = StageResult()
     if not is_incremental(ctx):
         start, end = ctx.date_range
+        stored = _stored_counts(ctx)
         with bus.producer() as producer:
             for done, batch in enumerate(ctx.source.fetch_history(symbols, start, end), 1):
-                bars, rejects = publish_batch(ctx, producer, batch)
+                bars, rejects = publish_batch(ctx, producer, batch, stored=stored)
                 result.rows_out += bars
                 result.quarantined += rejects
                 ctx.progress("fetch_history", done, max(len(symbols), done))
@@ -69,6 +70,17 @@ def fetch_history(ctx: RunContext) -> StageResult:
     )
     _add_notes(result, ctx.source.notes())
     return result
+
+
+def _stored_counts(ctx: RunContext) -> dict[str, int]:
+    """Each run symbol's stored bars, for the lake writer's buckets (see
+    :data:`marketlake.pipeline.messages.STORED_HEADER`): an import of the day's file for
+    many symbols brings one bar each, but the writer reads every stored bar beside it."""
+    from marketlake.catalogue import BARS_1D
+
+    if not ctx.tables.exists(BARS_1D):
+        return {}
+    return ctx.tables.symbol_counts(BARS_1D, ctx.symbols)
 
 
 def _add_notes(result: StageResult, notes: list[str]) -> None:

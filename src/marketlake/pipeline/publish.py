@@ -66,10 +66,12 @@ def publish_batch(
     *,
     delivered: Mapping[str, np.ndarray] | None = None,
     raw_suffix: str = "",
+    stored: Mapping[str, int] | None = None,
 ) -> tuple[int, int]:
-    """Keep ``batch``'s raw payload and publish its records; return (bars, rejects) published."""
+    """Keep ``batch``'s raw payload and publish its records; return (bars, rejects) published
+    (``delivered`` and ``stored``: see :func:`publish_records`)."""
     keep_raw(ctx, batch, raw_suffix)
-    return publish_records(producer, batch, ctx.run_id, delivered)
+    return publish_records(producer, batch, ctx.run_id, delivered, stored)
 
 
 def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None:
