@@ -42,7 +42,7 @@ commands = typer.Typer(
 
 GROUPS = {
     "lake": ("marketlake.cli.lake", "lake_app"),
-    "stream": ("marketlake.cli.stream", "stream_app"),
+    "stream": ("marketlake.cli.stream.commands", "stream_app"),
     "airflow": ("marketlake.cli.airflow", "airflow_app"),
 }
 """The command groups: name → (module, Typer app), imported only when built."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from marketlake.cli.stream_parts import stream_context, stream_pipeline
+from marketlake.cli.stream.context import stream_context
+from marketlake.cli.stream.processor import stream_pipeline
 from marketlake.streaming.runtime.stats import ProcessStats
 
 

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from marketlake.cli.stream_parts import (
-    TickOptions,
-    produced_marks,
-    stream_context,
-    stream_pipeline,
-    tick_producer,
-)
+from marketlake.cli.stream.context import stream_context
+from marketlake.cli.stream.processor import stream_pipeline
+from marketlake.cli.stream.producer import TickOptions, produced_marks, tick_producer
 from marketlake.streaming.runtime.runner import stream_in_process
 from services.tansu import tansu_url
 from streaming.runtime.stream_checks import (

@@ -21,7 +21,14 @@ from marketlake.cli.options import (
     QuietOption,
     WarehouseOption,
 )
-from marketlake.cli.stream_options import (
+from marketlake.cli.stream.console import line_printer, stop_flag
+from marketlake.cli.stream.context import (
+    PROCESSOR_KEYS,
+    PRODUCER_KEYS,
+    settings_line,
+    stream_context,
+)
+from marketlake.cli.stream.options import (
     AlertPct,
     CommitInterval,
     Count,
@@ -48,18 +55,11 @@ from marketlake.cli.stream_options import (
     TicksMode,
     Topic,
 )
-from marketlake.cli.stream_parts import (
-    PROCESSOR_KEYS,
-    PRODUCER_KEYS,
+from marketlake.cli.stream.processor import late_note, stream_pipeline
+from marketlake.cli.stream.producer import (
     TickOptions,
-    late_note,
-    line_printer,
     produced_line,
     produced_marks,
-    settings_line,
-    stop_flag,
-    stream_context,
-    stream_pipeline,
     tick_producer,
 )
 from marketlake.durations import FORMS
