@@ -48,6 +48,20 @@ def test_buckets_weigh_the_stored_bars_a_symbol_brings_along() -> None:
     assert bucket_symbols(first_run + daily[:1], 1_000) == [["A", "B", "C", "D"]]
 
 
+def test_a_poll_splits_into_equal_buckets_not_a_small_tail() -> None:
+    """Each bucket costs its own commits: 21 symbols of 100 rows with ``max_rows`` 1,000 make
+    two buckets of about 1,050 rows, not 1,000, 1,000 and 100; no bucket passes the slack."""
+    from marketlake.pipeline.chunks import BUCKET_SLACK, even_share
+
+    poll = [Message(f"S{i:02d}", 100, 0) for i in range(21)]
+    sizes = [len(b) for b in bucket_symbols(poll, 1_000)]
+    assert sizes == [11, 10]
+    assert even_share(1_020_000, 500_000) == 510_000
+    assert even_share(100, 500_000) == 100
+    assert even_share(2_000_000, 500_000) == 500_000
+    assert all(even_share(n, 1_000) <= 1_000 * BUCKET_SLACK for n in range(1, 10_000, 7))
+
+
 def test_rows_in_key_order_come_back_unchanged() -> None:
     table = table_of([("A", 1), ("A", 2), ("B", 1), ("B", 3), ("C", 0)])
     ordered, unique = sorted_unique_keys(table, KEYS)

@@ -68,3 +68,33 @@ def test_a_failed_raw_write_stops_the_batches(tmp_path: Path) -> None:
         for batch in raw_kept(ctx, iter([*batches[:2], bad, *batches[2:]]), writers=4):
             out.append(batch)
     assert [b.batch_id for b in out] == [b.batch_id for b in batches[:2]]
+
+
+def test_each_fetch_log_row_follows_its_symbols_records_before_the_next_symbol(
+    tmp_path: Path,
+) -> None:
+    """In every partition a symbol's records and then its fetch-log row come as one run, so
+    a poll of the lake writer mostly holds a symbol's log row with its bars; the row never
+    precedes a record of its symbol."""
+    from itertools import groupby
+
+    from marketlake.pipeline.ingest import fetch_history
+    from marketlake.pipeline.messages import DATASET_HEADER, HISTORY_TOPIC
+    from marketlake.pipeline.publish import FETCH_LOG_DATASET
+
+    ctx = run_context(tmp_path / "home")
+    fetch_history(ctx)
+    with ctx.bus.consumer("reader", [HISTORY_TOPIC]) as consumer:
+        messages = consumer.poll(max_messages=10_000, timeout_s=1.0)
+    ctx.close()
+    assert {m.key for m in messages} == set(SYMBOLS)
+    for partition in {m.partition for m in messages}:
+        mine = sorted((m for m in messages if m.partition == partition), key=lambda m: m.offset)
+        runs = [
+            (key, [m.headers[DATASET_HEADER] for m in run])
+            for key, run in groupby(mine, key=lambda m: m.key)
+        ]
+        assert len(runs) == len({key for key, _ in runs}), runs  # one run per symbol
+        for key, datasets in runs:
+            assert datasets[-1] == FETCH_LOG_DATASET and datasets.count(FETCH_LOG_DATASET) == 1
+            assert "bars_1d" in datasets, key

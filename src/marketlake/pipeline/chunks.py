@@ -1,14 +1,16 @@
 """The lake writer's units of work: polled history messages in buckets of whole symbols.
 
 A poll of the bus can hold thousands of symbols' history; the lake writer validates and
-merges it in buckets of at most about ``max_rows`` rows, each holding every message of its
-symbols (a symbol's bars, corporate actions and fetch-log row stay together and in order),
-so memory is bounded by the bucket, not by the poll. Buckets take symbols in sorted order, so
-the files a bucket writes cover a narrow range of symbols and later reads can skip them.
+merges it in equal buckets of about ``max_rows`` rows (at most a quarter more), each
+holding every message of its symbols (a symbol's bars, corporate actions and fetch-log row
+stay together and in order), so memory is bounded by the bucket, not by the poll. Buckets
+take symbols in sorted order, so the files a bucket writes cover a narrow range of symbols
+and later reads can skip them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,7 +26,8 @@ def _empty_chunk() -> Chunk:
 
 
 def symbol_buckets(messages: Sequence[Any], max_rows: int) -> Iterator[Chunk]:
-    """The decoded ``messages`` grouped by key (symbol), in buckets of about ``max_rows`` rows.
+    """The decoded ``messages`` grouped by key (symbol), in equal buckets of about
+    ``max_rows`` rows (see :func:`even_share`).
 
     A symbol weighs the rows of its messages plus the bars the lake holds for it (the
     ``stored`` header of its bars messages), since the writer reads those beside them: a
@@ -34,22 +37,38 @@ def symbol_buckets(messages: Sequence[Any], max_rows: int) -> Iterator[Chunk]:
     """
     by_key: dict[str, list[tuple[str, pa.Table]]] = {}
     stored: dict[str, int] = {}
+    weight: dict[str, int] = {}
     for message in messages:
-        by_key.setdefault(message.key, []).append(
-            (message.headers.get(DATASET_HEADER, ""), decode_table(message.value))
-        )
+        table = decode_table(message.value)
+        by_key.setdefault(message.key, []).append((message.headers.get(DATASET_HEADER, ""), table))
+        weight[message.key] = weight.get(message.key, 0) + table.num_rows
         stored[message.key] = max(stored.get(message.key, 0), _stored(message.headers))
+    for key, count in stored.items():
+        weight[key] += count
     chunk, rows = _empty_chunk(), 0
+    target = even_share(sum(weight.values()), max_rows)
     for key in sorted(by_key):
-        if rows >= max_rows:
+        if rows >= target:
             yield chunk
             chunk, rows = _empty_chunk(), 0
-        rows += stored[key]
+        rows += weight[key]
         for dataset, table in by_key[key]:
             chunk.setdefault(dataset, []).append(table)
-            rows += table.num_rows
     if rows or any(chunk.values()):
         yield chunk
+
+
+BUCKET_SLACK = 1.25
+"""How far past ``max_rows`` a bucket may grow so that a poll splits into equal buckets."""
+
+
+def even_share(total: int, max_rows: int) -> float:
+    """The rows per bucket that split ``total`` into the fewest equal buckets of at most
+    :data:`BUCKET_SLACK` times ``max_rows``: a poll of 1.02 M bars with ``max_rows`` 500,000
+    makes two buckets of 510,000, not 500,000, 500,000 and 20,000 (each bucket costs its own
+    commits)."""
+    buckets = max(1, math.ceil(total / (max_rows * BUCKET_SLACK)))
+    return total / buckets
 
 
 def _stored(headers: dict[str, str]) -> int:

@@ -175,7 +175,11 @@ def publish_requests(
     """Fetch every request from the run's source and publish it; return bars published.
 
     Requests sharing a span are fetched in one call of the source (the simulator computes
-    them together). Each request's fetch-log row is published after its records.
+    them together). Each request's fetch-log row is published after its records: as soon as
+    the source has moved on to other symbols, so that the lake writer mostly finds a row in
+    the same poll as its bars and settles it there (see
+    :func:`marketlake.pipeline.completeness.settle_log`); rows of symbols the source sent
+    nothing for follow the group.
     """
     groups: dict[tuple[Any, Any], list[FetchRequest]] = {}
     for request in requests:
@@ -186,17 +190,57 @@ def publish_requests(
     for (start, end), group in groups.items():
         delivered = {r.symbol: r.delivered for r in group}
         stored = {r.symbol: r.stored for r in group}
+        log = _LogRows(ctx, producer, group, kind)
         batches = ctx.source.fetch_history([r.symbol for r in group], start, end)
         for batch in raw_kept(ctx, batches, suffix):
+            log.send_done(batch_symbols(batch))
             bars, rejects = publish_records(producer, batch, ctx.run_id, delivered, stored)
             published += bars
             result.quarantined += rejects
             done += 1
             ctx.progress("fetch_history", done, max(len(requests), done))
-        log = fetch_log_rows(group, source_name(ctx), kind, ctx.run_id, ctx.now)
-        for symbol, part in per_symbol(log):
-            headers = history_headers(
-                FETCH_LOG_DATASET, source_name(ctx), f"{symbol}-log", ctx.run_id
-            )
-            producer.send(HISTORY_TOPIC, symbol, encode_table(part), headers)
+        log.send_rest()
     return published
+
+
+def batch_symbols(batch: HistoryBatch) -> set[str]:
+    """The symbols ``batch`` has bars or corporate actions of."""
+    return {
+        str(s)
+        for table in (batch.bars, batch.actions)
+        if table.num_rows
+        for s in pc.unique(table.column("symbol")).to_pylist()
+    }
+
+
+class _LogRows:
+    """The fetch-log rows of one group of requests, each sent once the source has moved on
+    from its symbol (a source may send a symbol's records in several batches in a row)."""
+
+    def __init__(
+        self, ctx: RunContext, producer: Any, group: list[FetchRequest], kind: str
+    ) -> None:
+        self._ctx, self._producer = ctx, producer
+        log = fetch_log_rows(group, source_name(ctx), kind, ctx.run_id, ctx.now)
+        self._rows = dict(per_symbol(log))
+        self._current: set[str] = set()
+
+    def send_done(self, symbols: set[str]) -> None:
+        """A batch of ``symbols`` follows: send the rows of the symbols the batches before
+        it had, and that it has not."""
+        if symbols:
+            self._send(sorted(self._current - symbols))
+            self._current = symbols & set(self._rows)
+
+    def send_rest(self) -> None:
+        """Send every row not sent yet, in symbol order."""
+        self._send(sorted(self._rows))
+
+    def _send(self, symbols: list[str]) -> None:
+        source = source_name(self._ctx)
+        for symbol in symbols:
+            part = self._rows.pop(symbol, None)
+            if part is None:
+                continue
+            headers = history_headers(FETCH_LOG_DATASET, source, f"{symbol}-log", self._ctx.run_id)
+            self._producer.send(HISTORY_TOPIC, symbol, encode_table(part), headers)
