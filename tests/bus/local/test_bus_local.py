@@ -220,3 +220,33 @@ def test_producers_flushing_the_same_partitions_keep_every_record(tmp_path: Path
     for key in keys:
         values = [m.value.decode() for m in got if m.key == key]
         assert values == [f"{name}-{r}" for r in range(5) for name in ("one", "two")]
+
+
+def test_a_poll_takes_an_equal_share_of_every_partition(tmp_path: Path) -> None:
+    """A fetch publishes its symbols in order over every partition; equal shares keep a
+    poll to one range of symbols. A partition with fewer messages leaves its share to the
+    others, and nothing is skipped or repeated."""
+    keys: dict[int, list[str]] = {p: [] for p in range(4)}
+    for n in range(400):
+        key = f"S{n:03d}"
+        keys[partition_for(key, 4)].append(key)
+    sent = {p: ks[: 1 if p == 0 else 10] for p, ks in keys.items()}  # partition 0 holds one
+    with LocalBus(tmp_path / "bus") as bus:
+        bus.create_topic("t", 4)
+        with bus.producer() as producer:
+            for p in range(4):
+                for key in sent[p]:
+                    producer.send("t", key, key.encode())
+            producer.flush()
+        with bus.consumer("g", ["t"]) as consumer:
+            first = consumer.poll(12, timeout_s=1.0)
+            by_partition = {p: [m.key for m in first if m.partition == p] for p in range(4)}
+            assert len(first) == 12
+            assert by_partition[0] == sent[0]
+            # shares of 3, then the two partition 0 could not give taken from another
+            assert sorted(len(by_partition[p]) for p in (1, 2, 3)) == [3, 3, 5]
+            for p in (1, 2, 3):
+                assert by_partition[p] == sent[p][: len(by_partition[p])]
+            rest = drain(consumer, 31 - 12)
+    polled = [m.key for m in first] + [m.key for m in rest]
+    assert sorted(polled) == sorted(k for ks in sent.values() for k in ks)

@@ -73,7 +73,14 @@ class LocalConsumer(Consumer):
         return sorted(self._owned)
 
     def poll(self, max_messages: int = 1000, timeout_s: float = 1.0) -> list[Message]:
-        """Up to ``max_messages`` messages from the owned partitions, taken in turn."""
+        """Up to ``max_messages`` messages from the owned partitions: an equal share from
+        each in turn, then what the shares left from any that has more.
+
+        Equal shares keep a poll's messages to the start of every partition: a fetch
+        publishes its symbols in order over all partitions, so a poll then covers one range
+        of symbols, and the lake files its writer makes hold narrow ranges that later
+        bucket reads can skip (draining one partition first spread every file over the
+        whole alphabet)."""
         deadline = time.monotonic() + timeout_s
         sleep = 0.0005
         while True:
@@ -81,13 +88,22 @@ class LocalConsumer(Consumer):
             if now >= self._next_rebalance:
                 self._rebalance()
                 self._next_rebalance = now + _REBALANCE_INTERVAL_S
-            out: list[Message] = []
             owned = list(self._owned.values())
-            for i in range(len(owned)):
-                own = owned[(self._turn + i) % len(owned)]
-                out += own.reader.read(max_messages - len(out))
-                if len(out) >= max_messages:
-                    break
+            first = self._turn % len(owned) if owned else 0
+            readers = [own.reader for own in owned[first:] + owned[:first]]
+            share = -(-max_messages // max(len(readers), 1))
+            out: list[Message] = []
+            for limit in (share, max_messages):
+                fuller = []  # readers that gave all they were asked for: they may hold more
+                for reader in readers:
+                    wanted = min(limit, max_messages - len(out))
+                    if wanted <= 0:
+                        break
+                    got = reader.read(wanted)
+                    out += got
+                    if len(got) == wanted:
+                        fuller.append(reader)
+                readers = fuller
             self._turn += 1
             if out:
                 return out
