@@ -1,5 +1,6 @@
-"""The lake writer sizes its polls of the bus by the size of the messages: however few
-messages a poll takes, the curated lake ends the same."""
+"""The lake writer sizes its polls of the bus by the size of the messages, and its buckets by
+what each symbol brings and what the lake holds for it: however the work is cut, the curated
+lake ends the same."""
 
 from __future__ import annotations
 
