@@ -19,6 +19,8 @@ import pyarrow as pa
 from marketlake.errors import ConfigError, TerminalError
 from marketlake.schemas import (
     ADJUSTED_BAR_SCHEMA,
+    ADJUSTMENT_FACTOR_KEYS,
+    ADJUSTMENT_FACTOR_SCHEMA,
     ALERT_KEYS,
     ALERT_SCHEMA,
     BAR_KEYS,
@@ -89,6 +91,10 @@ class Dataset:
     :func:`~marketlake.lake.commits.writer_properties` picks by column type: ``delta``
     (integers and timestamps that mostly increase in write order) or ``dictionary`` (values
     that repeat)."""
+    view: str | None = None
+    """In the warehouse, a view defined by this SELECT instead of a table (``None``: a table).
+    Every ``{name}`` in it is an identifier (a table or a column), quoted by each warehouse in
+    its own dialect; the SELECT is otherwise standard SQL that every warehouse runs."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema", _keyed(self.schema, self.keys))
@@ -147,12 +153,33 @@ CORPORATE_ACTIONS = Dataset(
     lake="curated/corporate_actions",
     added=("inferred",),
 )
+ADJUSTMENT_FACTORS = Dataset(
+    "adjustment_factors",
+    ADJUSTMENT_FACTOR_SCHEMA,
+    ADJUSTMENT_FACTOR_KEYS,
+    "Per symbol, the spans of sessions sharing one back-adjustment: bars with valid_from <= "
+    "ts < valid_to (no end: every later bar) take these price and volume factors.",
+    lake="analytics/adjustment_factors",
+)
+_ADJUSTED_VIEW = (
+    "SELECT b.{symbol}, b.{ts}, b.{open} * f.{price_factor} AS {open}, "
+    "b.{high} * f.{price_factor} AS {high}, b.{low} * f.{price_factor} AS {low}, "
+    "b.{close} * f.{price_factor} AS {close}, b.{volume} * f.{volume_factor} AS {volume}, "
+    "f.{price_factor}, f.{volume_factor} "
+    "FROM {bars_1d} AS b JOIN {adjustment_factors} AS f ON f.{symbol} = b.{symbol} "
+    "AND b.{ts} >= f.{valid_from} AND (f.{valid_to} IS NULL OR b.{ts} < f.{valid_to})"
+)
+"""The warehouse's ``bars_1d_adjusted``: the engine multiplies the same as-traded prices by
+the same factors (:func:`marketlake.analytics.adjust.apply_plan`), so the values are equal to
+the bit."""
 BARS_1D_ADJUSTED = Dataset(
     "bars_1d_adjusted",
     ADJUSTED_BAR_SCHEMA,
     SERIES_KEYS,
-    "Daily bars back-adjusted for splits and dividends, with the factors applied.",
+    "Daily bars back-adjusted for splits and dividends, with the factors applied. In the "
+    "warehouse, a view of bars_1d and adjustment_factors.",
     lake="analytics/bars_1d_adjusted",
+    view=_ADJUSTED_VIEW,
 )
 DAILY_METRICS = Dataset(
     "daily_metrics",
@@ -286,6 +313,7 @@ DATASETS: Mapping[str, Dataset] = {
         SESSIONS,
         BARS_1D,
         CORPORATE_ACTIONS,
+        ADJUSTMENT_FACTORS,
         BARS_1D_ADJUSTED,
         DAILY_METRICS,
         INDICATORS_1D,
@@ -307,7 +335,7 @@ DATASETS: Mapping[str, Dataset] = {
 BATCH_LOADS = (
     BARS_1D,
     CORPORATE_ACTIONS,
-    BARS_1D_ADJUSTED,
+    ADJUSTMENT_FACTORS,
     DAILY_METRICS,
     INDICATORS_1D,
     MISSING_SESSIONS,
@@ -315,7 +343,7 @@ BATCH_LOADS = (
 )
 """Lake tables the batch ``load_warehouse`` stage copies into the warehouse, in order."""
 
-DERIVED = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS)
+DERIVED = (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS)
 """Datasets an analytics engine computes from curated bars and corporate actions."""
 
 STREAM_OUTPUTS = (TICKS, BARS_1M, LATE_TICKS, STREAM_WINDOWS, STREAM_ALERTS)

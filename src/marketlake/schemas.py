@@ -97,6 +97,16 @@ OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 
 ADJUSTED_BAR_SCHEMA = series_schema(*float_fields(*OHLCV_COLUMNS, "price_factor", "volume_factor"))
 
+ADJUSTMENT_FACTOR_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("valid_from", UTC_US, nullable=False),
+        pa.field("valid_to", UTC_US),  # exclusive; null: open-ended (the latest span)
+        *float_fields("price_factor", "volume_factor"),
+    ]
+)
+ADJUSTMENT_FACTOR_KEYS = ("symbol", "valid_from")
+
 METRIC_COLUMNS = ("change_pct", "log_return", "range_pct", "gap_pct", "volatility_20d")
 DAILY_METRICS_SCHEMA = series_schema(*float_fields("close", *METRIC_COLUMNS))
 

@@ -11,8 +11,10 @@ from marketlake.analytics.adjust import (
     ADJUSTED_BAR_SCHEMA,
     adjust_bars,
     adjust_table,
+    factor_spans,
     plan_adjustments,
 )
+from marketlake.schemas import ADJUSTMENT_FACTOR_SCHEMA
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)
 UTC_US = pl.Datetime("us", "UTC")
@@ -169,3 +171,59 @@ def test_adjust_table_speaks_arrow() -> None:
     )
     assert table.schema == ADJUSTED_BAR_SCHEMA
     assert table["close"].to_pylist() == [50.0, 51.0, 51.0]
+
+
+FIVE_DAYS = {
+    "2024-03-04": 400.0,
+    "2024-03-05": 100.0,
+    "2024-03-06": 98.0,
+    "2024-03-07": 99.0,
+    "2024-03-08": 97.0,
+}
+COMPOUND = [
+    ("AAPL", "2024-03-05", "split", 4.0, None),
+    ("AAPL", "2024-03-07", "dividend", None, 2.0),
+    ("MSFT", "2024-04-01", "split", 2.0, None),  # after every bar: one span, not as traded
+]
+
+
+def test_factor_spans_are_the_runs_of_equal_factors_per_symbol() -> None:
+    frame = pl.concat([bars("MSFT", FIVE_DAYS), bars("AAPL", FIVE_DAYS)]).reverse()
+    adjusted = adjust_table(frame.to_arrow(), actions(COMPOUND).to_arrow())
+    spans = factor_spans(adjusted)
+    assert spans.schema == ADJUSTMENT_FACTOR_SCHEMA
+    dividend = 1 - 2.0 / 98.0
+    assert [(r["symbol"], r["valid_from"], r["valid_to"]) for r in spans.to_pylist()] == [
+        ("AAPL", day("2024-03-04"), day("2024-03-05")),
+        ("AAPL", day("2024-03-05"), day("2024-03-07")),
+        ("AAPL", day("2024-03-07"), None),
+        ("MSFT", day("2024-03-04"), None),
+    ]
+    assert spans["price_factor"].to_pylist() == [dividend / 4, dividend, 1.0, 0.5]
+    assert spans["volume_factor"].to_pylist() == [4.0, 1.0, 1.0, 2.0]
+
+
+def test_bars_times_their_span_give_the_adjusted_bars_to_the_bit() -> None:
+    frame = pl.concat([bars("AAPL", FIVE_DAYS), bars("MSFT", FIVE_DAYS)])
+    adjusted = adjust_bars(frame, actions(COMPOUND))
+    spans = pl.from_arrow(factor_spans(adjusted.to_arrow()))
+    assert isinstance(spans, pl.DataFrame)
+    joined = frame.join(spans, on="symbol").filter(
+        (pl.col("ts") >= pl.col("valid_from"))
+        & (pl.col("valid_to").is_null() | (pl.col("ts") < pl.col("valid_to")))
+    )
+    rebuilt = joined.sort("symbol", "ts").select(
+        "symbol",
+        "ts",
+        *[(pl.col(c) * pl.col("price_factor")).alias(c) for c in ("open", "high", "low", "close")],
+        (pl.col("volume") * pl.col("volume_factor")).alias("volume"),
+        "price_factor",
+        "volume_factor",
+    )
+    assert rebuilt.to_dicts() == adjusted.to_dicts()  # exact floats, every bar once
+
+
+def test_factor_spans_of_no_bars_is_empty() -> None:
+    empty = ADJUSTED_BAR_SCHEMA.empty_table()
+    assert factor_spans(empty).num_rows == 0
+    assert factor_spans(empty).schema == ADJUSTMENT_FACTOR_SCHEMA

@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from marketlake.analytics.adjust import factor_spans
 from marketlake.calendar import get_sessions
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
@@ -115,6 +117,14 @@ def test_outputs_equal_the_kernels_on_the_lakes_data(engine_name: str, tables: L
         assert_same(stored, expected[dataset.name], dataset.columns)
     adjusted = tables.read(BARS_1D_ADJUSTED, filter=pc.field("symbol") == "AAPL")
     assert sorted(set(adjusted.column("price_factor").to_pylist())) == [0.25, 1.0]
+    spans = tables.read(ADJUSTMENT_FACTORS).sort_by([("symbol", "ascending")])
+    assert spans.to_pylist() == factor_spans(expected[BARS_1D_ADJUSTED.name]).to_pylist()
+    split = datetime(2023, 3, 1, tzinfo=UTC)
+    assert [(r["symbol"], r["valid_to"], r["price_factor"]) for r in spans.to_pylist()] == [
+        ("AAPL", split, 0.25),
+        ("AAPL", None, 1.0),
+        ("MSFT", None, 1.0),
+    ]
 
 
 def test_a_rerun_leaves_every_row_once_and_other_symbols_alone(

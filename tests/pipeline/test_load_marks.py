@@ -18,7 +18,9 @@ from deltalake import DeltaTable
 from tests.pipeline.cli import marketlake, sql_json, warehouse_snapshot
 
 SYMBOLS = "AAPL,MSFT,V"
-LOADED = ("bars_1d", "corporate_actions", "bars_1d_adjusted", "daily_metrics", "indicators_1d")
+LOADED = ("bars_1d", "corporate_actions", "adjustment_factors", "daily_metrics", "indicators_1d")
+APPENDED = ("bars_1d_adjusted", "daily_metrics", "indicators_1d")  # lake tables a day grows
+DERIVED = ("adjustment_factors", *APPENDED)
 
 
 def run(
@@ -155,8 +157,9 @@ def test_rows_the_lake_appended_are_loaded_by_themselves(tmp_path: Path) -> None
     later = run(home, end="2024-04-05")  # five sessions more: appended to the lake
     new_bars = sql_json(home, "SELECT count(*) AS n FROM bars_1d")[0]["n"] - bars_before
     assert new_bars == 5 * len(SYMBOLS.split(","))
-    assert later["added_rows_only"] == 4 * len(SYMBOLS.split(","))  # bars, 3 derived tables
-    assert later["rows_in"] == 4 * new_bars
+    # bars, metrics and indicators; the adjustment factors stand (bars_1d_adjusted is a view)
+    assert later["added_rows_only"] == 3 * len(SYMBOLS.split(","))
+    assert later["rows_in"] == 3 * new_bars
     after = marks(home)
     for symbol in SYMBOLS.split(","):
         version, rows = after[("bars_1d", symbol)]
@@ -209,7 +212,7 @@ def test_a_lake_table_rewritten_since_its_mark_is_loaded_whole(tmp_path: Path) -
     proc = marketlake("lake", "compact", "curated/bars_1d", "--home", str(home))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     later = run(home, end="2024-04-12")
-    assert later["added_rows_only"] == 3 * len(SYMBOLS.split(","))  # the derived tables only
+    assert later["added_rows_only"] == 2 * len(SYMBOLS.split(","))  # metrics and indicators
     rows = sql_json(home, "SELECT symbol, count(*) AS n FROM bars_1d GROUP BY 1")
     assert {r["symbol"]: r["n"] for r in rows} == lake_counts(home, "bars_1d")
 
@@ -217,7 +220,7 @@ def test_a_lake_table_rewritten_since_its_mark_is_loaded_whole(tmp_path: Path) -
 def derived_lake(home: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every derived lake table's rows, sorted."""
     out = {}
-    for table in LOADED[2:]:
+    for table in DERIVED:
         rows = DeltaTable(str(home / "lake" / "analytics" / table)).to_pyarrow_table()
         columns = [rows.column(name).to_pylist() for name in sorted(rows.column_names)]
         out[table] = sorted(zip(*columns, strict=True), key=repr)
@@ -231,15 +234,18 @@ def test_a_day_more_appends_derived_rows_and_loads_only_the_new_rows(tmp_path: P
     nothing_held = {"MARKETLAKE_RUNNER__HANDOVER_ROWS": "0"}  # every load reads the lake
     home = tmp_path / "home"
     run(home, env=nothing_held)
+    factors_version = DeltaTable(str(home / "lake" / "analytics" / DERIVED[0])).version()
     later = run(home, end="2024-04-05", env=nothing_held)
     symbols = SYMBOLS.split(",")
-    assert later["unchanged_skipped"] == len(symbols)  # no new corporate action that week
-    assert later["added_rows_only"] == 4 * len(symbols)  # bars and the 3 derived tables
-    assert later["rows_in"] == 4 * 5 * len(symbols)  # 5 sessions of bars and 3 derived tables
-    for table in LOADED[2:]:
+    # no new corporate action that week: actions and adjustment factors stand as they were
+    assert later["unchanged_skipped"] == 2 * len(symbols)
+    assert later["added_rows_only"] == 3 * len(symbols)  # bars, metrics and indicators
+    assert later["rows_in"] == 3 * 5 * len(symbols)  # 5 sessions of each
+    for table in APPENDED:
         path = str(home / "lake" / "analytics" / table)
         last = DeltaTable(path).history(1)[0]
         assert last["operationParameters"]["mode"] == "Append", table
+    assert factors_version == DeltaTable(str(home / "lake" / "analytics" / DERIVED[0])).version()
 
     fresh = tmp_path / "fresh"
     run(fresh, end="2024-04-05", env=nothing_held)
@@ -262,9 +268,9 @@ def test_a_day_more_is_appended_when_polls_split_bars_from_their_fetch_log(
     run(home, env=nothing_held)
     later = run(home, end="2024-04-05", env=nothing_held)
     symbols = SYMBOLS.split(",")
-    assert later["added_rows_only"] == 4 * len(symbols)
-    assert later["rows_in"] == 4 * 5 * len(symbols)
-    for table in LOADED[2:]:
+    assert later["added_rows_only"] == 3 * len(symbols)
+    assert later["rows_in"] == 3 * 5 * len(symbols)
+    for table in APPENDED:
         path = str(home / "lake" / "analytics" / table)
         last = DeltaTable(path).history(1)[0]
         assert last["operationParameters"]["mode"] == "Append", table

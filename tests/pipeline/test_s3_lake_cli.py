@@ -24,6 +24,7 @@ SYMBOLS = "AAPL,JPM,MSFT"
 FIRST_END, SECOND_END = "2024-03-28", "2024-06-28"
 START = "2024-01-02"
 ANALYTICS = ("analytics/bars_1d_adjusted", "analytics/daily_metrics", "analytics/indicators_1d")
+FACTORS = "analytics/adjustment_factors"  # one row per span of factors, not per session
 
 
 @dataclass
@@ -81,7 +82,7 @@ def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         url = f"s3://{server.bucket}/cli-{uuid.uuid4().hex[:10]}"
         found = Lake(home, url, s3_env(server), s3_env(server), server)
     found.run(FIRST_END)
-    for table in ("curated/bars_1d", *ANALYTICS):
+    for table in ("curated/bars_1d", *ANALYTICS, FACTORS):
         found.first_versions[table] = found.delta(table).version()
     found.between = datetime.now(UTC)
     found.run(SECOND_END)
@@ -148,9 +149,9 @@ def test_reprocess_restores_the_analytics_of_a_snapshot(lake: Lake) -> None:
     for table in ANALYTICS:  # the second run rebuilt the analytics over the half year
         assert lake.delta(table).to_pyarrow_table().num_rows == 3 * sessions(START, SECOND_END)
     written = lake.lake("reprocess", "--as-of", str(first), "--format", "json")
-    assert {row["table"] for row in written} == set(ANALYTICS)
+    assert {row["table"] for row in written} == {*ANALYTICS, FACTORS}
     assert {row["bars_version"] for row in written} == {first}
-    for table in ANALYTICS:
+    for table in (*ANALYTICS, FACTORS):
         expected = _content(lake.delta(table, lake.first_versions[table]))
         assert _content(lake.delta(table)) == expected, table
 

@@ -262,6 +262,8 @@ def test_upsert_selects_and_casts_to_the_table_schema(warehouse: Warehouse) -> N
 
 def test_every_table_accepts_its_own_schema(warehouse: Warehouse) -> None:
     for name, spec in TABLES.items():
+        if spec.view is not None:  # written through its tables (test_warehouse_views.py)
+            continue
         row: dict[str, object] = {}
         for field in spec.schema:
             if pa.types.is_timestamp(field.type):

@@ -12,6 +12,10 @@ prices are scaled, so a chart of adjusted closes has no gap on an ex-date.
 
 Factors of several events compound multiplicatively. A dividend amount is read in the units of
 the as-traded close before its ex-date.
+
+:func:`factor_spans` condenses adjusted bars into the runs of sessions sharing one pair of
+factors: the warehouse's ``bars_1d_adjusted`` is a view that multiplies ``bars_1d`` by them,
+which gives the engine's adjusted values to the bit.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-from marketlake.schemas import ADJUSTED_BAR_SCHEMA, DIVIDEND, SPLIT
-from marketlake.series import sort_by_key
+from marketlake.schemas import ADJUSTED_BAR_SCHEMA, ADJUSTMENT_FACTOR_SCHEMA, DIVIDEND, SPLIT
+from marketlake.series import run_starts, sort_by_key
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +203,30 @@ def adjust_table(bars: pa.Table, actions: pa.Table, *, dividends: bool = True) -
     acts = pl.from_arrow(actions)
     assert isinstance(frame, pl.DataFrame) and isinstance(acts, pl.DataFrame)
     return adjust_bars(frame, acts, dividends=dividends).to_arrow().cast(ADJUSTED_BAR_SCHEMA)
+
+
+def factor_spans(adjusted: pa.Table) -> pa.Table:
+    """The spans of ``adjusted`` bars (``ADJUSTED_BAR_SCHEMA``) sharing their factors, in
+    ``ADJUSTMENT_FACTOR_SCHEMA``: per symbol, one row per run of consecutive bars with the same
+    price and volume factors. A span starts at its first bar and ends where the symbol's next
+    span starts; the symbol's last span has no end, so bars appended after it take its factors,
+    as :func:`apply_plan` gives them when no action is dated after them.
+    """
+    frame = pl.from_arrow(adjusted.select(["symbol", "ts", "price_factor", "volume_factor"]))
+    assert isinstance(frame, pl.DataFrame)
+    frame = sort_by_key(frame.with_columns(_as_utc_us("ts")))
+    changed = run_starts() | pl.any_horizontal(
+        pl.col(c).ne_missing(pl.col(c).shift(1)).fill_null(True)
+        for c in ("price_factor", "volume_factor")
+    )
+    spans = frame.filter(changed).select(
+        "symbol",
+        pl.col("ts").alias("valid_from"),
+        pl.col("ts").shift(-1).over("symbol").alias("valid_to"),
+        "price_factor",
+        "volume_factor",
+    )
+    return spans.to_arrow().cast(ADJUSTMENT_FACTOR_SCHEMA)
 
 
 def _as_utc_us(name: str) -> pl.Expr:

@@ -13,8 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
+    BATCH_LOADS,
     CORPORATE_ACTIONS,
     DAILY_METRICS,
     INDICATORS_1D,
@@ -88,6 +90,10 @@ def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:
 APPENDABLE = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
 """The derived datasets whose rows of a symbol up to its last one stand when it only gained
 later bars (one row per bar, computed from the bars before it)."""
+KEPT_WHEN_APPENDED = (ADJUSTMENT_FACTORS,)
+"""The derived datasets whose rows of a symbol stand whole when it only gained later bars:
+its spans of factors, whose last one has no end and takes the later bars (no action is dated
+after them, or the symbol would not be appended)."""
 
 
 class OutputWriter:
@@ -130,7 +136,8 @@ class OutputWriter:
             table = plain_strings(table)
             if handover is not None:
                 handover.discard(dataset, symbols)
-            grown = [s for s in symbols if s in self._job.appended] if dataset in APPENDABLE else []
+            grows = dataset in APPENDABLE or dataset in KEPT_WHEN_APPENDED
+            grown = [s for s in symbols if s in self._job.appended] if grows else []
             future = self._pool.submit(write_rows, self._job.tables, dataset, table, symbols, grown)
             self._pending.append((dataset, table, symbols, future))
 
@@ -138,7 +145,7 @@ class OutputWriter:
         pending, self._pending = self._pending, []
         for dataset, table, symbols, future in pending:
             rows = future.result()
-            if self._job.handover is not None:
+            if self._job.handover is not None and dataset in BATCH_LOADS:  # what load takes
                 at = self._job.tables.last_commit(dataset)
                 self._job.handover.put(dataset, table, symbols, at)
             self.written[dataset.name] = self.written.get(dataset.name, 0) + rows
@@ -152,8 +159,17 @@ def write_rows(
     appended (a symbol without rows there is replaced like the others).
 
     The last row is read from the lake at each write, so a write retried, or run again after
-    a kill, appends only what is still missing.
+    a kill, appends only what is still missing. Datasets of :data:`KEPT_WHEN_APPENDED` keep
+    the ``grown`` symbols' rows as the lake holds them.
     """
+    if dataset in KEPT_WHEN_APPENDED:
+        kept = tables.symbol_counts(dataset, grown) if grown and tables.exists(dataset) else {}
+        whole = [s for s in symbols if s not in kept]
+        if len(whole) < len(symbols):
+            table = table.filter(pc.is_in(table.column("symbol"), pa.array(whole, pa.string())))
+        if whole:
+            tables.replace_symbols(dataset, table, whole, keys=dataset.keys)
+        return table.num_rows if whole else 0
     last = _last_rows(tables, dataset, grown) if grown else {}
     if not last:
         tables.replace_symbols(dataset, table, symbols, keys=dataset.keys)

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D_ADJUSTED,
     DAILY_METRICS,
     INDICATORS_1D,
@@ -49,7 +50,7 @@ class PolarsEngine(Engine):
                 writer.submit(*self._process_bucket(job, bucket, result))
                 job.progress(done, len(work))
         result.written.update(writer.written)
-        outputs = [BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D]
+        outputs = [BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
         for dataset in outputs + ([MISSING_SESSIONS] if job.expected is not None else []):
             result.written.setdefault(dataset.name, 0)
         return result
@@ -58,7 +59,7 @@ class PolarsEngine(Engine):
         self, job: EngineJob, symbols: list[str], result: EngineResult
     ) -> tuple[list[tuple[Dataset, pa.Table]], list[str]]:
         """The derived tables of one bucket, and the symbols whose rows they replace."""
-        from marketlake.analytics.adjust import adjust_table
+        from marketlake.analytics.adjust import adjust_table, factor_spans
         from marketlake.analytics.partition import analyse_partition, split_analytics
 
         bars, actions = read_bucket(job, symbols)
@@ -69,6 +70,7 @@ class PolarsEngine(Engine):
         metrics, indicators = split_analytics(wide, job.indicators)
         outputs = [
             (BARS_1D_ADJUSTED, adjusted),
+            (ADJUSTMENT_FACTORS, factor_spans(adjusted)),
             (DAILY_METRICS, metrics),
             (INDICATORS_1D, indicators),
         ]

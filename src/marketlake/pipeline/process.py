@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from marketlake.analytics.indicator_config import configured_indicators
-from marketlake.catalogue import BARS_1D, BARS_1D_ADJUSTED, MISSING_SESSIONS
+from marketlake.catalogue import ADJUSTMENT_FACTORS, BARS_1D, BARS_1D_ADJUSTED, MISSING_SESSIONS
 from marketlake.components import open_engine
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
 from marketlake.pipeline import indicator_state
@@ -29,11 +29,15 @@ from marketlake.symbols import Symbol, parse_symbols
 
 
 def _without_derived(ctx: RunContext, symbols: Sequence[str]) -> set[str]:
-    """Those of ``symbols`` with no derived rows in the lake yet."""
-    if not ctx.tables.exists(BARS_1D_ADJUSTED):
-        return set(symbols)
-    counts = ctx.tables.symbol_counts(BARS_1D_ADJUSTED, symbols)
-    return {symbol for symbol in symbols if not counts.get(symbol)}
+    """Those of ``symbols`` with no derived rows in the lake yet: no adjusted bars, or no
+    adjustment factors (a lake an older version wrote has none)."""
+    missing: set[str] = set()
+    for dataset in (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS):
+        if not ctx.tables.exists(dataset):
+            return set(symbols)
+        counts = ctx.tables.symbol_counts(dataset, symbols)
+        missing.update(symbol for symbol in symbols if not counts.get(symbol))
+    return missing
 
 
 def process(ctx: RunContext) -> StageResult:

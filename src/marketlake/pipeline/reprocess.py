@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from marketlake.analytics.indicator_config import configured_indicators
 from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
@@ -100,6 +101,6 @@ def reprocess_snapshot(
         outcome = runner.process(job)
     finally:
         runner.close()
-    analytics = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
+    analytics = (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D)
     written = {d.lake_table: outcome.written.get(d.name, 0) for d in analytics}
     return ReprocessResult(bars_version, actions_version, chosen, written)

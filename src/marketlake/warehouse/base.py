@@ -9,7 +9,7 @@ Table definitions come from :mod:`marketlake.warehouse.tables`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -118,7 +118,12 @@ class Warehouse(ABC):
         self.close()
 
     def ensure_tables(self) -> None:
-        """Create every missing table and add columns a table lacks (newer specs)."""
+        """Create every missing table and view, and add columns a table lacks (newer specs).
+
+        A view that an older version kept as a table (``bars_1d_adjusted``) is converted: the
+        rows it holds are condensed into the view's tables first (see :meth:`_convert_sql`).
+        """
+        kinds = self._relations()
         existing = self.query(
             "SELECT lower(table_name) AS table_name, lower(column_name) AS column_name "
             "FROM information_schema.columns "
@@ -130,6 +135,8 @@ class Warehouse(ABC):
             columns.setdefault(table, set()).add(column)
         statements = []
         for spec in TABLES.values():
+            if spec.view is not None:
+                continue
             if spec.name not in columns:
                 statements.append(self.create_table_sql(spec))
                 continue
@@ -139,17 +146,31 @@ class Warehouse(ABC):
                 for field in spec.schema
                 if field.name not in columns[spec.name]
             )
+        for spec in TABLES.values():
+            kind = kinds.get(spec.name)
+            if spec.view is None or kind == "VIEW":
+                continue
+            if kind is not None:
+                statements.extend(self._convert_sql(spec))
+            statements.append(self.create_view_sql(spec))
         if statements:
             self._execute_all(statements)
         self._tables_ready = True
 
     def table_names(self) -> list[str]:
         """The tables and views in the warehouse's schema, sorted."""
-        result = self.query(
-            "SELECT lower(table_name) AS name FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_catalog = current_database()"
-        )
-        return sorted(result.column("name").to_pylist())
+        return sorted(self._relations())
+
+    def _relations(self) -> dict[str, str]:
+        """The warehouse schema's tables and views: name -> ``TABLE`` or ``VIEW``. Views are
+        looked up in ``information_schema.views``, which every warehouse has (not every one
+        lists them among its tables)."""
+        here = "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+        found = {}
+        for kind, relations in (("TABLE", "tables"), ("VIEW", "views")):
+            sql = f"SELECT lower(table_name) AS name FROM information_schema.{relations} {here}"
+            found.update(dict.fromkeys(self.query(sql).column("name").to_pylist(), kind))
+        return found
 
     def upsert(self, table: str, data: pa.Table) -> int:
         """Insert or update rows by the table's keys (last row wins); return rows written."""
@@ -230,6 +251,38 @@ class Warehouse(ABC):
             columns.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.keys)})")
         return f"CREATE TABLE IF NOT EXISTS {self.quote(spec.name)} ({', '.join(columns)})"
 
+    def create_view_sql(self, spec: TableSpec) -> str:
+        """The CREATE VIEW statement of ``spec`` (a dataset with a ``view``) in this dialect."""
+        assert spec.view is not None
+        select = spec.view.format_map(_Identifiers(self.quote))
+        return f"CREATE OR REPLACE VIEW {self.quote(spec.name)} AS {select}"
+
+    def _convert_sql(self, spec: TableSpec) -> list[str]:
+        """Statements that turn the table ``bars_1d_adjusted`` an older version loaded into
+        the spans of ``adjustment_factors``, then drop it, so its view shows the same rows.
+
+        Every symbol's runs of equal factors become its spans (the lake's may be of symbols a
+        later run does not name). Repeated after a crash half way, they give the same spans.
+        """
+        q = self.quote
+        if spec.name != "bars_1d_adjusted":
+            raise TerminalError(f"no conversion of table {spec.name} into a view")
+        table, factors = q(spec.name), q("adjustment_factors")
+        symbol, ts, price, volume = q("symbol"), q("ts"), q("price_factor"), q("volume_factor")
+        order = f"OVER (PARTITION BY {symbol} ORDER BY {ts})"
+        runs = (
+            f"SELECT {symbol}, {ts}, {price}, {volume}, lag({price}) {order} AS prev_price, "
+            f"lag({volume}) {order} AS prev_volume, row_number() {order} AS n FROM {table}"
+        )
+        starts = f"n = 1 OR {price} <> prev_price OR {volume} <> prev_volume"
+        columns = ", ".join(map(q, get_table_spec("adjustment_factors").columns))
+        return [
+            f"DELETE FROM {factors}",
+            f"INSERT INTO {factors} ({columns}) SELECT {symbol}, {ts}, lead({ts}) {order}, "
+            f"{price}, {volume} FROM ({runs}) AS runs WHERE {starts}",
+            f"DROP TABLE {table}",
+        ]
+
     def merge_sql(self, spec: TableSpec, source: str) -> str:
         """A standard ``MERGE`` of the rows of ``source`` into ``spec``'s table on its keys:
         matched rows are updated, the others inserted."""
@@ -246,6 +299,10 @@ class Warehouse(ABC):
 
     def _writable(self, table: str) -> TableSpec:
         spec = get_table_spec(table)
+        if spec.view is not None:
+            raise TerminalError(
+                f"cannot write {table}: it is a view of the warehouse's other tables"
+            )
         if self.read_only:
             raise TerminalError(
                 f"cannot write {table}: the warehouse at {self.location} is open read-only"
@@ -253,6 +310,17 @@ class Warehouse(ABC):
         if not self._tables_ready:
             self.ensure_tables()
         return spec
+
+
+class _Identifiers(dict[str, str]):
+    """Formats every ``{name}`` of a view's SELECT as a quoted identifier."""
+
+    def __init__(self, quote: Callable[[str], str]) -> None:
+        super().__init__()
+        self._quote = quote
+
+    def __missing__(self, key: str) -> str:
+        return self._quote(key)
 
 
 def sql_type(type_: pa.DataType) -> str:

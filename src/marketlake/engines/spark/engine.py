@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
@@ -87,7 +88,7 @@ class SparkEngine(Engine):
         }
         result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
         result.rows_in = sum(counts[s] for s in result.symbols)
-        outputs = [BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D]
+        outputs = [BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
         if job.expected is not None:
             outputs.append(MISSING_SESSIONS)
         for dataset in outputs:
@@ -177,11 +178,16 @@ class SparkEngine(Engine):
         """The bucket's rows of each derived dataset, on the driver, in catalogue schemas."""
         from pyspark.sql import functions as F
 
+        from marketlake.analytics.adjust import factor_spans
+
         wanted = F.col("symbol").isin(bucket)
         rows = analysed.filter(wanted).toArrow()
-        out = []
-        for dataset in (BARS_1D_ADJUSTED, DAILY_METRICS):
-            out.append((dataset, _conform(rows, dataset.schema)))
+        adjusted = _conform(rows, BARS_1D_ADJUSTED.schema)
+        out = [
+            (BARS_1D_ADJUSTED, adjusted),
+            (ADJUSTMENT_FACTORS, factor_spans(adjusted)),
+            (DAILY_METRICS, _conform(rows, DAILY_METRICS.schema)),
+        ]
         out.append((INDICATORS_1D, _conform(rows, job.indicators.schema)))
         if missing is not None:
             out.append(
