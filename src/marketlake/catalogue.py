@@ -176,11 +176,13 @@ BARS_1D_ADJUSTED = Dataset(
     "bars_1d_adjusted",
     ADJUSTED_BAR_SCHEMA,
     SERIES_KEYS,
-    "Daily bars back-adjusted for splits and dividends, with the factors applied. In the "
-    "warehouse, a view of bars_1d and adjustment_factors.",
-    lake="analytics/bars_1d_adjusted",
+    "Daily bars back-adjusted for splits and dividends, with the factors applied: a view of "
+    "bars_1d and adjustment_factors.",
     view=_ADJUSTED_VIEW,
 )
+"""Adjusted prices are derived at read time, so the lake holds no table of them: the warehouse
+view joins the bars to their spans, and a lake reader does the same with
+:func:`marketlake.analytics.adjust.apply_spans`."""
 DAILY_METRICS = Dataset(
     "daily_metrics",
     DAILY_METRICS_SCHEMA,
@@ -343,8 +345,13 @@ BATCH_LOADS = (
 )
 """Lake tables the batch ``load_warehouse`` stage copies into the warehouse, in order."""
 
-DERIVED = (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS)
+DERIVED = (ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS)
 """Datasets an analytics engine computes from curated bars and corporate actions."""
+
+RETIRED_LAKE_TABLES = ("analytics/bars_1d_adjusted",)
+"""Lake tables an older version wrote and no stage updates any more. The ``process`` stage
+removes them, so that no reader takes their rows, which stopped at that version, for current
+ones (adjusted bars are now derived at read time from ``adjustment_factors``)."""
 
 STREAM_OUTPUTS = (TICKS, BARS_1M, LATE_TICKS, STREAM_WINDOWS, STREAM_ALERTS)
 """Lake tables the stream processor writes (its quarantine aside)."""

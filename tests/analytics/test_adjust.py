@@ -11,10 +11,11 @@ from marketlake.analytics.adjust import (
     ADJUSTED_BAR_SCHEMA,
     adjust_bars,
     adjust_table,
+    apply_spans,
     factor_spans,
     plan_adjustments,
 )
-from marketlake.schemas import ADJUSTMENT_FACTOR_SCHEMA
+from marketlake.schemas import ADJUSTMENT_FACTOR_SCHEMA, BAR_SCHEMA
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)
 UTC_US = pl.Datetime("us", "UTC")
@@ -227,3 +228,34 @@ def test_factor_spans_of_no_bars_is_empty() -> None:
     empty = ADJUSTED_BAR_SCHEMA.empty_table()
     assert factor_spans(empty).num_rows == 0
     assert factor_spans(empty).schema == ADJUSTMENT_FACTOR_SCHEMA
+
+
+def test_apply_spans_gives_the_adjusted_bars_to_the_bit() -> None:
+    frame = pl.concat([bars("MSFT", FIVE_DAYS), bars("AAPL", FIVE_DAYS)]).reverse()
+    adjusted = adjust_table(frame.to_arrow(), actions(COMPOUND).to_arrow())
+    rebuilt = apply_spans(frame.to_arrow(), factor_spans(adjusted))
+    assert rebuilt.schema == ADJUSTED_BAR_SCHEMA
+    assert rebuilt.to_pylist() == adjusted.to_pylist()  # exact floats, sorted, every bar once
+
+
+def test_apply_spans_extends_the_last_span_and_leaves_out_bars_without_one() -> None:
+    spans = factor_spans(
+        adjust_table(
+            bars("AAPL", THREE_DAYS).to_arrow(),
+            actions([("AAPL", "2024-03-05", "split", 2.0, None)]).to_arrow(),
+        )
+    )
+    later = {"2024-03-01": 99.0, **THREE_DAYS, "2024-03-07": 52.0}  # a bar before, one after
+    frame = pl.concat([bars("AAPL", later), bars("IBM", {"2024-03-04": 10.0})])
+    rebuilt = apply_spans(frame.to_arrow(), spans)
+    assert [(r["symbol"], r["ts"].day, r["close"]) for r in rebuilt.to_pylist()] == [
+        ("AAPL", 4, 50.0),
+        ("AAPL", 5, 102.0),
+        ("AAPL", 6, 51.0),
+        ("AAPL", 7, 52.0),  # after the last span's start: its factors, as the engine gives
+    ]  # 1 March is before AAPL's first span, and IBM has none: neither is in the view
+
+
+def test_apply_spans_of_no_bars_is_empty() -> None:
+    spans = ADJUSTMENT_FACTOR_SCHEMA.empty_table()
+    assert apply_spans(BAR_SCHEMA.empty_table(), spans) == ADJUSTED_BAR_SCHEMA.empty_table()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D
+from marketlake.catalogue import BARS_1D, DAILY_METRICS, INDICATORS_1D
 from marketlake.engines.base import EngineJob
 from marketlake.engines.local import PolarsEngine, engine_bucket_rows
 from marketlake.lake import LakeStorage, LakeTables
@@ -23,7 +23,7 @@ def test_buckets_take_half_the_jobs_bucket_rows(tmp_path: Path) -> None:
     assert engine_bucket_rows(job) == 150
     result = PolarsEngine().process(job)
     assert result.rows_in == sum(SIZES.values())
-    for dataset in (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D):
+    for dataset in (DAILY_METRICS, INDICATORS_1D):
         # 300 bars would take AAPL and MSFT together; 150 puts each symbol in a bucket
         assert len(tables.history(dataset)) == 3, dataset.name
         fragments = list(tables.dataset(dataset).get_fragments())

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from marketlake.analytics.adjust import apply_spans
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
@@ -35,7 +38,7 @@ from tests.engines.test_engine_contract import NOW, bars_for, split_of
 from tests.pipeline.cli import marketlake_process
 from tests.services.seaweedfs import SeaweedFS
 
-ANALYTICS = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
+ANALYTICS = (DAILY_METRICS, INDICATORS_1D)
 REAL_FILES = (
     "AAPL_daily_adjusted_av_to-2020-12-04.csv",
     "TSLA_daily_adjusted_av_to-2020-12-04.csv",
@@ -45,6 +48,12 @@ REAL_FILES = (
 def lake_of(home: Path) -> LakeTables:
     """The Delta tables of the lake under ``home``."""
     return LakeTables(LakeStorage.from_url((home / "lake").as_uri()))
+
+
+def adjusted_of(tables: LakeTables, symbol: str | None = None) -> pa.Table:
+    """The lake's bars (of ``symbol``, or all) adjusted by the factors the engine wrote."""
+    wanted = pc.field("symbol") == symbol if symbol else None
+    return apply_spans(tables.read(BARS_1D, filter=wanted), tables.read(ADJUSTMENT_FACTORS))
 
 
 def run(home: Path, engine: str, **options: Any) -> None:
@@ -75,6 +84,10 @@ def assert_same_analytics(spark_home: Path, local_home: Path) -> None:
             continue
         columns = [c for c in dataset.columns if c != "detected_at"]
         assert_same(spark.read(dataset), local.read(dataset), columns)
+    order = [("symbol", "ascending"), ("valid_from", "ascending")]
+    spans = [tables.read(ADJUSTMENT_FACTORS).sort_by(order) for tables in (spark, local)]
+    assert spans[0].equals(spans[1])
+    assert_same(adjusted_of(spark), adjusted_of(local), BARS_1D_ADJUSTED.columns)
 
 
 def test_a_default_run_on_spark_equals_the_polars_engine_and_is_recorded(
@@ -102,7 +115,7 @@ def test_real_files_with_splits_and_dividends_give_the_same_results(
     for engine in ("local", "spark"):
         run(tmp_path / engine, engine, source="csv", sources={"files": {"path": files}})
     assert_same_analytics(tmp_path / "spark", tmp_path / "local")
-    adjusted = lake_of(tmp_path / "spark").read(BARS_1D_ADJUSTED)
+    adjusted = adjusted_of(lake_of(tmp_path / "spark"))
     factors = set(pc.unique(adjusted.column("price_factor")).to_pylist())
     assert len(factors) > 10  # AAPL's splits and dividends, TSLA's 2020 split
 
@@ -131,7 +144,7 @@ def test_reprocess_on_spark_rebuilds_an_older_snapshot(spark_session: Any, tmp_p
     home = tmp_path / "home"
     run(home, "local", symbols=["AAPL", "MSFT"])
     tables = lake_of(home)
-    original = {d.name: tables.read(d) for d in ANALYTICS}
+    original = {d.name: tables.read(d) for d in (*ANALYTICS, ADJUSTMENT_FACTORS)}
     version = tables.version(BARS_1D)
     bars = tables.read(BARS_1D)
     doubled = bars.set_column(
@@ -147,6 +160,9 @@ def test_reprocess_on_spark_rebuilds_an_older_snapshot(spark_session: Any, tmp_p
     assert result.rows["analytics/daily_metrics"] == original["daily_metrics"].num_rows
     for dataset in ANALYTICS:
         assert_same(tables.read(dataset), original[dataset.name], dataset.columns)
+    spans = [original[ADJUSTMENT_FACTORS.name], tables.read(ADJUSTMENT_FACTORS)]
+    by_start = [("symbol", "ascending"), ("valid_from", "ascending")]
+    assert spans[1].sort_by(by_start).equals(spans[0].sort_by(by_start))
 
 
 def test_doctor_checks_java_and_spark(spark_session: Any, tmp_path: Path) -> None:
@@ -215,4 +231,6 @@ def test_an_s3_lake_is_read_through_its_file_list_without_hadoop_aws(
     )
     for dataset in ANALYTICS:
         assert_same(tables.read(dataset), expected[dataset.name], dataset.columns)
-    assert set(tables.read(BARS_1D_ADJUSTED).column("price_factor").to_pylist()) == {0.5, 1.0}
+    adjusted = adjusted_of(tables, "AAPL")
+    assert_same(adjusted, expected[BARS_1D_ADJUSTED.name], BARS_1D_ADJUSTED.columns)
+    assert set(adjusted.column("price_factor").to_pylist()) == {0.5, 1.0}

@@ -17,7 +17,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from marketlake.analytics.adjust import apply_spans
 from marketlake.catalogue import (
+    ADJUSTMENT_FACTORS,
     BARS_1D,
     BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
@@ -64,7 +66,7 @@ def plan_and_ingest(home: Path) -> str:
 
 def kill_once_committed(home: Path, run_id: str) -> int:
     """Start the process stage; SIGKILL it (and its JVM) once its first commit is in."""
-    first_commit = home / "lake" / "analytics" / "bars_1d_adjusted" / "_delta_log"
+    first_commit = home / "lake" / "analytics" / "adjustment_factors" / "_delta_log"
     proc = subprocess.Popen(
         [*RUN, "--home", str(home), "--quiet", "--run-id", run_id, "--stage", "process"],
         stdout=subprocess.DEVNULL,
@@ -89,7 +91,7 @@ def test_a_killed_spark_process_stage_rerun_by_spark_submit_leaves_every_row_onc
     run_id = plan_and_ingest(home)
     assert kill_once_committed(home, run_id) == -signal.SIGKILL
     tables = lake_of(home)
-    done = set(tables.read(BARS_1D_ADJUSTED, columns=["symbol"]).column("symbol").to_pylist())
+    done = set(tables.read(ADJUSTMENT_FACTORS, columns=["symbol"]).column("symbol").to_pylist())
     assert done < {"AAPL", "MSFT", "TSLA", "NVDA"}  # killed before the last bucket
 
     job = Path(spark_job_main.__code__.co_filename)
@@ -109,14 +111,17 @@ def test_a_killed_spark_process_stage_rerun_by_spark_submit_leaves_every_row_onc
             CORPORATE_ACTION_SCHEMA
         ),
     )
-    for dataset in (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS):
+    for dataset in (ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D, MISSING_SESSIONS):
         if dataset is MISSING_SESSIONS and not tables.exists(dataset):
             continue  # the simulator trades every session
         stored = tables.read(dataset)
-        keys = pc.binary_join_element_wise(stored["symbol"], pc.cast(stored["ts"], "string"), "|")
+        at = stored[dataset.keys[1]]
+        keys = pc.binary_join_element_wise(stored["symbol"], pc.cast(at, "string"), "|")
         assert len(pc.unique(keys)) == stored.num_rows, f"{dataset.name} holds a row twice"
         if dataset.name in expected:
             assert_same(stored, expected[dataset.name], dataset.columns)
+    adjusted = apply_spans(tables.read(BARS_1D), tables.read(ADJUSTMENT_FACTORS))
+    assert_same(adjusted, expected[BARS_1D_ADJUSTED.name], BARS_1D_ADJUSTED.columns)
     detail = process_detail(home)
     assert detail["engine"] == "spark"
     assert detail["spark_master"] == "local[2]"

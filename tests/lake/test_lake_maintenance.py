@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
+from marketlake.analytics.adjust import apply_spans
 from marketlake.errors import TerminalError
 from marketlake.lake import LakeStorage, LakeTables
 from marketlake.lake.maintenance import (
@@ -158,7 +159,10 @@ def test_reprocess_uses_the_snapshot_bars_and_actions(lake_tables: LakeTables, m
 
     result = reprocess_snapshot(lake_tables, Snapshot(version=0))
     assert (result.bars_version, result.actions_version) == (0, None)
-    adjusted = lake_tables.read("analytics/bars_1d_adjusted")
+    # adjusted bars are derived at read time: the snapshot's bars times the factors computed
+    adjusted = apply_spans(
+        lake_tables.read(BARS, version=0), lake_tables.read("analytics/adjustment_factors")
+    )
     assert adjusted.num_rows == 60  # the snapshot's 30 sessions of two symbols
     assert (
         adjusted.sort_by([("symbol", "ascending"), ("ts", "ascending")]).column("close").to_pylist()
@@ -167,8 +171,10 @@ def test_reprocess_uses_the_snapshot_bars_and_actions(lake_tables: LakeTables, m
 
     latest = reprocess_snapshot(lake_tables, Snapshot(version=1), symbols=["AAPL"])
     assert latest.actions_version == 0 and latest.symbols == ["AAPL"]
-    aapl = lake_tables.read("analytics/bars_1d_adjusted", filter=pc.field("symbol") == "AAPL")
-    aapl = aapl.sort_by("ts")
+    aapl = apply_spans(
+        lake_tables.read(BARS, filter=pc.field("symbol") == "AAPL"),
+        lake_tables.read("analytics/adjustment_factors"),
+    )
     assert aapl.num_rows == 31
     before_split = aapl.column("close").to_pylist()[:30]
     assert before_split == pytest.approx([c / 2 for c in bars.column("close").to_pylist()[:30]])

@@ -20,7 +20,7 @@ from tests.pipeline.cli import marketlake, sql_json
 from tests.providers.replay import ProviderServer, Reply, Seen
 
 RANGE = ("--start", "2024-01-02", "--end", "2024-06-28")
-ANALYTICS = ("bars_1d_adjusted", "daily_metrics", "indicators_1d")
+ANALYTICS = ("adjustment_factors", "daily_metrics", "indicators_1d")
 NASDAQ_AAPL = "daily/nasdaq_format/AAPL_2008-11-24_2018-11-23.csv"
 
 
@@ -130,6 +130,27 @@ def test_rerun_with_nothing_new_rewrites_no_analytics(home: Path) -> None:
     assert tsla[0]["n"] > 0
 
 
+def test_the_adjusted_bars_an_older_version_kept_in_the_lake_are_removed(home: Path) -> None:
+    """Adjusted bars are derived at read time now: the lake table an older version wrote
+    stopped at that version, so the next run removes it rather than leave it to readers."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    retired = home / "lake" / "analytics" / "bars_1d_adjusted"
+    write_deltalake(str(retired), pa.table({"symbol": ["AAPL"], "close": [1.0]}))
+    out = ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    assert not retired.exists()
+    assert "retired lake tables removed: analytics/bars_1d_adjusted" in out
+    detail = stage_detail(home, last_run_id(home), "process")
+    assert detail["retired_tables_removed"] == ["analytics/bars_1d_adjusted"]
+    assert detail["symbols_processed"] == 0  # the factors stand: the view needs nothing else
+    bars = sql_json(home, "SELECT count(*) AS n FROM bars_1d")
+    assert sql_json(home, "SELECT count(*) AS n FROM bars_1d_adjusted") == bars
+    ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
+    assert "retired_tables_removed" not in stage_detail(home, last_run_id(home), "process")
+
+
 def test_reimporting_the_same_file_recomputes_nothing(real_data: Path, home: Path) -> None:
     csv = ("--source", "csv", "--path", str(real_data / NASDAQ_AAPL), "--symbols", "AAPL")
     ok("run", "--home", str(home), *csv)
@@ -155,7 +176,7 @@ def test_next_run_after_a_reprocess_as_of_brings_the_analytics_back(home: Path) 
     ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
     current = sql_json(home, "SELECT count(*) AS n FROM bars_1d")
     ok("lake", "reprocess", "--home", str(home), "--as-of", "0")
-    older = DeltaTable(str(home / "lake" / "analytics" / "bars_1d_adjusted")).to_pyarrow_table()
+    older = DeltaTable(str(home / "lake" / "analytics" / "daily_metrics")).to_pyarrow_table()
     assert 0 < older.num_rows < current[0]["n"]
     ok("run", "--home", str(home), "--symbols", "AAPL", *RANGE)
     assert stage_detail(home, last_run_id(home), "process")["symbols_processed"] == 1

@@ -23,7 +23,7 @@ from tests.services.seaweedfs import SeaweedFS
 SYMBOLS = "AAPL,JPM,MSFT"
 FIRST_END, SECOND_END = "2024-03-28", "2024-06-28"
 START = "2024-01-02"
-ANALYTICS = ("analytics/bars_1d_adjusted", "analytics/daily_metrics", "analytics/indicators_1d")
+ANALYTICS = ("analytics/daily_metrics", "analytics/indicators_1d")
 FACTORS = "analytics/adjustment_factors"  # one row per span of factors, not per session
 
 

@@ -26,7 +26,7 @@ RUN_ARGS = ["--symbols", ",".join(SYMBOLS), "--start", START, "--end", END]
 TABLES = (
     "curated/bars_1d",
     "curated/corporate_actions",
-    "analytics/bars_1d_adjusted",
+    "analytics/adjustment_factors",
     "analytics/daily_metrics",
     "analytics/indicators_1d",
 )

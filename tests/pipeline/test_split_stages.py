@@ -21,7 +21,7 @@ RANGE = ("--start", "2021-01-04", "--end", "2023-12-29")
 LAKE_TABLES = (
     "curated/bars_1d",
     "curated/corporate_actions",
-    "analytics/bars_1d_adjusted",
+    "analytics/adjustment_factors",
     "analytics/daily_metrics",
     "analytics/indicators_1d",
     "quality/missing_sessions",

@@ -14,8 +14,10 @@ Factors of several events compound multiplicatively. A dividend amount is read i
 the as-traded close before its ex-date.
 
 :func:`factor_spans` condenses adjusted bars into the runs of sessions sharing one pair of
-factors: the warehouse's ``bars_1d_adjusted`` is a view that multiplies ``bars_1d`` by them,
-which gives the engine's adjusted values to the bit.
+factors, the lake's ``analytics/adjustment_factors``. Adjusted bars are derived from them at
+read time: the warehouse's ``bars_1d_adjusted`` is a view that multiplies ``bars_1d`` by them,
+and :func:`apply_spans` does the same to bars read from the lake. Both give the engine's
+adjusted values to the bit.
 """
 
 from __future__ import annotations
@@ -227,6 +229,39 @@ def factor_spans(adjusted: pa.Table) -> pa.Table:
         "volume_factor",
     )
     return spans.to_arrow().cast(ADJUSTMENT_FACTOR_SCHEMA)
+
+
+def apply_spans(bars: pa.Table, spans: pa.Table) -> pa.Table:
+    """``bars`` (``BAR_SCHEMA``) back-adjusted by their symbols' ``spans``
+    (``ADJUSTMENT_FACTOR_SCHEMA``, as :func:`factor_spans` makes them), in
+    ``ADJUSTED_BAR_SCHEMA``, sorted by symbol and ts.
+
+    The warehouse's ``bars_1d_adjusted`` view in Python: each bar takes the factors of the span
+    it falls in, and a bar before its symbol's first span (or of a symbol without spans) is
+    left out. Prices and factors are multiplied as the engine multiplies them, so the values
+    equal the engine's to the bit.
+    """
+    frame = pl.from_arrow(bars.select(["symbol", "ts", *PRICE_COLUMNS, "volume"]))
+    factors = pl.from_arrow(spans.select(["symbol", "valid_from", "price_factor", "volume_factor"]))
+    assert isinstance(frame, pl.DataFrame) and isinstance(factors, pl.DataFrame)
+    joined = sort_by_key(frame.with_columns(_as_utc_us("ts"))).join_asof(
+        factors.with_columns(_as_utc_us("valid_from")).sort("symbol", "valid_from"),
+        left_on="ts",
+        right_on="valid_from",
+        by="symbol",
+        strategy="backward",
+        check_sortedness=False,
+    )
+    price, volume = pl.col("price_factor"), pl.col("volume_factor")
+    adjusted = joined.filter(price.is_not_null()).select(
+        "symbol",
+        "ts",
+        *[(pl.col(c) * price).alias(c) for c in PRICE_COLUMNS],
+        (pl.col("volume") * volume).alias("volume"),
+        price,
+        volume,
+    )
+    return adjusted.to_arrow().cast(ADJUSTED_BAR_SCHEMA)
 
 
 def _as_utc_us(name: str) -> pl.Expr:

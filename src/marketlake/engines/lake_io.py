@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 from marketlake.catalogue import (
     ADJUSTMENT_FACTORS,
     BARS_1D,
-    BARS_1D_ADJUSTED,
     BATCH_LOADS,
     CORPORATE_ACTIONS,
     DAILY_METRICS,
@@ -87,7 +86,7 @@ def present_symbols(job: EngineJob, bars: pa.Table) -> list[str]:
     return sorted(set(job.symbols) & found)
 
 
-APPENDABLE = (BARS_1D_ADJUSTED, DAILY_METRICS, INDICATORS_1D)
+APPENDABLE = (DAILY_METRICS, INDICATORS_1D)
 """The derived datasets whose rows of a symbol up to its last one stand when it only gained
 later bars (one row per bar, computed from the bars before it)."""
 KEPT_WHEN_APPENDED = (ADJUSTMENT_FACTORS,)

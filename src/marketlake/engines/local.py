@@ -9,7 +9,6 @@ import pyarrow as pa
 
 from marketlake.catalogue import (
     ADJUSTMENT_FACTORS,
-    BARS_1D_ADJUSTED,
     DAILY_METRICS,
     INDICATORS_1D,
     MISSING_SESSIONS,
@@ -50,7 +49,7 @@ class PolarsEngine(Engine):
                 writer.submit(*self._process_bucket(job, bucket, result))
                 job.progress(done, len(work))
         result.written.update(writer.written)
-        outputs = [BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
+        outputs = [ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
         for dataset in outputs + ([MISSING_SESSIONS] if job.expected is not None else []):
             result.written.setdefault(dataset.name, 0)
         return result
@@ -69,7 +68,6 @@ class PolarsEngine(Engine):
         wide = analyse_partition(adjusted, job.indicators)
         metrics, indicators = split_analytics(wide, job.indicators)
         outputs = [
-            (BARS_1D_ADJUSTED, adjusted),
             (ADJUSTMENT_FACTORS, factor_spans(adjusted)),
             (DAILY_METRICS, metrics),
             (INDICATORS_1D, indicators),

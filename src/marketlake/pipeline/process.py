@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from marketlake.analytics.indicator_config import configured_indicators
-from marketlake.catalogue import ADJUSTMENT_FACTORS, BARS_1D, BARS_1D_ADJUSTED, MISSING_SESSIONS
+from marketlake.catalogue import ADJUSTMENT_FACTORS, BARS_1D, MISSING_SESSIONS, RETIRED_LAKE_TABLES
 from marketlake.components import open_engine
 from marketlake.engines.base import Engine, EngineJob, EngineResult, ExpectedSessions
 from marketlake.pipeline import indicator_state
@@ -29,21 +29,31 @@ from marketlake.symbols import Symbol, parse_symbols
 
 
 def _without_derived(ctx: RunContext, symbols: Sequence[str]) -> set[str]:
-    """Those of ``symbols`` with no derived rows in the lake yet: no adjusted bars, or no
-    adjustment factors (a lake an older version wrote has none)."""
-    missing: set[str] = set()
-    for dataset in (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS):
-        if not ctx.tables.exists(dataset):
-            return set(symbols)
-        counts = ctx.tables.symbol_counts(dataset, symbols)
-        missing.update(symbol for symbol in symbols if not counts.get(symbol))
-    return missing
+    """Those of ``symbols`` with no derived rows in the lake yet: no adjustment factors (every
+    symbol with bars has a span of them once processed; a lake an older version wrote has
+    none)."""
+    if not ctx.tables.exists(ADJUSTMENT_FACTORS):
+        return set(symbols)
+    counts = ctx.tables.symbol_counts(ADJUSTMENT_FACTORS, symbols)
+    return {symbol for symbol in symbols if not counts.get(symbol)}
+
+
+def _remove_retired(ctx: RunContext) -> list[str]:
+    """Delete the lake tables an older version wrote and none updates any more
+    (:data:`~marketlake.catalogue.RETIRED_LAKE_TABLES`); return those deleted."""
+    removed = [name for name in RETIRED_LAKE_TABLES if ctx.storage.exists(name)]
+    for name in removed:
+        ctx.storage.delete(name)
+    return removed
 
 
 def process(ctx: RunContext) -> StageResult:
     """Adjust the run's symbols with anything new, compute their analytics and missing
     sessions, and write them."""
     result = StageResult()
+    removed = _remove_retired(ctx)
+    if removed:
+        result.detail["retired_tables_removed"] = removed
     if not ctx.tables.exists(BARS_1D):
         result.detail["note"] = "no bars in the lake"
         return result
@@ -63,6 +73,8 @@ def process(ctx: RunContext) -> StageResult:
         symbols_unchanged=unchanged,
         summary=f"{len(todo)} symbols recomputed, {unchanged} unchanged",
     )
+    if removed:
+        result.detail["summary"] += f"; retired lake tables removed: {', '.join(removed)}"
     if rebuilding:
         result.detail["summary"] += (
             f"; indicator set changed: indicators_1d rebuilt for all {len(todo) + len(others)} "

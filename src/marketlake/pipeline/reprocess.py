@@ -14,7 +14,6 @@ from marketlake.analytics.indicator_set import DEFAULT_INDICATORS
 from marketlake.catalogue import (
     ADJUSTMENT_FACTORS,
     BARS_1D,
-    BARS_1D_ADJUSTED,
     CORPORATE_ACTIONS,
     DAILY_METRICS,
     INDICATORS_1D,
@@ -53,10 +52,12 @@ def reprocess_snapshot(
     """Recompute the analytics tables from curated bars and actions as they were at ``snapshot``.
 
     A version number selects that version of ``curated/bars_1d`` and the corporate actions
-    current when it was committed; a time selects both tables as of that time. The adjusted
-    bars, daily metrics and indicators of the symbols (default: every symbol in the snapshot)
-    are replaced, one commit per table, by what the engine computes from the snapshot, so the
-    analytics describe exactly that snapshot until the next ``marketlake run``. ``settings``
+    current when it was committed; a time selects both tables as of that time. The adjustment
+    factors, daily metrics and indicators of the symbols (default: every symbol in the
+    snapshot) are replaced, one commit per table, by what the engine computes from the
+    snapshot, so the analytics describe exactly that snapshot until the next ``marketlake
+    run``; the snapshot's adjusted bars are its bars (``bars_1d`` at ``bars_version``) with
+    the factors applied (:func:`marketlake.analytics.adjust.apply_spans`). ``settings``
     configure the engine (its ``[spark]`` section, for example).
     """
     name = BARS_1D.lake_table
@@ -101,6 +102,6 @@ def reprocess_snapshot(
         outcome = runner.process(job)
     finally:
         runner.close()
-    analytics = (BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D)
+    analytics = (ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D)
     written = {d.lake_table: outcome.written.get(d.name, 0) for d in analytics}
     return ReprocessResult(bars_version, actions_version, chosen, written)

@@ -88,7 +88,7 @@ class SparkEngine(Engine):
         }
         result = EngineResult(symbols=sorted(set(job.symbols) & set(counts)))
         result.rows_in = sum(counts[s] for s in result.symbols)
-        outputs = [BARS_1D_ADJUSTED, ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
+        outputs = [ADJUSTMENT_FACTORS, DAILY_METRICS, INDICATORS_1D]
         if job.expected is not None:
             outputs.append(MISSING_SESSIONS)
         for dataset in outputs:
@@ -182,10 +182,8 @@ class SparkEngine(Engine):
 
         wanted = F.col("symbol").isin(bucket)
         rows = analysed.filter(wanted).toArrow()
-        adjusted = _conform(rows, BARS_1D_ADJUSTED.schema)
         out = [
-            (BARS_1D_ADJUSTED, adjusted),
-            (ADJUSTMENT_FACTORS, factor_spans(adjusted)),
+            (ADJUSTMENT_FACTORS, factor_spans(_conform(rows, BARS_1D_ADJUSTED.schema))),
             (DAILY_METRICS, _conform(rows, DAILY_METRICS.schema)),
         ]
         out.append((INDICATORS_1D, _conform(rows, job.indicators.schema)))
