@@ -348,3 +348,77 @@ def test_a_connection_opened_again_during_a_bulk_load_keeps_its_settings(
             assert vacuum_tasks(warehouse) == 0
         warehouse.close()
         assert vacuum_tasks(warehouse) == default > 0
+
+
+def test_writes_from_several_threads_each_land_whole(tmp_path: Path) -> None:
+    """A bulk load writes a bucket's tables from several threads at once (the capability
+    says how many); each write is its own transaction on its own cursor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    buckets = [[f"S{b}{i:02d}" for i in range(20)] for b in range(4)]
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as warehouse:
+        assert warehouse.capabilities.parallel_writes == min(os.cpu_count() or 1, 4) >= 1
+        warehouse.ensure_tables()
+        with warehouse.bulk_load(), ThreadPoolExecutor(max_workers=2) as pool:
+            for bucket in buckets:
+                writes = [
+                    pool.submit(
+                        warehouse.replace_where, "daily_metrics", metrics(bucket, 500), bucket
+                    ),
+                    pool.submit(warehouse.replace_where, "bars_1d", bars(bucket, days=50), bucket),
+                    pool.submit(warehouse.upsert, "bars_1d", bars(["AAPL"], days=5)),
+                ]
+                assert [w.result() for w in writes] == [20 * 500, 20 * 50, 5]
+            again = pool.submit(
+                warehouse.replace_where, "bars_1d", bars(buckets[0], days=10), buckets[0]
+            )
+            assert again.result() == 20 * 10
+        assert warehouse.count_rows("daily_metrics") == 4 * 20 * 500
+        assert warehouse.count_rows("bars_1d") == 3 * 20 * 50 + 20 * 10 + 5
+        assert warehouse.symbol_counts("bars_1d", ["S000", "S100"]) == {"S000": 10, "S100": 50}
+
+
+WRITE_IN_ROUNDS = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from marketlake.warehouse.duckdb import DuckDBWarehouse
+from tests.warehouse.conftest import bars
+
+warehouse = DuckDBWarehouse(Path(sys.argv[1]))
+warehouse.ensure_tables()
+print("writing", flush=True)
+n = 0
+with warehouse.bulk_load(), ThreadPoolExecutor(max_workers=2) as pool:
+    while not Path(sys.argv[2]).exists():  # rounds of two writes at once, never idle
+        n += 1
+        names = [[f"A{n}"], [f"B{n}"]]
+        write = warehouse.replace_where
+        rounds = [pool.submit(write, "bars_1d", bars(s, days=7), s) for s in names]
+        for done in rounds:
+            done.result()
+warehouse.close()
+"""
+
+
+def test_writers_on_several_threads_let_a_waiting_reader_in(tmp_path: Path) -> None:
+    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITE_IN_ROUNDS, str(path), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    ) as writer:
+        assert writer.stdout is not None
+        try:
+            assert writer.stdout.readline().strip() == "writing"
+            seen = []
+            with DuckDBWarehouse(path, read_only=True) as reader:
+                for _ in range(3):
+                    answer = reader.query("SELECT count(*) AS n FROM bars_1d")
+                    seen.append(answer.to_pylist()[0]["n"])
+        finally:
+            stop.touch()
+        assert writer.wait(timeout=60) == 0
+    assert all(n % 7 == 0 for n in seen)  # each write whole
+    assert seen == sorted(seen)

@@ -3,8 +3,11 @@
 The run's symbols are loaded bucket by bucket (about ``runner.bucket_rows`` bars each, in
 sorted order), so memory is bounded by a bucket. Each table's rows of a bucket's symbols are
 replaced in one transaction, so a re-run (or a run killed half way and re-run) leaves every
-row exactly once. Rows the earlier stages of this process handed over are taken from memory;
-the rest are read from the lake, skipping files that hold none of the bucket's symbols. A
+row exactly once. A bucket's tables are written side by side where the warehouse can
+(``Capabilities.parallel_writes``: DuckDB runs an INSERT on one thread), and the bucket's
+load marks once all of them are in. Rows the earlier stages of this process handed over are
+taken from memory; the rest are read from the lake, skipping files that hold none of the
+bucket's symbols. A
 symbol's rows that the warehouse holds as the lake does are not loaded again, and of a
 symbol the warehouse holds as an older version of a lake table that has only gained files
 since, only the rows of those files are upserted (see :mod:`marketlake.pipeline.load_marks`).
@@ -12,8 +15,13 @@ since, only the rows of those files are upserted (see :mod:`marketlake.pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import groupby
+from threading import BoundedSemaphore
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -79,27 +87,29 @@ def _load(ctx: RunContext, result: StageResult) -> None:
         for part in _parts(bucket, unchanged[dataset.name], loaded[dataset.name])
     ]
     reads = prefetched(_read(ctx, dataset, part, states) for _, dataset, part in steps)
-    with closing(reads):
-        for step, (done, dataset, _) in enumerate(steps):
-            for data, symbols, state, before in next(reads):
-                if before is None:
-                    result.rows_out += warehouse.replace_where(dataset.name, data, symbols)
-                    if dataset is BARS_1D and data.num_rows:
-                        spans.append(_symbols(data))
-                else:
-                    result.rows_out += warehouse.upsert(dataset.name, data) if data.num_rows else 0
-                    gained = len(pc.unique(data.column("symbol"))) if data.num_rows else 0
-                    added += gained
-                    still += len(symbols) - gained
-                    if dataset is BARS_1D:
-                        grown += symbols
-                result.rows_in += data.num_rows
-                if state is not None:
-                    marks.record(
-                        warehouse, dataset, state, symbols, data, ctx.now, before, hold=True
-                    )
-            if step + 1 == len(steps) or steps[step + 1][0] != done:
-                marks.write(warehouse)  # after the bucket's last load: its marks, in one write
+    with closing(reads), _Writes(warehouse) as writes:
+        for done, bucket in groupby(steps, key=lambda step: step[0]):
+            started: list[Future[int]] = []
+            for _, dataset, _ in bucket:
+                for load in next(reads):  # each written while the next is read
+                    started.append(writes.submit(partial(_write, warehouse, dataset, load)))
+                    data, symbols, state, before = load
+                    if before is None:
+                        if dataset is BARS_1D and data.num_rows:
+                            spans.append(_symbols(data))
+                    else:
+                        gained = len(pc.unique(data.column("symbol"))) if data.num_rows else 0
+                        added += gained
+                        still += len(symbols) - gained
+                        if dataset is BARS_1D:
+                            grown += symbols
+                    result.rows_in += data.num_rows
+                    if state is not None:  # written with the bucket's, once its loads are
+                        marks.record(
+                            warehouse, dataset, state, symbols, data, ctx.now, before, hold=True
+                        )
+            result.rows_out += sum(writes.settle(started))
+            marks.write(warehouse)  # after the bucket's loads: its marks, in one write
             ctx.progress("load_warehouse", done, len(work) + 1)
     marks.write(warehouse)
     if grown:
@@ -123,6 +133,60 @@ def _load(ctx: RunContext, result: StageResult) -> None:
         warehouse.upsert(SYMBOLS.name, symbols)
         warehouse.upsert(SESSIONS.name, _sessions(ctx, symbols))
     ctx.progress("load_warehouse", len(work) + 1, len(work) + 1)
+
+
+def _write(warehouse: Warehouse, dataset: Dataset, load: _Load) -> int:
+    """Write one load (see :func:`_read`) to the warehouse; return the rows written."""
+    data, symbols, _, before = load
+    if before is None:  # the symbols' every row: replaced
+        return warehouse.replace_where(dataset.name, data, symbols)
+    return warehouse.upsert(dataset.name, data) if data.num_rows else 0
+
+
+class _Writes:
+    """Runs a bucket's writes side by side when the warehouse can
+    (:attr:`~marketlake.warehouse.base.Capabilities.parallel_writes`), else in turn.
+
+    The writes of one bucket run together and all end before the next bucket's begin, so a
+    bucket's marks are written once its tables are, and an embedded warehouse file can be
+    let go between buckets to a process that asked for it.
+    """
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        workers = warehouse.capabilities.parallel_writes
+        self._pool = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="marketlake-load")
+            if workers > 1
+            else None
+        )
+        self._slots = BoundedSemaphore(workers)
+
+    def __enter__(self) -> _Writes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, write: Callable[[], int]) -> Future[int]:
+        """Start ``write`` once a worker is free (in turn: run it now). The rows of a write
+        waiting for a worker would be held in memory beside those being written, so the
+        caller reads the next write's rows only when one can start."""
+        if self._pool is None:
+            done: Future[int] = Future()
+            done.set_result(write())
+            return done
+        self._slots.acquire()
+        future = self._pool.submit(write)
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    @staticmethod
+    def settle(futures: list[Future[int]]) -> list[int]:
+        """The results of ``futures``, in order, once all have ended (the first error in
+        order raised then)."""
+        wait(futures)
+        return [future.result() for future in futures]
 
 
 def _reload_indicators(ctx: RunContext) -> int:

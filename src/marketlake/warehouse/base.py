@@ -38,6 +38,10 @@ class Capabilities:
     enforces_keys: bool  # key uniqueness is a database constraint (else the writes ensure it)
     concurrent_writers: bool  # more than one process may write at a time
     placeholder: str = "?"  # how SQL passed to query() marks a positional parameter
+    parallel_writes: int = 1
+    """How many writes (each its own transaction) one warehouse object runs at once when
+    called from that many threads: a bulk load writes a bucket's tables side by side. 1: the
+    object serves one write at a time, and callers write in turn."""
 
 
 class WarehouseNotFoundError(TerminalError):

@@ -22,7 +22,7 @@ from marketlake.warehouse.base import WarehouseNotFoundError
 
 LOCK_WAIT_S = 30.0  # how long a process waits for a file another process holds
 _FIRST_BACKOFF_S, _MAX_BACKOFF_S = 0.01, 0.25
-_SESSION = ("SET TimeZone = 'UTC'",)  # setting it loads the built-in ICU extension
+SESSION = ("SET TimeZone = 'UTC'",)  # setting it loads the built-in ICU extension
 WRITER_MEMORY_LIMIT = "256MB"
 """DuckDB's buffer memory for a process writing a warehouse file. DuckDB keeps the blocks a
 load wrote cached up to 80 % of the machine's memory, so a batch load's memory grew with the
@@ -78,7 +78,7 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
     # an in-memory database cannot be opened read-only; the base still refuses writes
     file_read_only = read_only and isinstance(path, Path)
-    config, statements = (_READER, _LOCK_DOWN) if file_read_only else ({}, _SESSION)
+    config, statements = (_READER, _LOCK_DOWN) if file_read_only else ({}, SESSION)
     if isinstance(path, Path) and not read_only:
         statements = (*statements, f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
     deadline = time.monotonic() + lock_wait_s
