@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.catalogue import BARS_1D
+from marketlake.pipeline.chunk_writes import store_bars
 from marketlake.pipeline.context import RunContext
-from marketlake.pipeline.lake_writer import store_bars
 from marketlake.pipeline.plan import plan_run
 from marketlake.schemas import BAR_KEYS, BAR_SCHEMA
 from marketlake.settings import load_settings

@@ -13,8 +13,9 @@ so memory stays bounded and the next stage reads that dataset from the lake.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,11 +24,33 @@ if TYPE_CHECKING:
     from marketlake.lake.tables import TableState
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(
+    method: Callable[Concatenate[Handover, P], R],
+) -> Callable[Concatenate[Handover, P], R]:
+    """``method`` run holding its handover's lock."""
+
+    @functools.wraps(method)
+    def run(self: Handover, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Handover:
     """Per dataset and symbol, the rows the lake holds after this process's last commit."""
 
     def __init__(self, max_rows: int) -> None:
+        import threading
+
         self.max_rows = max_rows
+        # the lake writer hands bars over from its commit thread while it checks the next
+        # chunk, which takes other symbols' rows: each call sees the handover whole
+        self._lock = threading.RLock()
         self._parts: dict[str, dict[str, pa.Table]] = {}
         self._dropped: set[str] = set()
         self._states: dict[str, dict[str, TableState]] = {}
@@ -38,6 +61,7 @@ class Handover:
         """Rows held, across datasets."""
         return self._rows
 
+    @_locked
     def put(
         self,
         dataset: Dataset,
@@ -83,6 +107,7 @@ class Handover:
                 states[symbol] = at
         self._rows += table.num_rows
 
+    @_locked
     def take(self, dataset: Dataset, symbols: Sequence[str]) -> pa.Table | None:
         """Every row of ``symbols`` in ``dataset``, or None unless all of them are held."""
         import pyarrow as pa
@@ -95,6 +120,7 @@ class Handover:
             return None
         return pa.concat_tables(tables, promote_options="permissive")
 
+    @_locked
     def counts(self, dataset: Dataset, symbols: Sequence[str]) -> dict[str, int] | None:
         """Rows per symbol of ``symbols`` held for ``dataset`` (symbols without rows left
         out), or None unless all of them are held."""
@@ -103,6 +129,7 @@ class Handover:
             return None
         return {symbol: parts[symbol].num_rows for symbol in symbols if parts[symbol].num_rows}
 
+    @_locked
     def held_at(self, dataset: Dataset, symbols: Sequence[str]) -> TableState | None:
         """The oldest lake state the held rows of ``symbols`` in ``dataset`` were put at, or
         None when one of them was put without one (or states of two tables are mixed).
@@ -119,11 +146,13 @@ class Handover:
             return None
         return min(known, key=lambda state: state.version)
 
+    @_locked
     def holds(self, dataset: Dataset, symbols: Sequence[str]) -> bool:
         """True when every row of ``symbols`` in ``dataset`` is held."""
         parts = self._parts.get(dataset.name)
         return parts is not None and all(symbol in parts for symbol in symbols)
 
+    @_locked
     def discard(self, dataset: Dataset, symbols: Iterable[str]) -> None:
         """Forget ``symbols``' rows of ``dataset`` (the lake changed for them)."""
         parts = self._parts.get(dataset.name)
@@ -136,6 +165,7 @@ class Handover:
             if part is not None:
                 self._rows -= part.num_rows
 
+    @_locked
     def drop(self, dataset: Dataset) -> None:
         """Forget ``dataset`` for the rest of the process (its next stage reads the lake)."""
         parts = self._parts.pop(dataset.name, {})
@@ -143,6 +173,7 @@ class Handover:
         self._rows -= sum(part.num_rows for part in parts.values())
         self._dropped.add(dataset.name)
 
+    @_locked
     def clear(self) -> None:
         """Forget everything held (nothing is dropped for good)."""
         self._parts.clear()

@@ -98,11 +98,14 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
     so its symbols are fetched again by the next run that asks for them.
     """
     from marketlake.pipeline.chunks import symbol_buckets
-    from marketlake.pipeline.lake_writer import write_chunk
+    from marketlake.pipeline.lake_writer import LakeWriter
     from marketlake.pipeline.messages import RUN_HEADER
 
     bus = ctx.bus
-    with bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer:
+    with (
+        bus.consumer(LAKE_WRITER_GROUP, [HISTORY_TOPIC]) as consumer,
+        LakeWriter(ctx, result) as writer,
+    ):
         total = consumer.lag()
         if total == 0:  # nothing unread (the lag is the group's, over every partition)
             return
@@ -127,7 +130,8 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                 skipped = result.detail.get("other_runs_skipped", 0)
                 result.detail["other_runs_skipped"] = skipped + len(messages) - len(own)
             for chunk in symbol_buckets(own, ctx.settings.runner.bucket_rows):
-                write_chunk(ctx, chunk, result)
+                writer.write(chunk)
+            writer.wait()  # every chunk of the poll in the lake before its offsets commit
             consumer.commit()
             done += len(messages)
             last_progress = time.monotonic()

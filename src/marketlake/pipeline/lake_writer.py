@@ -1,31 +1,27 @@
-"""The lake writer: one chunk of history messages validated, reconciled and merged.
+"""The lake writer: chunks of history messages validated, reconciled and merged.
 
 A chunk holds every message of some symbols (see :mod:`marketlake.pipeline.chunks`). Its
 corporate actions are validated and merged and its bars checked by the feed rules first; then
 its bars, origin by origin in the order they arrived: each origin's bars are reconciled with
-what the lake holds (:mod:`marketlake.pipeline.reconcile`) and validated, and the findings and
-good bars merged; then the fetch log and the quarantine rows.
+what the lake holds (:mod:`marketlake.pipeline.reconcile`) and validated (:func:`check_chunk`).
+The findings and good bars are then merged, then the fetch log and the quarantine rows
+(:mod:`marketlake.pipeline.chunk_writes`), on a thread of their own while the next chunk is
+checked (:class:`LakeWriter`).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, wait
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, QUARANTINE, RECONCILIATION
+from marketlake.catalogue import BARS_1D, CORPORATE_ACTIONS, QUARANTINE
+from marketlake.pipeline.chunk_writes import BarWrite, ChunkWrites, concat_as
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.result import StageResult
 from marketlake.rows import deduplicate
 from marketlake.schemas import BAR_KEYS, BAR_SCHEMA, CORPORATE_ACTION_SCHEMA
-
-
-def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    if not parts:
-        return schema.empty_table()
-    # messages of this version already have ``schema``: a cast per message costs ~0.1 ms
-    return pa.concat_tables(
-        [p if p.schema.equals(schema, check_metadata=True) else p.cast(schema) for p in parts]
-    )
 
 
 def _drop_redeliveries(
@@ -105,15 +101,75 @@ def _by_origin(bars: pa.Table, origins: list[str]) -> list[pa.Table]:
     return [bars.filter(pc.equal(column, origin)) for origin in origins]
 
 
-def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult) -> None:
-    """Validate one chunk and merge it: actions, then the bars of each origin in the order
-    they arrived (reconciliation findings before bars, see :mod:`marketlake.pipeline.reconcile`
-    for why), then the fetch log and quarantine."""
-    from marketlake.lake.quarantine import resolve_stored, write_quarantine
+class LakeWriter:
+    """Writes chunks in order, committing each checked chunk's bars, fetch log and quarantine
+    rows on a background thread while the next chunk is checked (:func:`check_chunk`).
+
+    The checks of a chunk, Polars and NumPy, and the Delta commits of the one before it,
+    delta-rs's, run on two cores: the lake writer kept one busy. Commits stay in chunk order,
+    one at a time, and a chunk that names a symbol of the chunk being committed is checked
+    only once that commit is in, so each chunk is checked against the lake as it would be
+    without the overlap. Use it as a context manager: leaving it waits for the last commit.
+    """
+
+    def __init__(self, ctx: RunContext, result: StageResult) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._ctx, self._result = ctx, result
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketlake-lake")
+        self._pending: Future[None] | None = None
+        self._symbols: set[str] = set()
+
+    def __enter__(self) -> LakeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+            elif self._pending is not None:  # no write outlives the stage; its error is moot
+                wait([self._pending])
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def write(self, tables: dict[str, list[pa.Table]]) -> None:
+        """Check the chunk ``tables``, then start committing it once the chunk before is in."""
+        if self._pending is not None and chunk_symbols(tables) & self._symbols:
+            self.wait()
+        writes = check_chunk(self._ctx, tables, self._result)
+        self.wait()
+        self._symbols = writes.symbols
+        self._pending = self._pool.submit(writes.commit, self._ctx, self._result)
+
+    def wait(self) -> None:
+        """Wait until every chunk written so far is committed (raise the commit's error)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+def chunk_symbols(tables: dict[str, list[pa.Table]]) -> set[str]:
+    """The symbols a chunk's bars, corporate actions and fetch-log rows name."""
+    names: set[str] = set()
+    for dataset in ("bars_1d", "corporate_actions", "fetch_log"):
+        for table in tables.get(dataset, []):
+            if table.num_rows:
+                names.update(pc.unique(table.column("symbol")).to_pylist())
+    return names
+
+
+def check_chunk(
+    ctx: RunContext, tables: dict[str, list[pa.Table]], result: StageResult
+) -> ChunkWrites:
+    """Validate one chunk and merge its corporate actions; return the rest of its writes.
+
+    The bars of each origin are reconciled and validated against the bars stored before
+    them and those of the origins before (in memory), so the writes of a checked chunk need
+    no lake read: a lake writer may commit them while it checks the next chunk.
+    """
     from marketlake.pipeline.completeness import settle_log
     from marketlake.pipeline.curated_actions import marked, read_actions, store_actions
     from marketlake.pipeline.feed_checks import check_feed_actions, check_feed_bars
-    from marketlake.pipeline.incremental import merge_fetch_log
     from marketlake.pipeline.pending import mark, mark_changed
     from marketlake.quality.bars import validate_actions
     from marketlake.schemas import (
@@ -122,14 +178,14 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
         QUARANTINE_SCHEMA,
     )
 
-    arrived = _concat(tables["bars_1d"], BAR_SCHEMA)
+    arrived = concat_as(tables["bars_1d"], BAR_SCHEMA)
     origins = pc.unique(arrived.column("source")).to_pylist() if arrived.num_rows else []
     bars = _drop_redeliveries(arrived, BAR_SCHEMA, BAR_KEYS)
     actions = _drop_redeliveries(
-        _concat(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
+        concat_as(tables["corporate_actions"], CORPORATE_ACTION_SCHEMA), CORPORATE_ACTION_SCHEMA
     )
     # conform: a message an older version published lacks the quarantine's newer columns
-    rejects = [_concat([QUARANTINE.conform(t) for t in tables["quarantine"]], QUARANTINE_SCHEMA)]
+    rejects = [concat_as([QUARANTINE.conform(t) for t in tables["quarantine"]], QUARANTINE_SCHEMA)]
     result.rows_in += bars.num_rows + actions.num_rows
     bar_symbols = pc.unique(bars.column("symbol")).to_pylist() if bars.num_rows else []
     stored = _stored_bars(ctx, bar_symbols)
@@ -162,57 +218,27 @@ def write_chunk(ctx: RunContext, tables: dict[str, list[pa.Table]], result: Stag
     if bars.num_rows:
         at = ctx.tables.last_commit(CORPORATE_ACTIONS)
         ctx.handover.put(CORPORATE_ACTIONS, known_actions, bar_symbols, at)
-    written: list[pa.Table] = []
+    writes: list[BarWrite] = []
     for layer in _by_origin(feed_bars.kept, origins):
-        stored = _write_bars(
-            ctx, layer, stored, known_actions, bar_symbols, rejects, result, written
-        )
-    log = _concat(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
-    if log.num_rows:
-        merge_fetch_log(ctx, settle_log(ctx, log, stored))
+        write = _check_bars(ctx, layer, stored, known_actions, bar_symbols, rejects, result)
+        writes.append(write)
+        stored = write.held if write.held.num_rows else None
+    log = concat_as(tables.get("fetch_log", []), FETCH_LOG_SCHEMA)
     all_rejects = pa.concat_tables([r.cast(QUARANTINE_SCHEMA) for r in rejects])
-    if all_rejects.num_rows:
-        write_quarantine(ctx.tables, all_rejects)
-    resolved = resolve_stored(ctx.tables, _concat(written, BAR_SCHEMA), good_actions, ctx.now)
-    result.detail["quarantine_resolved"] = result.detail.get("quarantine_resolved", 0) + resolved
     result.rows_out += good_actions.num_rows
     result.quarantined += all_rejects.num_rows
     _count(result, feed_actions.counts)
     _count(result, feed_bars.counts)
+    return ChunkWrites(
+        symbols=chunk_symbols(tables),
+        bars=writes,
+        log=settle_log(ctx, log, stored) if log.num_rows else log,
+        rejects=all_rejects,
+        good_actions=good_actions,
+    )
 
 
-def store_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None) -> pa.Table:
-    """Merge ``good`` bars (unique keys) into the curated table, knowing ``stored`` (every
-    stored bar of their symbols, just read) without a MERGE's join; return every bar the
-    table then holds for those symbols.
-
-    A MERGE joins its rows against the whole table: 9 re-fetched bars took 9 s and 3.6 GB
-    against 50 M stored bars. Instead, bars of keys not stored are appended, and the symbols
-    with a stored bar that changed get all their rows replaced (stored rows not changed, and
-    the new ones) in one commit, which rewrites only the files that hold those symbols.
-    Killed between the two commits, a re-run finds what the first one wrote stored as it is
-    and does the rest; the table ends the same as after one MERGE.
-    """
-    from marketlake.pipeline.chunks import after_merge, split_by_stored
-
-    held = after_merge(stored, good, BAR_KEYS)
-    if good.num_rows == 0:
-        return held
-    if stored is None:
-        ctx.tables.merge(BARS_1D, good, BAR_KEYS, none_stored=True)
-        return held
-    absent, changed = split_by_stored(good, stored, BAR_KEYS)
-    if changed.num_rows:
-        revised = pc.unique(changed.column("symbol"))
-        mine = pc.field("symbol").isin(revised)
-        ctx.tables.replace_symbols(BARS_1D, held.filter(mine), revised.to_pylist(), keys=BAR_KEYS)
-        absent = absent.filter(~mine)
-    if absent.num_rows:
-        ctx.tables.merge(BARS_1D, absent, BAR_KEYS, none_stored=True)
-    return held
-
-
-def _write_bars(
+def _check_bars(
     ctx: RunContext,
     bars: pa.Table,
     stored: pa.Table | None,
@@ -220,15 +246,15 @@ def _write_bars(
     symbols: list[str],
     rejects: list[pa.Table],
     result: StageResult,
-    written: list[pa.Table],
-) -> pa.Table | None:
-    """Reconcile ``bars`` (of one origin) with the ``stored`` bars of ``symbols``, validate
-    them, and merge the findings and the good bars; return what the lake then holds for
-    ``symbols``. Quarantine rows are appended to ``rejects``, the bars merged to ``written``.
+) -> BarWrite:
+    """Reconcile ``bars`` (of one origin) with the ``stored`` bars of ``symbols`` and validate
+    them; return the writes of the findings and the good bars, with what the lake then holds
+    for ``symbols``. Quarantine rows are appended to ``rejects``.
 
     Validation judges each remaining bar against its real neighbour among the stored bars,
     so the stored bars kept in place of contradicting ones are its context.
     """
+    from marketlake.pipeline.chunks import after_merge
     from marketlake.pipeline.reconcile import (
         SOURCE_CONFLICT,
         max_source_diff,
@@ -236,7 +262,6 @@ def _write_bars(
         reconcile_bars,
     )
     from marketlake.quality.bars import validate_bars
-    from marketlake.schemas import RECONCILIATION_KEYS
 
     policy = on_conflict(ctx.settings)
     reconciled = reconcile_bars(
@@ -256,12 +281,6 @@ def _write_bars(
     rejects.append(checked.rejects)
     good = deduplicate(checked.bars.cast(BAR_SCHEMA), BAR_KEYS)
     flagged = reconciled.settled(good)
-    if flagged.num_rows:
-        ctx.tables.merge(RECONCILIATION, flagged, RECONCILIATION_KEYS)
-    ctx.handover.discard(BARS_1D, symbols)
-    held = store_bars(ctx, good, stored)  # stored is every stored bar of these symbols
-    ctx.handover.put(BARS_1D, held, symbols, ctx.tables.last_commit(BARS_1D))
-    written.append(good)
     result.rows_out += checked.bars.num_rows
     _count(result, checked.counts)
     if reconciled.rejects.num_rows:
@@ -274,4 +293,5 @@ def _write_bars(
             "conflicting_bars": reconciled.conflicting,
         },
     )
-    return held if held.num_rows else None
+    held = after_merge(stored, good, BAR_KEYS)
+    return BarWrite(symbols, flagged, good, stored, held)
