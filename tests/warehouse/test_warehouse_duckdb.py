@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -202,24 +203,30 @@ def test_a_writer_lets_readers_in_once_idle(tmp_path: Path) -> None:
         assert writer.wait(timeout=60) == 0
 
 
-def test_a_writer_busy_writing_lets_a_waiting_reader_in_between_writes(tmp_path: Path) -> None:
+def read_while_writing(script: str, tmp_path: Path, query: str) -> list[dict[str, Any]]:
+    """Run ``script`` (a writer that writes without pause until a stop file appears) on a new
+    file and ``query`` it three times meanwhile from a reader; the three answers."""
     path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
     with subprocess.Popen(
-        [sys.executable, "-c", WRITE_WITHOUT_PAUSE, str(path), str(stop)],
+        [sys.executable, "-c", script, str(path), str(stop)],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).parents[2],
     ) as writer:
         assert writer.stdout is not None
         try:
             assert writer.stdout.readline().strip() == "writing"
-            seen = []
             with DuckDBWarehouse(path, read_only=True) as reader:
-                for _ in range(3):
-                    answer = reader.query("SELECT count(*) AS n, max(n) AS top FROM notes")
-                    seen.append(answer.to_pylist()[0])
+                seen = [reader.query(query).to_pylist()[0] for _ in range(3)]
         finally:
             stop.touch()
         assert writer.wait(timeout=60) == 0
+    return seen
+
+
+def test_a_writer_busy_writing_lets_a_waiting_reader_in_between_writes(tmp_path: Path) -> None:
+    query = "SELECT count(*) AS n, max(n) AS top FROM notes"
+    seen = read_while_writing(WRITE_WITHOUT_PAUSE, tmp_path, query)
     assert all(row["n"] == (row["top"] or 0) for row in seen)  # each write whole
     assert [row["n"] for row in seen] == sorted(row["n"] for row in seen)
 
@@ -402,23 +409,7 @@ warehouse.close()
 
 
 def test_writers_on_several_threads_let_a_waiting_reader_in(tmp_path: Path) -> None:
-    path, stop = tmp_path / "w.duckdb", tmp_path / "stop"
-    with subprocess.Popen(
-        [sys.executable, "-c", WRITE_IN_ROUNDS, str(path), str(stop)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).parents[2],
-    ) as writer:
-        assert writer.stdout is not None
-        try:
-            assert writer.stdout.readline().strip() == "writing"
-            seen = []
-            with DuckDBWarehouse(path, read_only=True) as reader:
-                for _ in range(3):
-                    answer = reader.query("SELECT count(*) AS n FROM bars_1d")
-                    seen.append(answer.to_pylist()[0]["n"])
-        finally:
-            stop.touch()
-        assert writer.wait(timeout=60) == 0
+    answers = read_while_writing(WRITE_IN_ROUNDS, tmp_path, "SELECT count(*) AS n FROM bars_1d")
+    seen = [row["n"] for row in answers]
     assert all(n % 7 == 0 for n in seen)  # each write whole
     assert seen == sorted(seen)
