@@ -157,3 +157,48 @@ def test_a_file_of_one_new_day_is_written_in_buckets_of_stored_bars(tmp_path: Pa
     assert lakes[300][0] == 4
     assert lakes[1_000_000][0] == 1
     assert lakes[300][1] == lakes[1_000_000][1]
+
+
+def test_a_lake_writer_killed_after_a_symbols_first_message_loses_none_of_its_actions(
+    tmp_path: Path,
+) -> None:
+    """A poll may end between a symbol's messages. The lake writer that stored the first and
+    committed its offset, then died, leaves the rest on the bus for a run the next run skips;
+    that run fetches again whatever the lake does not hold, so the first message must never
+    be one whose records make the symbol look delivered without the others."""
+    from marketlake.pipeline.chunks import symbol_buckets
+    from marketlake.pipeline.lake_writer import LakeWriter
+    from marketlake.pipeline.messages import HISTORY_TOPIC
+    from marketlake.pipeline.result import StageResult
+
+    def run_context(home: Path) -> RunContext:
+        settings = load_settings(home=home, symbols="AAPL", start="2021-01-04", end="2023-12-29")
+        return RunContext(settings, plan_run(settings, SimSource()), source=SimSource())
+
+    whole = ingested_actions(run_context(tmp_path / "whole"))
+    assert whole > 0
+
+    killed = run_context(tmp_path / "killed")
+    try:
+        ingest.fetch_history(killed)
+        group = killed.bus.consumer(ingest.LAKE_WRITER_GROUP, [HISTORY_TOPIC])
+        with group as consumer, LakeWriter(killed, StageResult()) as writer:
+            (first,) = consumer.poll(max_messages=1, timeout_s=5.0)
+            for chunk in symbol_buckets([first], killed.settings.runner.bucket_rows):
+                writer.write(chunk)
+            writer.wait()
+            consumer.commit()  # then the process dies: the rest stays unread
+    finally:
+        killed.close()
+    assert ingested_actions(run_context(tmp_path / "killed")) == whole
+
+
+def ingested_actions(ctx: RunContext) -> int:
+    """The corporate actions in the lake once ``ctx``'s run has fetched and consumed."""
+    try:
+        ingest.fetch_history(ctx)
+        ingest.consume_history(ctx)
+        stored = ctx.tables.exists(CORPORATE_ACTIONS)
+        return ctx.tables.read(CORPORATE_ACTIONS).num_rows if stored else 0
+    finally:
+        ctx.close()

@@ -135,12 +135,15 @@ def publish_records(
     return (bars, rejects). ``stored`` counts each symbol's bars in the lake (see
     :data:`marketlake.pipeline.messages.STORED_HEADER`)."""
     sent = 0
+    # a symbol's actions go before its bars: a poll that ends between the two then leaves
+    # actions stored without bars, which the next run fetches again, never bars without
+    # their actions, which it would take for delivered (see :mod:`.incremental`)
+    for symbol, part in per_symbol(batch.actions):
+        _send(producer, "corporate_actions", symbol, part, batch, run_id)
     for symbol, part in per_symbol(batch.bars):
         part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
         sent += part.num_rows
         _send(producer, "bars_1d", symbol, part, batch, run_id, (stored or {}).get(symbol, 0))
-    for symbol, part in per_symbol(batch.actions):
-        _send(producer, "corporate_actions", symbol, part, batch, run_id)
     _send(producer, "quarantine", batch.batch_id, batch.rejects, batch, run_id)
     return sent, batch.rejects.num_rows
 
