@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketlake.catalogue import BARS_1D
-from marketlake.pipeline.chunk_writes import store_bars
+from marketlake.pipeline.chunk_writes import commit_bars
+from marketlake.pipeline.chunks import after_merge
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.plan import plan_run
 from marketlake.schemas import BAR_KEYS, BAR_SCHEMA
@@ -44,6 +45,11 @@ def rows(table: pa.Table) -> list[tuple[object, ...]]:
     return sorted(
         (r["symbol"], r["ts"], r["close"]) for r in table.select(BAR_SCHEMA.names).to_pylist()
     )
+
+
+def store_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None) -> None:
+    """Commit ``good`` bars knowing ``stored``, as the lake writer does."""
+    commit_bars(ctx, good, stored, after_merge(stored, good, BAR_KEYS))
 
 
 def test_new_keys_are_appended_and_changed_symbols_rewritten(tmp_path: Path) -> None:

@@ -44,7 +44,6 @@ class ChunkWrites:
     """What a checked chunk still writes after its corporate actions: each origin's bars,
     the fetch log, the quarantine rows; :meth:`commit` writes them in that order."""
 
-    symbols: set[str]
     bars: list[BarWrite]
     log: pa.Table
     rejects: pa.Table
@@ -70,17 +69,6 @@ class ChunkWrites:
         resolved = resolve_stored(ctx.tables, written, self.good_actions, ctx.now)
         detail = result.detail
         detail["quarantine_resolved"] = detail.get("quarantine_resolved", 0) + resolved
-
-
-def store_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None) -> pa.Table:
-    """Merge ``good`` bars (unique keys) into the curated table, knowing ``stored`` (every
-    stored bar of their symbols, just read) without a MERGE's join; return every bar the
-    table then holds for those symbols (see :func:`commit_bars`)."""
-    from marketlake.pipeline.chunks import after_merge
-
-    held = after_merge(stored, good, BAR_KEYS)
-    commit_bars(ctx, good, stored, held)
-    return held
 
 
 def commit_bars(ctx: RunContext, good: pa.Table, stored: pa.Table | None, held: pa.Table) -> None:

@@ -134,11 +134,12 @@ class LakeWriter:
 
     def write(self, tables: dict[str, list[pa.Table]]) -> None:
         """Check the chunk ``tables``, then start committing it once the chunk before is in."""
-        if self._pending is not None and chunk_symbols(tables) & self._symbols:
+        symbols = chunk_symbols(tables)
+        if self._pending is not None and symbols & self._symbols:
             self.wait()
         writes = check_chunk(self._ctx, tables, self._result)
         self.wait()
-        self._symbols = writes.symbols
+        self._symbols = symbols
         self._pending = self._pool.submit(writes.commit, self._ctx, self._result)
 
     def wait(self) -> None:
@@ -230,7 +231,6 @@ def check_chunk(
     _count(result, feed_actions.counts)
     _count(result, feed_bars.counts)
     return ChunkWrites(
-        symbols=chunk_symbols(tables),
         bars=writes,
         log=settle_log(ctx, log, stored) if log.num_rows else log,
         rejects=all_rejects,

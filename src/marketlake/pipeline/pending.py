@@ -153,13 +153,11 @@ def mark_changed(
         logged.update(log.column("symbol").to_pylist())
     log_only = logged - with_bars - acted
     changed |= logged
-    # only symbols with stored bars can have derived rows to append to
-    judged = changed - acted - log_only
-    candidates = judged if fresh is not None else set()
-    stored_actions = None
-    if fresh is None or not candidates:
+    candidates = changed - acted - log_only
+    if fresh is None or not candidates:  # only stored bars have derived rows to append to
         mark(ctx.storage, ctx.run_id, changed, log_only)
         return
+    stored_actions = None
     if ctx.tables.exists(CORPORATE_ACTIONS):
         stored_actions = ctx.tables.read_symbols(
             CORPORATE_ACTIONS, sorted(candidates), columns=["symbol", "ex_date"]
