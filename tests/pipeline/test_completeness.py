@@ -74,6 +74,41 @@ def test_a_span_missing_its_first_sessions_waits_for_the_drain(
     assert checked(settled) == {"AAPL": False}
 
 
+def test_held_bars_count_in_any_order_and_only_on_the_span(tmp_path: Path) -> None:
+    """Held rows come as stored rows then new ones, may repeat a day or lie outside the
+    span, and may belong to symbols the log does not name: only the span's sessions count."""
+    from marketlake.pipeline.incremental import bar_days
+
+    ctx = run_context(tmp_path)
+    whole = bars(ctx, "AAPL")
+    january = [datetime(2024, 1, 2 + i, tzinfo=UTC) for i in range(10)]
+    outside = whole.set_column(
+        1, BAR_SCHEMA.field("ts"), pa.array(january, BAR_SCHEMA.field("ts").type)
+    )
+    held = pa.concat_tables(
+        [
+            whole.slice(5),
+            bars(ctx, "TSLA"),
+            outside,
+            whole.slice(0, 6),
+            bars(ctx, "MSFT", skip=(9,)),
+        ]
+    )
+    assert bar_days(held, ["AAPL"], None).num_rows == 21  # a day held twice
+    settled = settle_log(ctx, log_of(ctx, "MSFT", "AAPL"), held)
+    assert checked(settled) == {"AAPL": True, "MSFT": False}  # MSFT lacks its last session
+
+
+def test_a_span_without_sessions_is_settled_with_or_without_bars(tmp_path: Path) -> None:
+    ctx = run_context(tmp_path)
+    weekend = FetchRequest(
+        "AAPL", date(2024, 3, 9), date(2024, 3, 10), 0, np.array([], "datetime64[D]")
+    )
+    log = fetch_log_rows([weekend], "sim", FETCH, ctx.run_id, ctx.now)
+    assert checked(settle_log(ctx, log, None)) == {"AAPL": True}
+    assert checked(settle_log(ctx, log, bars(ctx, "MSFT"))) == {"AAPL": True}
+
+
 def test_rows_without_bars_other_sources_and_refetches_are_left_as_they_are(
     tmp_path: Path,
 ) -> None:

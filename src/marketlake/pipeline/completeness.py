@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,10 +29,13 @@ from marketlake.pipeline.incremental import (
     source_name,
     stored_bar_days,
 )
+from marketlake.quality.completeness import session_index
 from marketlake.schemas import FETCH_LOG_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
+
+_DAY_US = 86_400_000_000
 
 
 @dataclass
@@ -161,33 +163,65 @@ def settle_log(ctx: RunContext, log: pa.Table, held: pa.Table | None) -> pa.Tabl
     later, earlier-dated bar could otherwise turn its first sessions into gaps), or when its
     span has no session at all.
     """
-    from marketlake.pipeline.incremental import bar_days, is_incremental
+    from marketlake.pipeline.incremental import is_incremental
 
     if log.num_rows == 0 or not is_incremental(ctx):
         return log
-    source = source_name(ctx)
-    symbols = pc.unique(log.column("symbol")).to_pylist()
-    if held is not None and held.num_rows:  # only bars on the spans' days count
-        ts = held.column("ts")
-        first = pc.min(log.column("start"))
-        after = pa.scalar(pc.max(log.column("end")).as_py() + timedelta(days=1), ts.type)
-        bounds = pc.min_max(ts)
-        if bounds["min"].as_py() < first.as_py() or bounds["max"].as_py() >= after.as_py():
-            # a day's run: one session of each symbol's whole history
-            held = held.filter(pc.and_(pc.greater_equal(ts, first), pc.less(ts, after)))
-    have_by = _by_symbol(bar_days(held, symbols, None)) if held is not None else {}
-    checked = []
-    for row in log.select(["symbol", "source", "start", "end", "kind", "checked"]).to_pylist():
-        settled = bool(row["checked"])
-        if not settled and row["kind"] == FETCH and row["source"] == source:
-            asked = _asked(ctx, row)
-            have = have_by.get(row["symbol"])
-            settled = asked.size == 0 or (
-                have is not None and have[0] <= asked[0] and bool(_held(have, asked).all())
-            )
-        checked.append(settled)
+    checked = log.column("checked").to_numpy(zero_copy_only=False).copy()
+    fetched = pc.and_(
+        pc.equal(log.column("kind"), FETCH), pc.equal(log.column("source"), source_name(ctx))
+    ).to_numpy(zero_copy_only=False)
+    settling = ~checked & fetched
+    if settling.any():
+        symbols = pc.unique(log.column("symbol"))
+        checked |= settling & _spans_held(ctx.calendar.days, log, symbols, held)
     index = FETCH_LOG_SCHEMA.get_field_index("checked")
-    return log.set_column(index, FETCH_LOG_SCHEMA.field("checked"), pa.array(checked, pa.bool_()))
+    return log.set_column(index, FETCH_LOG_SCHEMA.field("checked"), pa.array(checked))
+
+
+def _spans_held(
+    sessions: np.ndarray, log: pa.Table, symbols: pa.Array, held: pa.Table | None
+) -> np.ndarray:
+    """For each row of ``log``, whether ``held`` has a bar on every session of its span (a
+    span without sessions included).
+
+    Each held bar on a session becomes one number, its symbol's place in ``symbols`` times
+    the number of sessions plus the session's, so a span's held sessions are one range of the
+    sorted numbers: the span is whole when the range holds as many as the span has sessions.
+    """
+    width = len(sessions) + 1
+    lo = np.searchsorted(sessions, _days(log.column("start")).astype("datetime64[D]"))
+    hi = np.searchsorted(sessions, _days(log.column("end")).astype("datetime64[D]"), "right")
+    asked = np.maximum(hi - lo, 0)
+    if held is None or held.num_rows == 0 or not asked.any():
+        return asked == 0
+    days = np.asarray(sessions, dtype="datetime64[D]").astype(np.int64)
+    held_days = _days(held.column("ts"))
+    held_symbols = held.column("symbol")
+    spanned = (held_days >= days[lo[asked > 0].min()]) & (held_days <= days[hi.max() - 1])
+    if not spanned.all():  # a day's run: one session of each symbol's whole history
+        held_days, held_symbols = held_days[spanned], held_symbols.filter(pa.array(spanned))
+    at = session_index(days, held_days)
+    owner = pc.index_in(held_symbols, value_set=symbols)
+    keep = (at >= 0) & pc.is_valid(owner).to_numpy(zero_copy_only=False)
+    owners = owner.to_numpy(zero_copy_only=False)
+    keys = owners[keep].astype(np.int64) * width + at[keep]
+    if keys.size > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        keys = np.unique(keys)  # held rows out of key order, or a day held twice
+    row_owner = (
+        pc.index_in(log.column("symbol"), value_set=symbols)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
+    base = row_owner * width
+    have = np.searchsorted(keys, base + hi) - np.searchsorted(keys, base + lo)
+    return (asked == 0) | (have == asked)
+
+
+def _days(column: pa.ChunkedArray) -> np.ndarray:
+    """Day numbers (days since 1970-01-01, UTC) of a timestamp column."""
+    micros = column.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    return np.floor_divide(micros.to_numpy(), _DAY_US)
 
 
 def count_filled(ctx: RunContext, refetch: Refetch) -> int:
