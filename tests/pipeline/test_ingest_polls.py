@@ -60,6 +60,59 @@ def test_polls_of_one_message_each_land_the_same_rows(
     assert len(whole[BARS_1D.name]) > 1000
 
 
+@pytest.mark.parametrize(("poll_bytes", "commits"), [(1, "every poll"), (2**40, "once")])
+def test_offsets_commit_only_once_every_message_polled_is_in_the_lake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll_bytes: int, commits: str
+) -> None:
+    """The next poll is read while the last chunk commits, so the offsets of several polls
+    may commit together (about POLL_BYTES of messages); whenever they commit, the lake holds
+    every bar of every message polled before."""
+    from marketlake.bus.local.consumer import LocalConsumer
+    from marketlake.pipeline.messages import DATASET_HEADER, decode_table
+
+    seen: list[tuple[int, int]] = []  # (bars polled, bars in the lake) at each commit
+    polled = [0]
+    poll, commit = LocalConsumer.poll, LocalConsumer.commit
+    contexts: list[RunContext] = []
+
+    def counting_poll(self: LocalConsumer, *args: object, **kwargs: object) -> list[object]:
+        messages = poll(self, *args, **kwargs)  # type: ignore[arg-type]
+        bars = [m for m in messages if m.headers.get(DATASET_HEADER) == BARS_1D.name]
+        polled[0] += sum(decode_table(m.value).num_rows for m in bars)
+        return messages  # type: ignore[return-value]
+
+    def checked_commit(self: LocalConsumer) -> None:
+        ctx = contexts[0]
+        held = ctx.tables.read(BARS_1D).num_rows if ctx.tables.exists(BARS_1D) else 0
+        seen.append((polled[0], held))
+        commit(self)
+
+    monkeypatch.setattr(ingest, "FIRST_POLL_MESSAGES", 2)
+    monkeypatch.setattr(ingest, "POLL_BYTES", poll_bytes)
+    monkeypatch.setattr(LocalConsumer, "poll", counting_poll)
+    monkeypatch.setattr(LocalConsumer, "commit", checked_commit)
+    settings = load_settings(
+        home=tmp_path,
+        symbols=SYMBOLS,
+        start="2023-01-02",
+        end="2024-06-28",
+        runner={"bucket_rows": 100},
+    )
+    source = SimSource()
+    ctx = RunContext(settings, plan_run(settings, source), source=source)
+    contexts.append(ctx)
+    try:
+        ingest.fetch_history(ctx)
+        ingest.consume_history(ctx)
+        stored = ctx.tables.read(BARS_1D).num_rows
+    finally:
+        ctx.close()
+    assert seen and seen[-1] == (stored, stored) and stored > 0
+    for bars_polled, held in seen:
+        assert held >= bars_polled
+    assert (len(seen) > 2) if commits == "every poll" else (len(seen) == 1)
+
+
 def test_the_poll_limit_follows_the_size_of_the_messages() -> None:
     """About POLL_BYTES of messages like the last poll's, between 1 and CHUNK_MESSAGES."""
 

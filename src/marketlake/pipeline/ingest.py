@@ -91,7 +91,8 @@ def _add_notes(result: StageResult, notes: list[str]) -> None:
 
 
 def _drain(ctx: RunContext, result: StageResult) -> None:
-    """Write every unread history message of this run to the lake, committing after each chunk.
+    """Write every unread history message of this run to the lake, committing the offsets
+    once about :data:`POLL_BYTES` of messages are in it, and at the end.
 
     Messages another run published (one that failed before its lake writer took them) are
     skipped and counted in ``other_runs_skipped``: that run's fetch log never recorded them,
@@ -109,7 +110,7 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
         total = consumer.lag()
         if total == 0:  # nothing unread (the lag is the group's, over every partition)
             return
-        done = 0
+        done = uncommitted = 0  # messages polled; bytes polled since the last commit
         last_progress = time.monotonic()
         limit = FIRST_POLL_MESSAGES
         while True:
@@ -117,6 +118,10 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
             if messages:
                 limit = poll_limit(messages)
             else:
+                if uncommitted:
+                    writer.wait()
+                    consumer.commit()
+                    uncommitted = 0
                 if consumer.lag() == 0:
                     break
                 if time.monotonic() - last_progress > STALL_TIMEOUT_S:
@@ -131,13 +136,18 @@ def _drain(ctx: RunContext, result: StageResult) -> None:
                 result.detail["other_runs_skipped"] = skipped + len(messages) - len(own)
             for chunk in symbol_buckets(own, ctx.settings.runner.bucket_rows):
                 writer.write(chunk)
-            writer.wait()  # every chunk of the poll in the lake before its offsets commit
-            consumer.commit()
             done += len(messages)
+            uncommitted += sum(len(m.value) for m in messages)
             last_progress = time.monotonic()
             ctx.progress("consume_history", done, max(total, done))
-            if consumer.lag() == 0:  # caught up: no need to wait out another poll
-                break
+            # the next poll is read and checked while this one's last chunk is committed;
+            # offsets commit once about POLL_BYTES are in the lake, or at the end
+            if uncommitted >= POLL_BYTES or done >= total:
+                writer.wait()  # every chunk polled in the lake before the offsets commit
+                consumer.commit()
+                uncommitted = 0
+                if consumer.lag() == 0:  # caught up: no need to wait out another poll
+                    break
 
 
 def poll_limit(messages: list[Any]) -> int:
@@ -175,8 +185,8 @@ def _refetch_gaps(ctx: RunContext, result: StageResult) -> None:
 def consume_history(ctx: RunContext) -> StageResult:
     """Read history from the bus, validate it, and MERGE it into the curated lake tables.
 
-    Offsets are committed after each chunk is in the lake, so a kill between the two only
-    causes a redelivery, which the MERGE absorbs. Sessions the source was asked for and did
+    Offsets are committed once the chunks polled are in the lake, so a kill between the two
+    only causes a redelivery, which the MERGE absorbs. Sessions the source was asked for and did
     not deliver are then re-fetched once (:mod:`marketlake.pipeline.completeness`).
     """
     ctx.bus.create_topic(HISTORY_TOPIC, HISTORY_PARTITIONS)
