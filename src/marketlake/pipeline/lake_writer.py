@@ -179,7 +179,7 @@ def check_chunk(
         QUARANTINE_SCHEMA,
     )
 
-    arrived = concat_as(tables["bars_1d"], BAR_SCHEMA)
+    arrived = concat_as(tables["bars_1d"], BAR_SCHEMA).combine_chunks()
     origins = pc.unique(arrived.column("source")).to_pylist() if arrived.num_rows else []
     bars = _drop_redeliveries(arrived, BAR_SCHEMA, BAR_KEYS)
     actions = _drop_redeliveries(
