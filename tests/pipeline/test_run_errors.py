@@ -73,6 +73,9 @@ def test_header_only_csv_is_a_clear_error(home: Path) -> None:
         (["--start", "2100-01-04"], "after the last closed session"),
         (["--start", "2024-12-25", "--end", "2024-12-25"], "no XNYS session from 2024-12-25"),
         (["--start", "2024-12-28", "--end", "2024-12-29"], "no XNYS session from 2024-12-28"),
+        # past the calendar's last known day: the sessions have not closed, not "no session"
+        (["--start", "2100-01-04", "--end", "2100-02-01"], "has closed yet"),
+        (["--start", "1980-01-01", "--end", "1980-02-01"], "not from 1980-01-01 to 1980-02-01"),
     ],
 )
 def test_range_without_sessions_fails_instead_of_saying_up_to_date(

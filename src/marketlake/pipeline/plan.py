@@ -113,24 +113,34 @@ def check_range(settings: Settings, start: date, end: date, now: datetime) -> No
             f"--start {start} is after --end {end}: pass a start on or before the end"
         )
     cal = get_sessions(settings.calendar)
+    fetched = settings.source not in FILE_SOURCES  # a file may hold bars of open sessions
+    try:
+        closed = cal.last_session_before(now) if fetched else None
+    except ValueError:
+        closed = None
+    if fetched and (closed is None or start > closed):
+        raise _not_closed(cal.name, start, end, closed)
     lo, hi = max(start, cal.first), min(end, cal.last)
     sessions = cal.session_array(lo, hi) if lo <= hi else None
     if sessions is None or sessions.size == 0:
+        if lo > hi:  # the whole range lies outside the calendar's span
+            raise ConfigError(
+                f"{cal.name} sessions are known from {cal.first} to {cal.last}, not from "
+                f"{start} to {end}: pick dates within that span"
+            )
         raise ConfigError(
             f"there is no {cal.name} session from {start} to {end}: pick dates that include "
             "a trading day"
         )
-    if settings.source in FILE_SOURCES:
-        return  # a file may hold bars of a session that has not closed yet
-    try:
-        closed = cal.last_session_before(now)
-    except ValueError:
-        closed = None
-    if closed is None or sessions[0].astype(object) > closed:
-        raise ConfigError(
-            f"no {cal.name} session from {start} to {end} has closed yet (the last closed "
-            f"session is {closed}): pick dates up to {closed}"
-        )
+    if fetched and sessions[0].astype(object) > closed:
+        raise _not_closed(cal.name, start, end, closed)
+
+
+def _not_closed(calendar: str, start: date, end: date, closed: date | None) -> ConfigError:
+    return ConfigError(
+        f"no {calendar} session from {start} to {end} has closed yet (the last closed "
+        f"session is {closed}): pick dates up to {closed}"
+    )
 
 
 def save_spec(storage: LakeStorage, spec: RunSpec) -> None:
