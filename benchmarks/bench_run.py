@@ -26,10 +26,10 @@ every inode freed in the last minute or more, reading its inode-table block to t
 files created soon after many deletions cost several times the kernel time: 500 files
 written, fsynced and renamed as the raw payloads are took 0.87-0.96 s of system time right
 after 5,000 deletions, 0.23 s after a quiet minute and a half. A first run creates about
-600 files, so a run measured right after the previous run's home was deleted paid for the
-benchmark's own clean-up: 500 x 10 took 5.83 s against 4.56 s, 6.85 against 5.91, 6.04
-against 5.30 and 5.23 against 5.03 (four pairs of runs, 2,500 files deleted or kept just
-before).
+600 files. Four pairs of runs 20 s after 2,500 files were written and then deleted or kept
+took 5.83 s against 4.56 s, 6.85 against 5.91, 6.04 against 5.30 and 5.23 against 5.03 at
+500 x 10; the benchmark's own deletions (fewer, and 10-20 s older) showed no difference
+beyond the noise, but the homes are kept so that they cannot.
 """
 
 from __future__ import annotations
