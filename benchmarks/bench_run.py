@@ -24,7 +24,7 @@ run, not between runs (unless the disk lacks room for them all, which the benchm
 says). On ext4 without a journal (this machine's root file system) the inode allocator skips
 every inode freed in the last minute or more, reading its inode-table block to tell, so
 files created soon after many deletions cost several times the kernel time: 500 files
-written, fsynced and renamed as the raw payloads are took 0.87-0.96 s of system time right
+written, fsynced and renamed as the raw payloads are took 0.87 s of system time right
 after 5,000 deletions, 0.23 s after a quiet minute and a half. A first run creates about
 600 files. Four pairs of runs 20 s after 2,500 files were written and then deleted or kept
 took 5.83 s against 4.56 s, 6.85 against 5.91, 6.04 against 5.30 and 5.23 against 5.03 at
