@@ -28,14 +28,13 @@ from marketlake.pipeline.incremental import (
     read_fetch_log,
     source_name,
     stored_bar_days,
+    to_days,
 )
 from marketlake.quality.completeness import session_index
 from marketlake.schemas import FETCH_LOG_SCHEMA
 
 if TYPE_CHECKING:
     from marketlake.pipeline.context import RunContext
-
-_DAY_US = 86_400_000_000
 
 
 @dataclass
@@ -190,13 +189,13 @@ def _spans_held(
     sorted numbers: the span is whole when the range holds as many as the span has sessions.
     """
     width = len(sessions) + 1
-    lo = np.searchsorted(sessions, _days(log.column("start")).astype("datetime64[D]"))
-    hi = np.searchsorted(sessions, _days(log.column("end")).astype("datetime64[D]"), "right")
+    lo = np.searchsorted(sessions, to_days(log.column("start")))
+    hi = np.searchsorted(sessions, to_days(log.column("end")), "right")
     asked = np.maximum(hi - lo, 0)
     if held is None or held.num_rows == 0 or not asked.any():
         return asked == 0
     days = np.asarray(sessions, dtype="datetime64[D]").astype(np.int64)
-    held_days = _days(held.column("ts"))
+    held_days = to_days(held.column("ts")).astype(np.int64)
     held_symbols = held.column("symbol")
     spanned = (held_days >= days[lo[asked > 0].min()]) & (held_days <= days[hi.max() - 1])
     if not spanned.all():  # a day's run: one session of each symbol's whole history
@@ -216,12 +215,6 @@ def _spans_held(
     base = row_owner * width
     have = np.searchsorted(keys, base + hi) - np.searchsorted(keys, base + lo)
     return (asked == 0) | (have == asked)
-
-
-def _days(column: pa.ChunkedArray) -> np.ndarray:
-    """Day numbers (days since 1970-01-01, UTC) of a timestamp column."""
-    micros = column.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    return np.floor_divide(micros.to_numpy(), _DAY_US)
 
 
 def count_filled(ctx: RunContext, refetch: Refetch) -> int:
