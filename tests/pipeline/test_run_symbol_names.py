@@ -7,6 +7,7 @@ from pathlib import Path
 
 from marketlake.lake.raw import batch_id_of, raw_name
 from tests.pipeline.cli import marketlake, sql_json
+from tests.pipeline.raw_payloads import payload_symbols, symbols_kept
 from tests.providers.replay import ProviderServer, Reply, Seen
 
 RECORDED = {  # symbol -> recorded Yahoo chart body (tests/data/MANIFEST.csv)
@@ -34,10 +35,13 @@ def test_index_share_class_fx_and_crypto_symbols_run_end_to_end(home: Path) -> N
         loaded = sql_json(home, f"SELECT DISTINCT symbol FROM {table}")
         assert {r["symbol"] for r in loaded} == set(symbols), table
     raw = sorted((home / "lake" / "raw" / "sim").rglob("*.json.gz"))
-    assert sorted(batch_id_of(p.relative_to(home / "lake").as_posix()) for p in raw) == sorted(
-        f"{s}-2024-01-02-2024-03-28" for s in symbols
-    )
-    assert all(p.name[0] != "." and "^" not in p.name for p in raw)
+    assert symbols_kept(raw) == dict.fromkeys(symbols, 1)
+    for path in raw:  # the name, escaped, gives back the batch id of the symbols it holds
+        batch_id = batch_id_of(path.relative_to(home / "lake").as_posix())
+        held = payload_symbols(path.read_bytes())
+        assert batch_id.startswith(f"{held[0]}-{held[-1]}-{len(held)}-")
+        assert batch_id.endswith("-2024-01-02-2024-03-28")
+        assert path.name[0] != "." and "^" not in path.name
 
 
 def test_recorded_yahoo_fx_and_crypto_charts_load(

@@ -18,6 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, warehouse_snapshot
+from tests.pipeline.raw_payloads import payload_symbols
 from tests.services.seaweedfs import SeaweedFS
 
 SYMBOLS = ["AAPL", "JPM", "MSFT"]
@@ -81,7 +82,16 @@ def test_run_writes_every_layer_to_s3(seaweedfs: SeaweedFS, s3_run: tuple[Path, 
     home, prefix = s3_run
     keys = _keys(seaweedfs, prefix)
     raw = [k for k in keys if k.startswith("raw/sim/bars_1d/ingest_date=")]
-    assert len(raw) == len(SYMBOLS) and all(k.endswith(".json.gz") for k in raw)
+    assert raw and all(k.endswith(".json.gz") for k in raw)
+    client = seaweedfs.client()
+    kept = Counter(
+        symbol
+        for key in raw
+        for symbol in payload_symbols(
+            client.get_object(Bucket=seaweedfs.bucket, Key=f"{prefix}/{key}")["Body"].read()
+        )
+    )
+    assert kept == dict.fromkeys(SYMBOLS, 1)
     for table in TABLES:
         assert f"{table}/_delta_log/00000000000000000000.json" in keys, table
         assert any(k.startswith(f"{table}/") and k.endswith(".parquet") for k in keys), table

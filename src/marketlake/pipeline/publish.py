@@ -9,7 +9,7 @@ writer sees it only after the bars it covers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,20 +34,17 @@ FETCH_LOG_DATASET = "fetch_log"
 
 
 def per_symbol(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """Split ``table`` (sorted or not) into one table per symbol."""
+    """Split ``table`` into one table per symbol: in the table's order when each symbol's
+    rows are together (a source's batch of several symbols), else sorted by symbol."""
     if table.num_rows == 0:
         return
-    symbols = table.column("symbol")
-    unique = pc.unique(symbols)
-    if len(unique) == 1:
-        yield unique[0].as_py(), table
-        return
-    table = table.sort_by([("symbol", "ascending")])
-    ends = pc.run_end_encode(table.column("symbol").combine_chunks()).run_ends.to_pylist()
+    runs = pc.run_end_encode(table.column("symbol").combine_chunks())
+    if len(runs.values) != len(pc.unique(runs.values)):
+        table = table.sort_by([("symbol", "ascending")])
+        runs = pc.run_end_encode(table.column("symbol").combine_chunks())
     begin = 0
-    for end in ends:
-        part = table.slice(begin, end - begin)
-        yield part.column("symbol")[0].as_py(), part
+    for symbol, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        yield symbol, table.slice(begin, end - begin)
         begin = end
 
 
@@ -130,20 +127,30 @@ def publish_records(
     run_id: str,
     delivered: Mapping[str, np.ndarray] | None = None,
     stored: Mapping[str, int] | None = None,
+    starting: Callable[[set[str]], None] | None = None,
 ) -> tuple[int, int]:
     """Publish ``batch``'s records for run ``run_id`` (bars already delivered left out);
     return (bars, rejects). ``stored`` counts each symbol's bars in the lake (see
-    :data:`marketlake.pipeline.messages.STORED_HEADER`)."""
+    :data:`marketlake.pipeline.messages.STORED_HEADER`).
+
+    Records go symbol by symbol, in the batch's order; ``starting`` is called with each
+    symbol before its records are sent (see :class:`_LogRows`)."""
     sent = 0
-    # a symbol's actions go before its bars: a poll that ends between the two then leaves
-    # actions stored without bars, which the next run fetches again, never bars without
-    # their actions, which it would take for delivered (see :mod:`.incremental`)
-    for symbol, part in per_symbol(batch.actions):
-        _send(producer, "corporate_actions", symbol, part, batch, run_id)
-    for symbol, part in per_symbol(batch.bars):
-        part = drop_delivered(part, symbol, (delivered or {}).get(symbol))
-        sent += part.num_rows
-        _send(producer, "bars_1d", symbol, part, batch, run_id, (stored or {}).get(symbol, 0))
+    actions = dict(per_symbol(batch.actions))
+    bars = dict(per_symbol(batch.bars))
+    for symbol in [*bars, *sorted(actions.keys() - bars.keys())]:
+        if starting is not None:
+            starting({symbol})
+        # a symbol's actions go before its bars: a poll that ends between the two then
+        # leaves actions stored without bars, which the next run fetches again, never bars
+        # without their actions, which it would take for delivered (see :mod:`.incremental`)
+        if symbol in actions:
+            _send(producer, "corporate_actions", symbol, actions[symbol], batch, run_id)
+        if symbol in bars:
+            part = drop_delivered(bars[symbol], symbol, (delivered or {}).get(symbol))
+            sent += part.num_rows
+            count = (stored or {}).get(symbol, 0)
+            _send(producer, "bars_1d", symbol, part, batch, run_id, count)
     _send(producer, "quarantine", batch.batch_id, batch.rejects, batch, run_id)
     return sent, batch.rejects.num_rows
 
@@ -188,7 +195,7 @@ def publish_requests(
     for request in requests:
         groups.setdefault((request.start, request.end), []).append(request)
     published = 0
-    done = 0
+    done: set[str] = set()
     suffix = f"-{REFETCH}" if kind == REFETCH else ""
     for (start, end), group in groups.items():
         delivered = {r.symbol: r.delivered for r in group}
@@ -196,12 +203,13 @@ def publish_requests(
         log = _LogRows(ctx, producer, group, kind)
         batches = ctx.source.fetch_history([r.symbol for r in group], start, end)
         for batch in raw_kept(ctx, batches, suffix):
-            log.send_done(batch_symbols(batch))
-            bars, rejects = publish_records(producer, batch, ctx.run_id, delivered, stored)
+            bars, rejects = publish_records(
+                producer, batch, ctx.run_id, delivered, stored, starting=log.send_done
+            )
             published += bars
             result.quarantined += rejects
-            done += 1
-            ctx.progress("fetch_history", done, max(len(requests), done))
+            done |= batch_symbols(batch) or {batch.batch_id}  # an empty batch counts once
+            ctx.progress("fetch_history", len(done), max(len(requests), len(done)))
         log.send_rest()
     return published
 
@@ -229,11 +237,11 @@ class _LogRows:
         self._current: set[str] = set()
 
     def send_done(self, symbols: set[str]) -> None:
-        """A batch of ``symbols`` follows: send the rows of the symbols the batches before
-        it had, and that it has not."""
+        """Records of ``symbols`` follow: send the rows of the symbols whose records came
+        before them, and that are not among them."""
         if symbols:
             self._send(sorted(self._current - symbols))
-            self._current = symbols & set(self._rows)
+            self._current = {symbol for symbol in symbols if symbol in self._rows}
 
     def send_rest(self) -> None:
         """Send every row not sent yet, in symbol order."""

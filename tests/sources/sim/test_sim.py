@@ -43,14 +43,42 @@ def test_same_seed_same_bars_and_other_seed_other_bars() -> None:
 
 def test_symbols_differ_and_do_not_depend_on_their_company() -> None:
     alone = SimSource().fetch_symbol("MSFT", date(2022, 1, 1), date(2022, 6, 30))
-    batches = list(
-        SimSource().fetch_history(["AAPL", "MSFT", "ZZZZ"], date(2022, 1, 1), date(2022, 6, 30))
+    (batch,) = SimSource().fetch_history(
+        ["AAPL", "MSFT", "ZZZZ"], date(2022, 1, 1), date(2022, 6, 30)
     )
-    assert [b.batch_id for b in batches] == [
-        f"{s}-2022-01-01-2022-06-30" for s in ("AAPL", "MSFT", "ZZZZ")
-    ]
-    assert _values(batches[1].bars) == _values(alone.bars)
-    assert batches[0].bars.column("close") != batches[1].bars.column("close")
+    aapl, msft = (_of(batch.bars, symbol) for symbol in ("AAPL", "MSFT"))
+    assert _values(msft) == _values(alone.bars)
+    assert aapl.column("close") != msft.column("close")
+
+
+def _of(table: pa.Table, symbol: str) -> pa.Table:
+    return table.filter(pa.compute.equal(table.column("symbol"), symbol))
+
+
+def test_a_group_of_symbols_is_one_batch_with_one_raw_record() -> None:
+    symbols = [f"S{i:02d}" for i in range(40)]
+    batches = list(SimSource().fetch_history(symbols, date(2024, 1, 1), date(2024, 1, 31)))
+    assert [b.bars.num_rows for b in batches] == [32 * 21, 8 * 21]  # 21 sessions in January
+    assert batches[0].batch_id.startswith("S00-S31-32-")
+    assert batches[1].batch_id.startswith("S32-S39-8-")
+    assert all(b.batch_id.endswith("-2024-01-01-2024-01-31") for b in batches)
+    for batch in batches:
+        payload = json.loads(batch.raw)
+        names = batch.bars.column("symbol").to_pylist()
+        assert payload["symbols"] == list(dict.fromkeys(names))  # each symbol's rows together
+        columns = payload["bar_columns"]
+        assert [row[columns.index("symbol")] for row in payload["bars"]] == names
+        closes = [row[columns.index("close")] for row in payload["bars"]]
+        assert closes == batch.bars.column("close").to_pylist()
+        actions = payload["actions"]
+        assert len(actions) == batch.actions.num_rows
+    # another group that differs only inside (same first and last symbol, same size) is
+    # another raw record, under another name
+    (other,) = SimSource().fetch_history(
+        [*symbols[:5], "S05X", *symbols[6:32]], date(2024, 1, 1), date(2024, 1, 31)
+    )
+    assert other.batch_id != batches[0].batch_id
+    assert other.batch_id.startswith("S00-S31-32-")
 
 
 @pytest.mark.parametrize(
@@ -95,11 +123,13 @@ def test_batch_contract() -> None:
     assert len(set(batch.bars.column("ingested_at").to_pylist())) == 1
     payload = json.loads(batch.raw)
     assert batch.raw_format == "json"
-    assert payload["symbol"] == "V"
-    rows = payload["bars"]
+    assert batch.batch_id == "V-2023-01-01-2023-03-31"
+    assert payload["symbols"] == ["V"]
+    rows, columns = payload["bars"], payload["bar_columns"]
     assert len(rows) == batch.bars.num_rows
-    assert rows[0][0] == "2023-01-03"
-    assert rows[0][payload["bar_columns"].index("close")] == batch.bars.column("close")[0].as_py()
+    assert rows[0][columns.index("symbol")] == "V"
+    assert rows[0][columns.index("ts")] == "2023-01-03"
+    assert rows[0][columns.index("close")] == batch.bars.column("close")[0].as_py()
 
 
 def test_ohlc_consistent_and_positive(many: tuple[pa.Table, pa.Table]) -> None:

@@ -1,9 +1,8 @@
-"""What the simulator emits: canonical Arrow tables and the raw JSON record of a batch.
+"""What the simulator emits: canonical Arrow tables and the raw JSON record of a group.
 
 The tables are built straight from the simulated arrays (one row per symbol and session, or
-per corporate action), each row carrying the index of its symbol in the group so that a
-group's tables can be sliced per symbol. The raw record lists the generated rows as compact
-JSON: column names once, then one array per row.
+per corporate action), each symbol's rows together, in the group's order. The raw record of
+a group lists its generated rows as compact JSON: column names once, then one array per row.
 """
 
 from __future__ import annotations
@@ -16,16 +15,16 @@ import pyarrow as pa
 from marketlake.schemas import BAR_SCHEMA, CORPORATE_ACTION_SCHEMA, DIVIDEND, SPLIT, UTC_US
 
 SOURCE = "sim"
-BAR_FIELDS = ["ts", "open", "high", "low", "close", "volume"]
-ACTION_FIELDS = ["ex_date", "kind", "ratio", "amount"]
+BAR_FIELDS = ["symbol", "ts", "open", "high", "low", "close", "volume"]
+ACTION_FIELDS = ["symbol", "ex_date", "kind", "ratio", "amount"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROW_END = b"],["
 
 
 def bar_table(
     group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], stamp: datetime
-) -> tuple[pa.Table, np.ndarray]:
-    """The bars of ``group`` on ``days`` (the sessions ``paths`` cover), and each row's index
-    in ``group``."""
+) -> pa.Table:
+    """The bars of ``group`` on ``days`` (the sessions ``paths`` cover), symbol by symbol."""
     rows = len(days)
     owner = np.repeat(np.arange(len(group)), rows)
     columns = {
@@ -36,16 +35,16 @@ def bar_table(
         columns[name] = pa.array(paths[name].ravel())
     columns["source"] = _texts([SOURCE], np.zeros(len(owner), np.int64))
     columns["ingested_at"] = _stamps(np.full(len(owner), _micros(stamp), np.int64))
-    return pa.table(columns, schema=BAR_SCHEMA), owner
+    return pa.table(columns, schema=BAR_SCHEMA)
 
 
 def action_table(
     group: list[str], days: np.ndarray, paths: dict[str, np.ndarray], stamp: datetime
-) -> tuple[pa.Table, np.ndarray]:
-    """The splits and dividends of ``group`` on ``days`` (the sessions ``paths`` cover), and
-    each row's index in ``group``.
+) -> pa.Table:
+    """The splits and dividends of ``group`` on ``days`` (the sessions ``paths`` cover).
 
-    Rows are sorted by owner, then ex-date, a dividend before a split on the same day.
+    Rows are in the group's order of symbols, then by ex-date, a dividend before a split on
+    the same day.
     """
     split_i, split_t = np.nonzero(paths["split"] != 1.0)
     paid_i, paid_t = np.nonzero(paths["dividend"] > 0.0)
@@ -57,7 +56,7 @@ def action_table(
     ratio = paths["split"][owner, at]
     amount = paths["dividend"][owner, at]
     kinds = [DIVIDEND, SPLIT]
-    table = pa.table(
+    return pa.table(
         {
             "symbol": _texts(group, owner),
             "ex_date": _stamps(days[at].astype("datetime64[us]").view(np.int64)),
@@ -69,7 +68,6 @@ def action_table(
         },
         schema=CORPORATE_ACTION_SCHEMA,
     )
-    return table, owner
 
 
 def _texts(values: list[str], index: np.ndarray) -> pa.Array:
@@ -88,53 +86,51 @@ def _micros(stamp: datetime) -> int:
     return (stamp.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
-class RowTexts:
-    """The rows of a table as the insides of JSON arrays, in one text sliced by row range.
+def json_rows(table: pa.Table, columns: list[str]) -> memoryview:
+    """The rows of ``table``'s ``columns`` as the insides of JSON arrays joined by ``],[``
+    (``1,2],[3,4``; empty for no rows): numbers as numbers, texts quoted, timestamps as
+    dates, nulls as ``null``.
 
-    The whole group is formatted at once (Polars' CSV writer: numbers as numbers, strings
-    quoted) and each symbol's rows are cut out by their line ends, which costs a fraction of
-    splitting the text into one Python string per row.
+    Polars' CSV writer formats the whole group in one pass, ``],[`` ending each row.
     """
+    import io
 
-    def __init__(self, table: pa.Table, columns: list[str]) -> None:
-        import io
+    import polars as pl
 
-        import polars as pl
-
+    buffer = io.BytesIO()
+    if table.num_rows:
         frame = pl.from_arrow(table.select(columns))
         assert isinstance(frame, pl.DataFrame)
-        buffer = io.BytesIO()
-        if not frame.is_empty():
-            frame.with_columns(pl.col(columns[0]).dt.date()).write_csv(
-                buffer, include_header=False, quote_style="non_numeric", null_value="null"
-            )
-        # each line end becomes "],[" here, once for the group: a symbol's rows are then one
-        # slice of the text (each line end moves two bytes further per line end before it)
-        text = buffer.getvalue()
-        ends = np.flatnonzero(np.frombuffer(text, np.uint8) == ord("\n"))
-        self._text = text.replace(b"\n", b"],[")
-        self._ends = ends + 2 * np.arange(len(ends))
-
-    def json_rows(self, lo: int, hi: int) -> bytes:
-        """Rows ``lo`` to ``hi`` (exclusive) as ``[..],[..]`` (empty for no rows)."""
-        if hi <= lo:
-            return b""
-        begin = 0 if lo == 0 else int(self._ends[lo - 1]) + 3
-        return b"".join((b"[", self._text[begin : int(self._ends[hi - 1])], b"]"))
+        dated = [pl.col(c).dt.date() for c in columns if frame.schema[c] == pl.Datetime]
+        frame.with_columns(dated).write_csv(
+            buffer,
+            include_header=False,
+            quote_style="non_numeric",
+            null_value="null",
+            line_terminator=_ROW_END.decode(),
+        )
+    return buffer.getbuffer()[: -len(_ROW_END) or None]
 
 
-def raw_json(symbol: str, seed: int, bar_rows: bytes, action_rows: bytes) -> bytes:
-    """The generated records as compact JSON: column names once, then one array per row."""
+def raw_json(
+    symbols: list[str], seed: int, bar_rows: memoryview | bytes, action_rows: memoryview | bytes
+) -> bytes:
+    """The generated records of ``symbols`` as compact JSON: column names once, then one
+    array per row (rows as :func:`json_rows` gives them)."""
     return b"".join(
         [
-            f'{{"source":"{SOURCE}","seed":{int(seed)},"symbol":"{symbol}",'
+            f'{{"source":"{SOURCE}","seed":{int(seed)},"symbols":{_json_list(symbols)},'
             f'"bar_columns":{_json_list(BAR_FIELDS)},"bars":['.encode(),
-            bar_rows,
+            *_arrays(bar_rows),
             f'],"action_columns":{_json_list(ACTION_FIELDS)},"actions":['.encode(),
-            action_rows,
+            *_arrays(action_rows),
             b"]}",
         ]
     )
+
+
+def _arrays(rows: memoryview | bytes) -> tuple[memoryview | bytes, ...]:
+    return (b"[", rows, b"]") if len(rows) else ()
 
 
 def _json_list(names: list[str]) -> str:

@@ -18,6 +18,7 @@ and the tables and raw records it emits in ``output``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime
@@ -36,9 +37,9 @@ from marketlake.sources.sim.output import (
     ACTION_FIELDS,
     BAR_FIELDS,
     SOURCE,
-    RowTexts,
     action_table,
     bar_table,
+    json_rows,
     raw_json,
 )
 from marketlake.symbols import parse_symbols
@@ -47,7 +48,7 @@ __all__ = ["ORIGIN", "SOURCE", "SimSource", "simulate_bars"]
 
 ORIGIN = date(2000, 1, 3)
 _CHUNK = 32  # symbols simulated together: keeps the working arrays small
-Group = tuple[list[str], pa.Table, np.ndarray, pa.Table, np.ndarray]
+Group = tuple[list[str], pa.Table, pa.Table]  # symbols, bars, actions
 
 
 def simulate_bars(
@@ -67,7 +68,7 @@ def simulate_bars(
     groups = [make() for make in _group_jobs(names, start, end, seed, calendar, ingested_at)]
     if not groups:
         return BAR_SCHEMA.empty_table(), CORPORATE_ACTION_SCHEMA.empty_table()
-    return pa.concat_tables([g[1] for g in groups]), pa.concat_tables([g[3] for g in groups])
+    return pa.concat_tables([g[1] for g in groups]), pa.concat_tables([g[2] for g in groups])
 
 
 class SimSource(HistorySource):
@@ -86,59 +87,61 @@ class SimSource(HistorySource):
     def fetch_history(
         self, symbols: Sequence[str], start: date, end: date
     ) -> Iterator[HistoryBatch]:
-        """Simulate the ``symbols`` in groups, yielding one batch per symbol."""
+        """Simulate the ``symbols`` in groups, yielding one batch per group.
+
+        A group's symbols are simulated together, so the group is the simulator's response:
+        one batch and one raw record of up to 32 symbols (see :func:`group_batch_id`).
+        """
         names = parse_symbols(symbols)
         done: set[str] = set()
         # the next groups are simulated and formatted on two threads (numpy and Polars,
         # mostly without the GIL) while the caller stores and publishes the batches of this one
         groups = made_ahead(
             (
-                partial(_formatted, make)
+                partial(_with_raw, make, self.seed)
                 for make in _group_jobs(names, start, end, self.seed, self.calendar, None)
             ),
             workers=2,
             name="marketlake-sim",
         )
         with closing(groups):
-            for group, bars, bar_owner, actions, action_owner, bar_rows, action_rows in groups:
-                owners = np.arange(len(group) + 1)
-                bar_at = np.searchsorted(bar_owner, owners).tolist()
-                action_at = np.searchsorted(action_owner, owners).tolist()
-                for i, symbol in enumerate(group):
-                    done.add(symbol)
-                    blo, bhi, alo, ahi = bar_at[i], bar_at[i + 1], action_at[i], action_at[i + 1]
-                    yield HistoryBatch(
-                        source=SOURCE,
-                        batch_id=f"{symbol}-{start}-{end}",
-                        bars=bars.slice(blo, bhi - blo),
-                        actions=actions.slice(alo, ahi - alo),
-                        raw=raw_json(
-                            symbol,
-                            self.seed,
-                            bar_rows.json_rows(blo, bhi),
-                            action_rows.json_rows(alo, ahi),
-                        ),
-                        raw_format="json",
-                    )
+            for (group, bars, actions), raw in groups:
+                done.update(group)
+                yield HistoryBatch(
+                    source=SOURCE,
+                    batch_id=group_batch_id(group, start, end),
+                    bars=bars,
+                    actions=actions,
+                    raw=raw,
+                    raw_format="json",
+                )
         for symbol in names:
             if symbol not in done:  # nothing to simulate in [start, end]
                 yield HistoryBatch(
                     source=SOURCE,
-                    batch_id=f"{symbol}-{start}-{end}",
+                    batch_id=group_batch_id([symbol], start, end),
                     bars=BAR_SCHEMA.empty_table(),
-                    raw=raw_json(symbol, self.seed, b"", b""),
+                    raw=raw_json([symbol], self.seed, b"", b""),
                     raw_format="json",
                 )
 
 
-Formatted = tuple[list[str], pa.Table, np.ndarray, pa.Table, np.ndarray, RowTexts, RowTexts]
+def group_batch_id(group: Sequence[str], start: date, end: date) -> str:
+    """The batch id of the simulated ``group`` over [start, end]: ``AAPL-2024-01-02-2024-12-31``
+    for one symbol; ``AAPL-V-32-<digest>-...`` (first, last, count and a digest of all of
+    them) for several, so that two groups differing only inside never share a raw file."""
+    span = f"{start}-{end}"
+    if len(group) == 1:
+        return f"{group[0]}-{span}"
+    digest = hashlib.blake2b("\n".join(group).encode(), digest_size=5).hexdigest()
+    return f"{group[0]}-{group[-1]}-{len(group)}-{digest}-{span}"
 
 
-def _formatted(make: Callable[[], Group]) -> Formatted:
-    """The group ``make`` simulates, with its bars' and actions' rows formatted for the raw
-    records."""
-    group = make()
-    return (*group, RowTexts(group[1], BAR_FIELDS), RowTexts(group[3], ACTION_FIELDS))
+def _with_raw(make: Callable[[], Group], seed: int) -> tuple[Group, bytes]:
+    """The group ``make`` simulates, with its raw record."""
+    group, bars, actions = make()
+    raw = raw_json(group, seed, json_rows(bars, BAR_FIELDS), json_rows(actions, ACTION_FIELDS))
+    return (group, bars, actions), raw
 
 
 def _group_jobs(
@@ -161,9 +164,8 @@ def _group_jobs(
 
     def simulate(group: list[str]) -> Group:
         paths = simulate_paths(group, days, seed, first)
-        bars, bar_owner = bar_table(group, days[first:], paths, stamp)
-        actions, action_owner = action_table(group, days[first:], paths, stamp)
-        return group, bars, bar_owner, actions, action_owner
+        bars = bar_table(group, days[first:], paths, stamp)
+        return group, bars, action_table(group, days[first:], paths, stamp)
 
     for lo in range(0, len(names), _CHUNK):
         yield partial(simulate, list(names[lo : lo + _CHUNK]))
