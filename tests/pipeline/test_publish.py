@@ -4,6 +4,7 @@ batch still comes out in order, only once its own payload is stored."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from marketlake.errors import TerminalError
 from marketlake.lake.raw import list_raw, raw_name, raw_path, read_raw
 from marketlake.pipeline.context import RunContext
 from marketlake.pipeline.plan import plan_run
-from marketlake.pipeline.publish import raw_kept
+from marketlake.pipeline.publish import RAW_PENDING_BYTES, raw_kept
 from marketlake.settings import load_settings
 from marketlake.sources.base import HistoryBatch
 from marketlake.sources.sim import SimSource
@@ -60,6 +61,29 @@ def test_batches_come_out_in_order_each_after_its_raw_payload(tmp_path: Path, wr
     assert len(stored) == len(batches)
     for batch in batches:
         assert read_raw(ctx.storage, stored_at(ctx, batch)) == bytes(batch.raw)
+
+
+def test_large_batches_are_held_two_at_most(tmp_path: Path) -> None:
+    """Batches whose payloads pass the pending bytes are stored one or two at a time;
+    small ones, up to ``writers`` at a time."""
+    ctx = run_context(tmp_path / "home")
+    small = one_batch_each(date(2024, 1, 1), date(2024, 1, 31))
+    pad = b" " * (RAW_PENDING_BYTES // 2 + 1)  # whitespace: the payload stays the same JSON
+    large = [replace(b, raw=b.raw[:-1] + pad + b.raw[-1:]) for b in small]
+
+    def produced_when_handed_out(batches: list[HistoryBatch]) -> list[int]:
+        produced: list[str] = []
+
+        def source() -> Iterator[HistoryBatch]:
+            for batch in batches:
+                produced.append(batch.batch_id)
+                yield batch
+
+        return [len(produced) for _ in raw_kept(ctx, source(), writers=4)]
+
+    n = len(small)
+    assert produced_when_handed_out(small)[0] == 5  # four being stored and the next
+    assert produced_when_handed_out(large) == [*range(2, n + 1), n]
 
 
 def test_a_failed_raw_write_stops_the_batches(tmp_path: Path) -> None:

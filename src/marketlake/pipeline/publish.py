@@ -90,6 +90,10 @@ def keep_raw(ctx: RunContext, batch: HistoryBatch, raw_suffix: str = "") -> None
 RAW_WRITERS = 4
 """Raw payloads stored at once: their fsyncs wait on the disk together, not one by one."""
 
+RAW_PENDING_BYTES = 8 * 1024 * 1024
+"""Batches (payload and tables) held while their payloads are stored: a source whose batches
+are large (the simulator's groups of 32 symbols) keeps one or two in memory, not four."""
+
 
 def raw_kept(
     ctx: RunContext,
@@ -99,9 +103,10 @@ def raw_kept(
 ) -> Iterator[HistoryBatch]:
     """``batches`` in order, each yielded only once its raw payload is stored.
 
-    Background threads compress and write the payloads of up to ``writers`` batches while
-    the source produces the next batch and the caller publishes earlier ones (zlib and fsync
-    release the GIL, and the disk acknowledges several fsyncs in one journal commit).
+    Background threads compress and write the payloads of up to ``writers`` batches (and
+    about :data:`RAW_PENDING_BYTES` of them) while the source produces the next batch and the
+    caller publishes earlier ones (zlib and fsync release the GIL, and the disk acknowledges
+    several fsyncs in one journal commit).
     """
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,16 +114,23 @@ def raw_kept(
     window = max(writers, 1)
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="marketlake-raw") as pool:
         pending: deque[tuple[HistoryBatch, Future[None]]] = deque()
+        held = 0
         for batch in batches:
             pending.append((batch, pool.submit(keep_raw, ctx, batch, raw_suffix)))
-            if len(pending) > window:
+            held += _held_bytes(batch)
+            while len(pending) > window or (len(pending) > 1 and held > RAW_PENDING_BYTES):
                 done, stored = pending.popleft()
+                held -= _held_bytes(done)
                 stored.result()
                 yield done
         while pending:
             done, stored = pending.popleft()
             stored.result()
             yield done
+
+
+def _held_bytes(batch: HistoryBatch) -> int:
+    return len(batch.raw) + batch.bars.nbytes + batch.actions.nbytes
 
 
 def publish_records(
