@@ -109,7 +109,7 @@ def json_rows(table: pa.Table, columns: list[str]) -> memoryview:
             null_value="null",
             line_terminator=_ROW_END.decode(),
         )
-    return buffer.getbuffer()[: -len(_ROW_END) or None]
+    return buffer.getbuffer()[: -len(_ROW_END)]  # empty stays empty
 
 
 def raw_json(

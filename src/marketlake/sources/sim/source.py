@@ -95,7 +95,7 @@ class SimSource(HistorySource):
         names = parse_symbols(symbols)
         done: set[str] = set()
         # the next groups are simulated and formatted on two threads (numpy and Polars,
-        # mostly without the GIL) while the caller stores and publishes the batches of this one
+        # mostly without the GIL) while the caller stores and publishes the batch of this one
         groups = made_ahead(
             (
                 partial(_with_raw, make, self.seed)
