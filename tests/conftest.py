@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,34 @@ REAL_DATA = Path(__file__).resolve().parent / "data"
 # test means something is missing: it fails instead (read once, before fixtures clear the
 # MARKETLAKE_* variables).
 SKIPS_FAIL = os.environ.get("MARKETLAKE_TEST_SKIPS_FAIL") == "1"
+
+
+_HANDLERS_AT_START: dict[str, list[logging.Handler]] = {}
+
+
+def _loggers() -> list[logging.Logger]:
+    manager = logging.Logger.manager
+    named = [lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    return [logging.getLogger(), *named]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Note each logger's handlers before any test runs (see :func:`pytest_unconfigure`)."""
+    for logger in _loggers():
+        _HANDLERS_AT_START[logger.name] = list(logger.handlers)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Take off the handlers libraries added during the tests.
+
+    Airflow configures logging in the test process with a root handler on the output pytest
+    captured, which is closed once the session ends; exit handlers that log afterwards
+    (pgserver's, py4j's) then printed "--- Logging error ---" tracebacks.
+    """
+    for logger in _loggers():
+        before = _HANDLERS_AT_START.get(logger.name, [])
+        for handler in [h for h in logger.handlers if h not in before]:
+            logger.removeHandler(handler)
 
 
 @pytest.hookimpl(wrapper=True)
