@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -21,7 +20,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, warehouse_snapshot
-from tests.pipeline.raw_payloads import payload_symbols
+from tests.pipeline.raw_payloads import symbols_kept_in_bucket
 from tests.pipeline.test_s3_run import s3_env, sessions
 from tests.services.seaweedfs import SeaweedFS, free_ports
 
@@ -148,16 +147,8 @@ def test_a_short_outage_is_retried_and_the_run_succeeds(
         restart.join()
     _bars_once(home, server, "short")
     _check_tables(server, "short")
-    client = server.client()
-    kept = Counter(
-        symbol
-        for key in _keys(server, "short")
-        if key.startswith("raw/")
-        for symbol in payload_symbols(
-            client.get_object(Bucket=server.bucket, Key=f"short/{key}")["Body"].read()
-        )
-    )
-    assert kept == dict.fromkeys(SYMBOLS, 1)
+    raw = [f"short/{key}" for key in _keys(server, "short") if key.startswith("raw/")]
+    assert symbols_kept_in_bucket(server, raw) == dict.fromkeys(SYMBOLS, 1)
 
 
 def _error_cases(server: SeaweedFS) -> dict[str, tuple[str, dict[str, str], str, str, str]]:

@@ -18,7 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.pipeline.cli import marketlake, warehouse_snapshot
-from tests.pipeline.raw_payloads import payload_symbols
+from tests.pipeline.raw_payloads import symbols_kept_in_bucket
 from tests.services.seaweedfs import SeaweedFS
 
 SYMBOLS = ["AAPL", "JPM", "MSFT"]
@@ -83,14 +83,7 @@ def test_run_writes_every_layer_to_s3(seaweedfs: SeaweedFS, s3_run: tuple[Path, 
     keys = _keys(seaweedfs, prefix)
     raw = [k for k in keys if k.startswith("raw/sim/bars_1d/ingest_date=")]
     assert raw and all(k.endswith(".json.gz") for k in raw)
-    client = seaweedfs.client()
-    kept = Counter(
-        symbol
-        for key in raw
-        for symbol in payload_symbols(
-            client.get_object(Bucket=seaweedfs.bucket, Key=f"{prefix}/{key}")["Body"].read()
-        )
-    )
+    kept = symbols_kept_in_bucket(seaweedfs, (f"{prefix}/{key}" for key in raw))
     assert kept == dict.fromkeys(SYMBOLS, 1)
     for table in TABLES:
         assert f"{table}/_delta_log/00000000000000000000.json" in keys, table
