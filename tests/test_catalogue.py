@@ -34,6 +34,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "0.05",
             "--late-by",
             "30",
+            # one message per poll: the watermark stands before the late ticks come, however
+            # far the producer is ahead (a poll that took every message had none late)
+            "--max-messages",
+            "1",
         ),
     ):
         proc = marketlake(*args, "--home", str(path))
